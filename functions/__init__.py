@@ -1,0 +1,1 @@
+"""Everything under functions/ ships to AWS Lambda. No torch, no transformers here."""
