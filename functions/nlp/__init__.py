@@ -1,0 +1,15 @@
+"""The pure inference core: numpy, onnxruntime, tokenizers and the stdlib only."""
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _errors_all
+from .manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, FileEntry, Manifest, file_entry, sha256_file
+from .model import InferenceModel, Limits, RunResult, length_buckets, validate_texts
+from .postprocess import cosine_matrix, l2_normalize, mean_pool, softmax
+from .session import create_session
+from .tokenize import TextEncoder, pad_batch
+
+__all__ = [
+    *_errors_all,
+    "Manifest", "FileEntry", "file_entry", "sha256_file", "MANIFEST_FILE", "MODEL_FILE", "TOKENIZER_FILE",
+    "InferenceModel", "Limits", "RunResult", "length_buckets", "validate_texts",
+    "cosine_matrix", "l2_normalize", "mean_pool", "softmax", "create_session", "TextEncoder", "pad_batch",
+]

@@ -1,0 +1,165 @@
+"""A loaded model: manifest + tokenizer + ONNX session, with length-bucketed micro-batching."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import EmptyInputError, InputTypeError, TextTooLongError, TooManyTextsError, WrongTaskError
+from .manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from .postprocess import cosine_matrix, l2_normalize, mean_pool, softmax
+from .session import create_session
+from .tokenize import Encoded, TextEncoder, pad_batch
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits, checked before any tokenisation."""
+
+    max_texts: int = 64
+    max_chars: int = 2000
+    truncate: bool = True
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outputs: np.ndarray  # [n, k] float32, request order
+    token_counts: np.ndarray  # [n] int64, tokens per text after truncation
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return int(self.token_counts.sum())
+
+
+def validate_texts(texts: Any, limits: Limits) -> list[str]:
+    """Check type, count and character length; the API and batch paths share this."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise InputTypeError("texts must be a string or a list of strings")
+    if not texts:
+        raise EmptyInputError("texts must not be empty")
+    if len(texts) > limits.max_texts:
+        raise TooManyTextsError(f"at most {limits.max_texts} texts per request, got {len(texts)}")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputTypeError(f"texts[{index}] must be a string")
+        if not text.strip():
+            raise EmptyInputError(f"texts[{index}] is empty")
+        if len(text) > limits.max_chars:
+            raise TextTooLongError(f"texts[{index}] has {len(text)} characters; the limit is {limits.max_chars}")
+    return list(texts)
+
+
+def length_buckets(lengths: np.ndarray, batch_size: int, bucketing: bool = True) -> list[np.ndarray]:
+    """Index groups to run together. Sorted by length so each micro-batch pads little."""
+    order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class InferenceModel:
+    """Runs one artifact. Thread-safe for reads (onnxruntime sessions are)."""
+
+    def __init__(self, manifest: Manifest, session: Any, encoder: TextEncoder, *, batch_size: int = 32) -> None:
+        self.manifest = manifest
+        self.session = session
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self._inputs = {i.name for i in session.get_inputs()}
+        if manifest.output_name not in {o.name for o in session.get_outputs()}:
+            # users' graphs may expose logits / token embeddings: post-process here instead
+            self._output = session.get_outputs()[0].name
+        else:
+            self._output = manifest.output_name
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, *, threads: int = 1, batch_size: int = 32,
+                 manifest: Manifest | None = None, verify: bool = True) -> "InferenceModel":
+        manifest = manifest or Manifest.load(directory)
+        if verify:
+            manifest.verify_dir(directory)
+        session = create_session(Path(directory, MODEL_FILE), threads=threads)
+        encoder = TextEncoder.from_file(Path(directory, TOKENIZER_FILE), manifest.max_length)
+        return cls(manifest, session, encoder, batch_size=batch_size)
+
+    @property
+    def task(self) -> str:
+        return self.manifest.task
+
+    def require_task(self, task: str) -> None:
+        if self.manifest.task != task:
+            raise WrongTaskError(
+                f"model {self.manifest.name} does {self.manifest.task}, not {task}"
+            )
+
+    # --- running ------------------------------------------------------------------------
+    def run(self, texts: Sequence[str], *, truncate: bool = True, bucketing: bool = True) -> RunResult:
+        """Tokenise, run in length-bucketed micro-batches, return outputs in request order."""
+        t0 = time.perf_counter()
+        encoded = self.encoder.encode(texts, truncate=truncate)
+        t1 = time.perf_counter()
+        outputs = self._run_encoded(encoded, bucketing)
+        t2 = time.perf_counter()
+        return RunResult(outputs=outputs, token_counts=encoded.lengths,
+                         timings_ms={"tokenize": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3})
+
+    def _run_encoded(self, encoded: Encoded, bucketing: bool) -> np.ndarray:
+        result: np.ndarray | None = None
+        for group in length_buckets(encoded.lengths, self.batch_size, bucketing):
+            ids, mask = pad_batch([encoded.ids[i] for i in group], self.encoder.pad_id)
+            batch_out = self._forward(ids, mask)
+            if result is None:
+                result = np.empty((len(encoded.ids), batch_out.shape[1]), dtype=np.float32)
+            result[group] = batch_out
+        assert result is not None
+        return result
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
+        out = np.asarray(self.session.run([self._output], feeds)[0], dtype=np.float32)
+        return self._postprocess(out, mask)
+
+    def _postprocess(self, out: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._output == self.manifest.output_name:
+            return out
+        if self.manifest.task == "embed":
+            pooled = mean_pool(out, mask) if out.ndim == 3 else out
+            return l2_normalize(pooled) if self.manifest.normalize else pooled
+        return softmax(out)
+
+    # --- tasks --------------------------------------------------------------------------
+    def classify(self, texts: Sequence[str], *, truncate: bool = True) -> tuple[list[dict[str, Any]], RunResult]:
+        self.require_task("classify")
+        result = self.run(texts, truncate=truncate)
+        labels = self.manifest.labels
+        predictions = []
+        for row in result.outputs:
+            best = int(np.argmax(row))
+            predictions.append({
+                "label": labels[best],
+                "score": float(row[best]),
+                "scores": {label: float(p) for label, p in zip(labels, row)},
+            })
+        return predictions, result
+
+    def embed(self, texts: Sequence[str], *, truncate: bool = True) -> RunResult:
+        self.require_task("embed")
+        return self.run(texts, truncate=truncate)
+
+    def similarity(self, sources: Sequence[str], targets: Sequence[str], *,
+                   truncate: bool = True) -> tuple[np.ndarray, RunResult]:
+        """Cosine similarity of every source against every target: [len(sources), len(targets)]."""
+        self.require_task("embed")
+        result = self.run(list(sources) + list(targets), truncate=truncate)
+        a, b = result.outputs[: len(sources)], result.outputs[len(sources):]
+        return cosine_matrix(a, b), result
+
+
+__all__ = ["InferenceModel", "Limits", "RunResult", "validate_texts", "length_buckets"]

@@ -1,0 +1,31 @@
+"""Small pure numpy post-processing functions (the graph usually does these; users' graphs may not)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = logits - np.max(logits, axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / np.sum(exp, axis=axis, keepdims=True)
+
+
+def mean_pool(token_embeddings: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """Average token vectors where the mask is 1: [B, S, D], [B, S] -> [B, D]."""
+    mask = attention_mask[..., None].astype(token_embeddings.dtype)
+    summed = np.sum(token_embeddings * mask, axis=1)
+    counts = np.clip(np.sum(mask, axis=1), 1e-9, None)
+    return summed / counts
+
+
+def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=axis, keepdims=True)
+    return vectors / np.maximum(norms, eps)
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of a against every row of b: [N, D], [M, D] -> [N, M]."""
+    return l2_normalize(a.astype(np.float32)) @ l2_normalize(b.astype(np.float32)).T
+
+
+__all__ = ["softmax", "mean_pool", "l2_normalize", "cosine_matrix"]

@@ -1,0 +1,119 @@
+"""Every setting the Lambda functions read, in one place, read once at cold start.
+
+Explicit argument > environment variable > default. Nothing else in functions/ reads
+os.environ: handlers call ``Settings.from_env(os.environ)`` once and pass the result on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+# environment variable names (the single list; serverless.yml and the local stack set these)
+ENV = {
+    "stage": "SNLP_STAGE",
+    "artifacts_bucket": "SNLP_ARTIFACTS_BUCKET",
+    "data_bucket": "SNLP_DATA_BUCKET",
+    "tokens_table": "SNLP_TOKENS_TABLE",
+    "jobs_table": "SNLP_JOBS_TABLE",
+    "batch_queue_url": "SNLP_BATCH_QUEUE_URL",
+    "preload_models": "SNLP_PRELOAD_MODELS",
+    "default_classify_model": "SNLP_DEFAULT_CLASSIFY_MODEL",
+    "default_embed_model": "SNLP_DEFAULT_EMBED_MODEL",
+    "model_cache_dir": "SNLP_MODEL_CACHE_DIR",
+    "cache_max_models": "SNLP_CACHE_MAX_MODELS",
+    "cache_max_bytes": "SNLP_CACHE_MAX_BYTES",
+    "alias_ttl_s": "SNLP_ALIAS_TTL_S",
+    "token_cache_ttl_s": "SNLP_TOKEN_CACHE_TTL_S",
+    "auth_enabled": "SNLP_AUTH_ENABLED",
+    "max_texts": "SNLP_MAX_TEXTS",
+    "max_chars": "SNLP_MAX_CHARS",
+    "max_body_bytes": "SNLP_MAX_BODY_BYTES",
+    "truncate": "SNLP_TRUNCATE",
+    "threads": "SNLP_THREADS",
+    "batch_size": "SNLP_BATCH_SIZE",
+    "log_texts": "SNLP_LOG_TEXTS",
+    "batch_chunk_bytes": "SNLP_BATCH_CHUNK_BYTES",
+    "batch_max_line_bytes": "SNLP_BATCH_MAX_LINE_BYTES",
+    "presign_ttl_s": "SNLP_PRESIGN_TTL_S",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    artifacts_bucket: str = ""
+    data_bucket: str = ""
+    tokens_table: str = ""
+    jobs_table: str = ""
+    batch_queue_url: str = ""
+    preload_models: tuple[str, ...] = ()
+    default_classify_model: str = "sentiment"
+    default_embed_model: str = "minilm-embed"
+    model_cache_dir: str = "/tmp/snlp-models"
+    cache_max_models: int = 4
+    cache_max_bytes: int = 400 * 1024 * 1024  # /tmp is 512 MB by default on Lambda
+    alias_ttl_s: float = 60.0
+    token_cache_ttl_s: float = 60.0
+    auth_enabled: bool = True
+    max_texts: int = 64
+    max_chars: int = 2000
+    max_body_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+    truncate: bool = True
+    threads: int = 1  # Lambda gives one vCPU per 1,769 MB
+    batch_size: int = 32  # micro-batch size inside one request / batch job
+    log_texts: bool = False
+    batch_chunk_bytes: int = 8 * 1024 * 1024
+    batch_max_line_bytes: int = 64 * 1024
+    presign_ttl_s: int = 3600
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "Settings":
+        values: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(cls)}
+        for attr, var in ENV.items():
+            if var not in environ:
+                continue
+            values[attr] = _parse(attr, types[attr], environ[var])
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        for attr in ("max_texts", "max_chars", "max_body_bytes", "threads", "batch_size",
+                     "cache_max_models", "cache_max_bytes"):
+            if getattr(self, attr) <= 0:
+                raise SettingsError(f"{ENV[attr]} must be positive")
+
+
+def _parse(attr: str, typ: Any, raw: str) -> Any:
+    typ = str(typ)
+    try:
+        if typ == "bool":
+            low = raw.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+        if typ == "int":
+            return int(raw)
+        if typ == "float":
+            return float(raw)
+        if typ.startswith("tuple"):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{ENV[attr]}={raw!r} is not a valid {typ}") from exc
+
+
+__all__ = ["Settings", "SettingsError", "ENV"]
