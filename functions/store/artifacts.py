@@ -1,0 +1,370 @@
+"""The artifact store: model references -> verified, loaded models, cached in /tmp and memory.
+
+S3 layout: ``models/<name>/aliases.json`` and ``models/<name>/<version>/{manifest.json,
+model.onnx, tokenizer.json}``. The boto3 client is passed in (build one with
+``functions.store.clients.default_s3_client`` for short timeouts); the clock is injectable.
+
+Events (``on_event(name, data)``) let the adapters emit metrics without this module knowing
+Powertools: model_loaded, model_evicted, integrity_failure, served_previous_version,
+alias_refresh_failed, load_failed.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from functions.nlp.errors import (ArtifactIntegrityError, ManifestError, ModelNotFoundError,
+                                  ModelUnavailableError, NlpError)
+from functions.nlp.manifest import MANIFEST_FILE, NAME_RE, VERSION_RE, Manifest
+from functions.nlp.model import InferenceModel
+
+from .cache import DiskCache, Key
+from .refs import ModelRef, as_ref, parse_ref
+from .s3io import S3Reader
+
+ALIASES_FILE = "aliases.json"
+RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
+MAX_MANIFESTS = 256
+_SAFE_FILE = NAME_RE  # manifest file names become local paths: no slashes, no "..", no dotfiles
+
+EventHook = Callable[[str, dict], None]
+
+
+@dataclass
+class _Timed:
+    value: Any
+    fresh_until: float
+
+
+class ArtifactStore:
+    """Resolve, download once, verify, load and keep a few models. Thread-safe."""
+
+    def __init__(self, s3_client: Any, bucket: str, cache_dir: str | Path, *, threads: int = 1,
+                 batch_size: int = 32, alias_ttl_s: float = 60.0, max_models: int = 4,
+                 max_cache_bytes: int = 400 * 2**20, clock: Callable[[], float] = time.monotonic,
+                 on_event: EventHook | None = None) -> None:
+        if max_models < 1 or max_cache_bytes < 1:
+            raise ValueError("max_models and max_cache_bytes must be positive")
+        self.s3 = S3Reader(s3_client, bucket)
+        self.disk = DiskCache(cache_dir)
+        self.threads, self.batch_size = threads, batch_size
+        self.alias_ttl_s, self.max_models, self.max_cache_bytes = alias_ttl_s, max_models, max_cache_bytes
+        self.clock = clock
+        self._on_event = on_event
+        self._lock = threading.RLock()
+        self._version_locks: dict[Key, threading.Lock] = {}
+        self._models: OrderedDict[Key, InferenceModel] = OrderedDict()  # LRU: most recent last
+        self._manifests: OrderedDict[Key, Manifest] = OrderedDict()
+        self._aliases: dict[str, _Timed] = {}  # name -> mapping (None: no such model)
+        self._listing: _Timed | None = None
+        self._failures: dict[Key, tuple[float, NlpError]] = {}
+        self._loading: set[Key] = set()  # versions being downloaded/verified: never evicted from disk
+        self.disk.clean_partials()
+
+    @classmethod
+    def from_settings(cls, settings: Any, s3_client: Any, **overrides: Any) -> "ArtifactStore":
+        kwargs: dict[str, Any] = dict(
+            bucket=settings.artifacts_bucket, cache_dir=settings.model_cache_dir,
+            threads=settings.threads, batch_size=settings.batch_size, alias_ttl_s=settings.alias_ttl_s,
+            max_models=settings.cache_max_models, max_cache_bytes=settings.cache_max_bytes)
+        kwargs.update(overrides)
+        return cls(s3_client, **kwargs)
+
+    # --- resolution -----------------------------------------------------------------------
+    def resolve(self, ref: str | ModelRef) -> tuple[str, str]:
+        """(name, version) for a reference; aliases come from aliases.json, cached alias_ttl_s."""
+        mref = as_ref(ref)
+        if mref.version is not None:
+            key = (mref.name, mref.version)
+            if key not in self._models:
+                self._manifest(key)  # raises ModelNotFoundError for an unknown version
+            return key
+        mapping = self._alias_map(mref.name)
+        version = mapping.get(mref.alias or "")
+        if version is None:
+            raise ModelNotFoundError(f"model {mref.name} has no alias {mref.alias}")
+        return mref.name, version
+
+    def _alias_map(self, name: str) -> dict[str, str]:
+        now = self.clock()
+        entry = self._aliases.get(name)
+        if entry is not None and now < entry.fresh_until:
+            if entry.value is None:
+                raise ModelNotFoundError(f"model {name} not found")
+            return entry.value
+        try:
+            mapping = _parse_aliases(self.s3.get_bytes(self.s3.key(name, ALIASES_FILE), f"model {name}"), name)
+        except ModelNotFoundError:
+            self._aliases[name] = _Timed(None, now + self.alias_ttl_s)
+            raise
+        except ModelUnavailableError as exc:
+            if entry is None or entry.value is None:
+                raise
+            # keep serving the last known aliases; ask S3 again a little later, not per request
+            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
+            self._emit("alias_refresh_failed", {"model": name, "detail": exc.detail})
+            return entry.value
+        self._aliases[name] = _Timed(mapping, now + self.alias_ttl_s)
+        return mapping
+
+    # --- manifests ------------------------------------------------------------------------
+    def manifest(self, ref: str | ModelRef) -> Manifest:
+        """The manifest of the version a reference resolves to; no model is loaded."""
+        return self._manifest(self.resolve(ref))
+
+    def _manifest(self, key: Key) -> Manifest:
+        with self._lock:
+            cached = self._manifests.get(key)
+            if cached is not None:
+                self._manifests.move_to_end(key)
+                return cached
+        manifest = self.disk.read_manifest(key)
+        if manifest is None:
+            raw = self.s3.get_bytes(self.s3.key(*key, MANIFEST_FILE), f"model {key[0]}@{key[1]}")
+            try:
+                manifest = Manifest.from_json(raw)
+            except ManifestError as exc:
+                raise ArtifactIntegrityError(f"{key[0]}@{key[1]}: manifest is invalid") from exc
+            if (manifest.name, manifest.version) != key:
+                raise ArtifactIntegrityError(f"{key[0]}@{key[1]}: manifest describes {manifest.ref}")
+            bad = [f for f in manifest.files if not _SAFE_FILE.fullmatch(f.lower())]
+            if bad:
+                raise ArtifactIntegrityError(f"{key[0]}@{key[1]}: manifest lists unsafe file names")
+        with self._lock:
+            self._manifests[key] = manifest
+            while len(self._manifests) > MAX_MANIFESTS:
+                self._manifests.popitem(last=False)
+        return manifest
+
+    # --- loading --------------------------------------------------------------------------
+    def get(self, ref: str | ModelRef) -> InferenceModel:
+        """The loaded model for a reference: downloaded once, verified, then kept (LRU).
+
+        If the version an *alias* points to cannot be used (tampered, store down, cache full)
+        and another version of the same model is loaded, that one keeps serving.
+        """
+        mref = as_ref(ref)
+        key = self.resolve(mref)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+        try:
+            return self._load(key)
+        except (ArtifactIntegrityError, ModelUnavailableError) as exc:
+            previous = self._previous(key) if mref.version is None else None
+            if previous is None:
+                raise
+            self._emit("served_previous_version", {
+                "model": key[0], "requested_version": key[1], "version": previous.manifest.version,
+                "reason": exc.code, "detail": exc.detail})
+            return previous
+
+    def _previous(self, key: Key) -> InferenceModel | None:
+        with self._lock:
+            for other in reversed(self._models):
+                if other[0] == key[0] and other != key:
+                    self._models.move_to_end(other)
+                    return self._models[other]
+        return None
+
+    def _load(self, key: Key) -> InferenceModel:
+        with self._lock:
+            lock = self._version_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+                failed = self._failures.get(key)
+            if failed is not None and self.clock() < failed[0]:
+                raise type(failed[1])(failed[1].detail)
+            try:
+                with self._lock:
+                    self._loading.add(key)
+                model = self._download_verify_load(key)
+            except ArtifactIntegrityError as exc:
+                self._remember(key, exc, self.alias_ttl_s)
+                self._emit("integrity_failure", {"model": key[0], "version": key[1], "detail": exc.detail})
+                raise
+            except ModelUnavailableError as exc:
+                self._remember(key, exc, min(self.alias_ttl_s, RETRY_UNAVAILABLE_S))
+                self._emit("load_failed", {"model": key[0], "version": key[1], "detail": exc.detail})
+                raise
+            finally:
+                with self._lock:
+                    self._loading.discard(key)
+            with self._lock:
+                self._failures.pop(key, None)
+                self._models[key] = model
+                while len(self._models) > self.max_models:
+                    old, _ = self._models.popitem(last=False)
+                    self._emit("model_evicted", {"model": old[0], "version": old[1], "from": "memory"})
+            return model
+
+    def _remember(self, key: Key, exc: NlpError, for_s: float) -> None:
+        with self._lock:
+            self._failures[key] = (self.clock() + for_s, exc)
+
+    def _download_verify_load(self, key: Key) -> InferenceModel:
+        manifest = self._manifest(key)
+        download_ms = 0.0
+        for attempt in (1, 2):
+            fresh = not self.disk.has(key)
+            if fresh:
+                t0 = time.perf_counter()
+                self._make_room(key, sum(f.bytes for f in manifest.files.values()))
+                self.disk.install(key, lambda d: self._fill(key, manifest, d))
+                download_ms = (time.perf_counter() - t0) * 1e3
+            t1 = time.perf_counter()
+            try:
+                manifest.verify_dir(self.disk.version_dir(*key))
+                break
+            except ArtifactIntegrityError:
+                self.disk.remove(key)  # never keep a bad copy around
+                if fresh or attempt == 2:
+                    raise
+                # a damaged local copy: fetch it again once before blaming the artifact
+        verify_ms = (time.perf_counter() - t1) * 1e3
+        t2 = time.perf_counter()
+        try:
+            model = InferenceModel.from_dir(self.disk.version_dir(*key), threads=self.threads,
+                                            batch_size=self.batch_size, manifest=manifest, verify=False)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime/tokenizers errors are opaque
+            raise ModelUnavailableError(f"model {key[0]}@{key[1]} could not be loaded") from exc
+        load_ms = (time.perf_counter() - t2) * 1e3
+        self.disk.touch(key)
+        self._emit("model_loaded", {"model": key[0], "version": key[1], "download_ms": download_ms,
+                                    "verify_ms": verify_ms, "load_ms": load_ms,
+                                    "bytes": sum(f.bytes for f in manifest.files.values()),
+                                    "downloaded": download_ms > 0})
+        return model
+
+    def _fill(self, key: Key, manifest: Manifest, directory: Path) -> None:
+        for filename in manifest.files:
+            self.s3.download(self.s3.key(*key, filename), directory / filename, f"model {key[0]}@{key[1]}")
+        (directory / MANIFEST_FILE).write_text(manifest.to_json())
+
+    def _make_room(self, key: Key, needed: int) -> None:
+        """Evict cached versions from disk, least recently used first, until ``needed`` fits."""
+        usage = self.disk.usage()
+        total = sum(size for size, _ in usage.values())
+        if total + needed <= self.max_cache_bytes:
+            return
+        with self._lock:
+            in_memory = list(self._models)
+            busy = set(self._loading) | {key}
+        idle = sorted((k for k in usage if k not in self._models), key=lambda k: usage[k][1])
+        for victim in idle + [k for k in in_memory if k in usage]:
+            if victim in busy:
+                continue
+            self.disk.remove(victim)
+            total -= usage[victim][0]
+            self._emit("model_evicted", {"model": victim[0], "version": victim[1], "from": "disk"})
+            if total + needed <= self.max_cache_bytes:
+                return
+
+    # --- many at once ---------------------------------------------------------------------
+    def preload(self, refs: Iterable[str]) -> dict[str, str | None]:
+        """Load each reference; ref -> None on success or the error message. Never raises."""
+        results: dict[str, str | None] = {}
+        for ref in refs:
+            try:
+                self.get(ref)
+                results[ref] = None
+            except NlpError as exc:
+                results[ref] = exc.detail
+            except Exception as exc:  # noqa: BLE001 - a cold start must survive a bad preload entry
+                results[ref] = f"unexpected error ({type(exc).__name__})"
+        return results
+
+    def list_models(self) -> list[dict]:
+        """[{"name", "aliases", "versions"}] for every model published under models/."""
+        listing = self._versions_listing()
+        out = []
+        for name in sorted(listing):
+            try:
+                aliases = dict(self._alias_map(name))
+            except ModelNotFoundError:
+                aliases = {}
+            out.append({"name": name, "aliases": aliases, "versions": listing[name]})
+        return out
+
+    def describe(self, name: str) -> dict:
+        """Aliases, versions, versions in memory and the prod manifest of one model."""
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise ModelNotFoundError("invalid model name")
+        versions = self._versions_listing().get(name)
+        try:
+            aliases = dict(self._alias_map(name))
+        except ModelNotFoundError:
+            aliases = {}
+        if versions is None and not aliases:
+            raise ModelNotFoundError(f"model {name} not found")
+        manifest = None
+        if "prod" in aliases:
+            try:
+                manifest = self._manifest((name, aliases["prod"])).to_dict()
+            except NlpError:
+                manifest = None
+        with self._lock:
+            loaded = [v for n, v in self._models if n == name]
+        return {"name": name, "aliases": aliases, "versions": versions or [], "loaded": loaded,
+                "manifest": manifest}
+
+    def loaded(self) -> list[Manifest]:
+        """Manifests of the models in memory, most recently used last."""
+        with self._lock:
+            return [m.manifest for m in self._models.values()]
+
+    def _versions_listing(self) -> dict[str, list[str]]:
+        now = self.clock()
+        entry = self._listing
+        if entry is not None and now < entry.fresh_until:
+            return entry.value
+        found: dict[str, set[str]] = {}
+        try:
+            for key in self.s3.list_keys(self.s3.prefix):
+                parts = key[len(self.s3.prefix):].split("/")
+                if not NAME_RE.fullmatch(parts[0]):
+                    continue
+                if len(parts) == 2 and parts[1] == ALIASES_FILE:
+                    found.setdefault(parts[0], set())
+                elif len(parts) == 3 and parts[2] == MANIFEST_FILE and VERSION_RE.fullmatch(parts[1]):
+                    found.setdefault(parts[0], set()).add(parts[1])
+        except ModelUnavailableError as exc:
+            if entry is None:
+                raise
+            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
+            self._emit("alias_refresh_failed", {"model": "*", "detail": exc.detail})
+            return entry.value
+        listing = {name: sorted(versions) for name, versions in found.items()}
+        self._listing = _Timed(listing, now + self.alias_ttl_s)
+        return listing
+
+    def _emit(self, event: str, data: dict) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event, data)
+        except Exception:  # noqa: BLE001 - a metrics hook must never break serving
+            pass
+
+
+def _parse_aliases(raw: bytes, name: str) -> dict[str, str]:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ModelUnavailableError(f"aliases of model {name} are not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ModelUnavailableError(f"aliases of model {name} are not a JSON object")
+    return {str(k): v for k, v in data.items() if isinstance(v, str) and VERSION_RE.fullmatch(v)}
+
+
+__all__ = ["ArtifactStore", "ModelRef", "parse_ref"]

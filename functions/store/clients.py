@@ -1,0 +1,46 @@
+"""boto3 clients with timeouts that suit a request path: fail in seconds, not minutes.
+
+The defaults of botocore (60 s connect and read timeouts, legacy retries) would hold an API
+request for minutes when S3 or DynamoDB is unreachable. Handlers build their clients here
+once, at cold start, and pass them to the stores. The endpoint and region come from the
+standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...), which is
+how the local stack points the same code at a moto server.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 10.0
+RETRIES = 2  # retries after the first attempt
+
+
+def client_config(*, connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
+                  retries: int = RETRIES, **extra: Any) -> Any:
+    """A botocore Config: short timeouts, standard retry mode, ``retries`` retries."""
+    from botocore.config import Config
+
+    return Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                  retries={"total_max_attempts": retries + 1, "mode": "standard"}, **extra)
+
+
+def default_client(service: str, settings: Any = None, *, session: Any = None,
+                   endpoint_url: str | None = None, **config: Any) -> Any:
+    """A boto3 client for ``service`` with :func:`client_config` (``settings`` is for future use)."""
+    import boto3
+
+    session = session or boto3.session.Session()
+    kwargs: dict[str, Any] = {"config": client_config(**config)}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return session.client(service, **kwargs)
+
+
+def default_s3_client(settings: Any = None, *, session: Any = None, endpoint_url: str | None = None,
+                      **config: Any) -> Any:
+    """The S3 client the artifact store and batch worker use (connect 2 s, read 10 s, 2 retries)."""
+    return default_client("s3", settings, session=session, endpoint_url=endpoint_url, **config)
+
+
+__all__ = ["default_s3_client", "default_client", "client_config",
+           "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RETRIES"]
