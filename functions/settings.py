@@ -24,6 +24,8 @@ ENV = {
     "cache_max_bytes": "SNLP_CACHE_MAX_BYTES",
     "alias_ttl_s": "SNLP_ALIAS_TTL_S",
     "token_cache_ttl_s": "SNLP_TOKEN_CACHE_TTL_S",
+    "usage_flush_requests": "SNLP_USAGE_FLUSH_REQUESTS",
+    "usage_flush_interval_s": "SNLP_USAGE_FLUSH_INTERVAL_S",
     "auth_enabled": "SNLP_AUTH_ENABLED",
     "max_texts": "SNLP_MAX_TEXTS",
     "max_chars": "SNLP_MAX_CHARS",
@@ -35,6 +37,7 @@ ENV = {
     "batch_chunk_bytes": "SNLP_BATCH_CHUNK_BYTES",
     "batch_max_line_bytes": "SNLP_BATCH_MAX_LINE_BYTES",
     "presign_ttl_s": "SNLP_PRESIGN_TTL_S",
+    "batch_max_receives": "SNLP_BATCH_MAX_RECEIVES",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -61,6 +64,8 @@ class Settings:
     cache_max_bytes: int = 400 * 1024 * 1024  # /tmp is 512 MB by default on Lambda
     alias_ttl_s: float = 60.0
     token_cache_ttl_s: float = 60.0
+    usage_flush_requests: int = 25  # usage is written to DynamoDB every N requests per token ...
+    usage_flush_interval_s: float = 5.0  # ... or after this many seconds, whichever comes first
     auth_enabled: bool = True
     max_texts: int = 64
     max_chars: int = 2000
@@ -72,6 +77,7 @@ class Settings:
     batch_chunk_bytes: int = 8 * 1024 * 1024
     batch_max_line_bytes: int = 64 * 1024
     presign_ttl_s: int = 3600
+    batch_max_receives: int = 5  # the queue's redrive maxReceiveCount: the last try before the DLQ
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -90,7 +96,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         for attr in ("max_texts", "max_chars", "max_body_bytes", "threads", "batch_size",
-                     "cache_max_models", "cache_max_bytes"):
+                     "cache_max_models", "cache_max_bytes", "usage_flush_requests"):
             if getattr(self, attr) <= 0:
                 raise SettingsError(f"{ENV[attr]} must be positive")
 

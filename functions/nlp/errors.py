@@ -58,6 +58,12 @@ class ModelUnavailableError(NlpError):
     code = "model-unavailable"
 
 
+class JobNotFoundError(NlpError):
+    """No such batch job for this caller (other tokens' jobs do not exist for it either)."""
+
+    code = "not-found"
+
+
 __all__ = [
     "NlpError",
     "ValidationError",
@@ -70,4 +76,5 @@ __all__ = [
     "ManifestError",
     "ArtifactIntegrityError",
     "ModelUnavailableError",
+    "JobNotFoundError",
 ]

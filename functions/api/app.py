@@ -1,0 +1,136 @@
+"""The Flask app factory: routes, auth, limits and the one error handler.
+
+Order of checks on every request: token in the query string (400, before anything could log
+it) -> routing (404/405) -> body size (413, before parsing) -> access token (401/403/503)
+-> the route (400/415/422/404/429/503). Health and the API docs are public.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from functions.settings import Settings
+
+from . import routes_docs, routes_models, routes_native, routes_openai, routes_tfserving
+from .context import ApiContext
+from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
+                     problem_payload, to_problem)
+from .routes_web import web_blueprint
+from .telemetry import Telemetry
+
+PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset"})  # web: the page signs in itself
+QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
+REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any | None = None,
+               clock: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None,
+               logger: Any | None = None) -> Flask:
+    """Build the API. ``tokens``: .authenticate(token); ``meter``: usage/quota (None: not metered)."""
+    app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    ctx = ApiContext(settings=settings, store=store, tokens=tokens, meter=meter,
+                     telemetry=telemetry or Telemetry(), clock=clock,
+                     logger=logger or logging.getLogger("snlp.api"))
+    app.extensions["snlp"] = ctx
+    app.extensions["snlp_public_endpoints"] = PUBLIC_ENDPOINTS
+    max_body = settings.max_body_bytes
+
+    @app.before_request
+    def _gate() -> None:
+        g.t0 = clock()
+        g.request_id = request_id(request)
+        g.model = g.texts = g.tokens = None
+        if request.args and any(k.lower() in QUERY_SECRETS for k in request.args):
+            raise TokenInQueryError("tokens in the URL end up in access logs: send it in the Authorization "
+                                    "header (Bearer) or x-api-key instead; consider this token exposed")
+        if request.routing_exception is not None:
+            raise request.routing_exception
+        length = request.content_length
+        if length is not None and length > max_body:
+            raise PayloadTooLargeError(f"the body has {length} bytes; the limit is {max_body}")
+        if request.method in ("POST", "PUT", "PATCH") and len(request.get_data(cache=True)) > max_body:
+            raise PayloadTooLargeError(f"the body is over the limit of {max_body} bytes")
+        if request.endpoint not in PUBLIC_ENDPOINTS:
+            g.principal = ctx.authenticate()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["x-request-id"] = g.get("request_id") or ""
+        _access_log(ctx, response.status_code)
+        return response
+
+    @app.errorhandler(Exception)
+    def _error(exc: Exception) -> Response:
+        exc = _from_werkzeug(exc)
+        problem = to_problem(exc)
+        if problem.code == "internal":
+            ctx.logger.exception("unhandled error", extra={"path": request.path, "request_id": g.get("request_id")})
+        elif problem.status >= 500:
+            ctx.logger.warning("unavailable", extra={"code": problem.code, "detail": getattr(exc, "detail", ""),
+                                                     "path": request.path})
+        ctx.telemetry.error(problem.code)
+        body, content_type = problem_payload(problem, request.path, g.get("request_id"), style=error_style(request.path))
+        response = Response(body, status=problem.status, headers=problem.headers, content_type=content_type)
+        return response
+
+    routes_native.register(app, ctx)
+    routes_models.register(app, ctx)
+    routes_tfserving.register(app, ctx)
+    routes_openai.register(app, ctx)
+    routes_docs.register(app, ctx)
+    app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
+    return app
+
+
+def error_style(path: str) -> str:
+    if path.startswith("/v1/models/") and path.endswith(":predict"):
+        return "tfserving"
+    if path == "/v1/embeddings":
+        return "openai"
+    return "problem"
+
+
+def request_id(req: Any) -> str:
+    """The caller's x-request-id / x-correlation-id, else API Gateway's requestId, else a new one."""
+    for header in REQUEST_ID_HEADERS:
+        value = req.headers.get(header)
+        if value and len(value) <= 128 and value.isprintable():
+            return value
+    event = req.environ.get("serverless.event") or {}
+    rid = (event.get("requestContext") or {}).get("requestId")
+    return str(rid) if rid else uuid.uuid4().hex
+
+
+def _from_werkzeug(exc: Exception) -> Exception:
+    if not isinstance(exc, HTTPException):
+        return exc
+    if isinstance(exc, NotFound):
+        return RouteNotFoundError(f"no route {request.method} {request.path[:200]}")
+    if isinstance(exc, MethodNotAllowed):
+        allow = ", ".join(sorted(exc.valid_methods or ()))
+        return MethodNotAllowedError(f"{request.method} is not allowed here; use {allow}", headers={"Allow": allow})
+    if isinstance(exc, RequestEntityTooLarge):
+        return PayloadTooLargeError("the request body is over the size limit")
+    return ApiError("the request could not be understood")
+
+
+def _access_log(ctx: ApiContext, status: int) -> None:
+    """One line per request; never the token, never the texts."""
+    principal = g.get("principal")
+    ctx.logger.info("request", extra={
+        "method": request.method, "path": request.path, "status": status, "request_id": g.get("request_id"),
+        "token_id": principal.token_id if principal is not None else None, "model": g.get("model"),
+        "texts": g.get("texts"), "tokens": g.get("tokens"),
+        "ms": round((ctx.clock() - g.get("t0", ctx.clock())) * 1e3, 3),
+        **({"input": g.get("input_texts")} if ctx.settings.log_texts else {})})
+
+
+__all__ = ["create_app", "error_style", "request_id"]

@@ -1,0 +1,145 @@
+"""What every route shares: request parsing, auth lookup, model choice, metered execution.
+
+Kept free of per-request allocation beyond what the request needs: no schema objects are
+built per call, the token check is a dict lookup when cached, usage is counted in memory.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Response, g, request
+
+from functions.auth.errors import MissingTokenError
+from functions.auth.tokens import ANONYMOUS, TokenRecord
+from functions.nlp.errors import InputTypeError, ValidationError
+from functions.nlp.model import InferenceModel, Limits, RunResult, validate_texts
+from functions.settings import Settings
+from functions.store.refs import parse_ref
+
+from .errors import MalformedJsonError, UnsupportedMediaTypeError
+from .telemetry import Telemetry
+
+JSON = "application/json"
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return Response(body, status=status, headers=headers, content_type="application/json; charset=utf-8")
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    store: Any  # ArtifactStore or a fake with the same methods
+    tokens: Any | None  # .authenticate(token) -> TokenRecord
+    meter: Any | None  # .admit / .record / .refund (functions.auth.usage.UsageMeter)
+    telemetry: Telemetry
+    clock: Callable[[], float]
+    logger: Any = field(default_factory=lambda: logging.getLogger("snlp.api"))
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.limits = Limits(max_texts=s.max_texts, max_chars=s.max_chars, truncate=s.truncate)
+        self.auth_enabled = bool(s.auth_enabled)
+
+    # --- request parsing ----------------------------------------------------------------
+    def read_json(self) -> dict[str, Any]:
+        """The body as a JSON object: 415 for another content type, 400 for broken JSON."""
+        mimetype = request.mimetype
+        if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
+            raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
+        try:
+            body = json.loads(request.get_data(cache=True))
+        except ValueError:  # includes UnicodeDecodeError
+            raise MalformedJsonError("the request body is not valid JSON") from None
+        except RecursionError:
+            raise MalformedJsonError("the request body is nested too deeply") from None
+        if not isinstance(body, dict):
+            raise InputTypeError("the request body must be a JSON object")
+        return body
+
+    def texts(self, value: Any, field_name: str = "texts", limits: Limits | None = None) -> list[str]:
+        if value is None:
+            raise InputTypeError(f"{field_name} is required")
+        try:
+            texts = validate_texts(value, limits or self.limits)
+        except ValidationError as exc:
+            if field_name == "texts":
+                raise
+            raise type(exc)(exc.detail.replace("texts", field_name, 1)) from None
+        for index, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputTypeError(f"{field_name}[{index}] is not valid Unicode (lone surrogate)") from None
+        if self.settings.log_texts:  # off by default: texts are the customers' data
+            g.input_texts = [t[:200] for t in texts]
+        return texts
+
+    def truncate(self, body: dict[str, Any]) -> bool:
+        value = body.get("truncate", self.limits.truncate)
+        if not isinstance(value, bool):
+            raise InputTypeError("truncate must be true or false")
+        return value
+
+    # --- auth and models ----------------------------------------------------------------
+    def authenticate(self) -> TokenRecord:
+        if not self.auth_enabled or self.tokens is None:
+            return ANONYMOUS
+        token = bearer_token(request.headers)
+        if not token:
+            raise MissingTokenError("send a token as 'Authorization: Bearer <token>' or 'x-api-key: <token>'")
+        return self.tokens.authenticate(token)
+
+    def model_for(self, ref: Any, task: str | None) -> InferenceModel:
+        """Parse, check the token's allowed models, load, and check the task."""
+        if not isinstance(ref, str):
+            raise InputTypeError("model must be a string")
+        mref = parse_ref(ref)
+        principal: TokenRecord = g.principal
+        principal.require_model(mref.name)
+        model = self.store.get(mref)
+        if task is not None:
+            model.require_task(task)
+        g.model = model.manifest.ref
+        return model
+
+    def execute(self, model: InferenceModel, n_texts: int,
+                work: Callable[[], tuple[Any, RunResult]]) -> tuple[Any, RunResult]:
+        """Admit against the quota, run, record usage and metrics; refund on failure."""
+        ticket = self.meter.admit(g.principal, n_texts) if self.meter is not None and self.auth_enabled else None
+        t0 = self.clock()
+        try:
+            out, result = work()
+        except BaseException:
+            if ticket is not None:
+                self.meter.refund(ticket)
+            raise
+        ms = (self.clock() - t0) * 1e3
+        tokens = result.total_tokens
+        if ticket is not None:
+            self.meter.record(ticket, tokens)
+        self.telemetry.inference(model.manifest.name, ms, n_texts, tokens)
+        g.texts, g.tokens = n_texts, tokens
+        return out, result
+
+
+def bearer_token(headers: Any) -> str | None:
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    key = headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def usage(texts: int, tokens: int) -> dict[str, int]:
+    return {"texts": texts, "tokens": tokens}
+
+
+__all__ = ["ApiContext", "json_response", "bearer_token", "usage", "JSON"]

@@ -1,0 +1,132 @@
+"""Lambda entry point of the ``api`` function: ``functions.api.handler.handler``.
+
+Cold start (module import): settings read once, clients, artifact store, token store, the
+Flask app, and the configured models preloaded. Each invocation: Powertools Logger (with the
+request's correlation id) and Metrics (EMF, ColdStart) around ``serverless_wsgi.handle_request``
+(never serverless-wsgi's stock ``wsgi_handler.handler``, which runs commands sent in special
+events). The Tracer is imported and created only when tracing is on: it costs 200-400 ms at
+cold start even when disabled. Works for HTTP API (payload 2.0) and REST API (1.0) events.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import serverless_wsgi
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics
+
+from functions.auth.tokens import TokenStore
+from functions.auth.usage import UsageMeter
+from functions.settings import Settings
+from functions.store.artifacts import ArtifactStore
+from functions.store.clients import default_dynamodb_client, default_s3_client
+
+from .app import create_app
+from .telemetry import NAMESPACE, SERVICE, Telemetry, flush_to_powertools
+
+# problem+json is text: without this serverless-wsgi would base64-encode every error body
+for _mime in ("application/problem+json",):
+    if _mime not in serverless_wsgi.TEXT_MIME_TYPES:
+        serverless_wsgi.TEXT_MIME_TYPES.append(_mime)
+
+# /health and the docs add no metrics: that is expected, not worth a warning per cold start
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+CORRELATION_HEADERS = ("x-request-id", "x-correlation-id")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    app: Any
+    store: ArtifactStore
+    telemetry: Telemetry
+    logger: Logger
+    preloaded: dict[str, str | None]
+
+
+def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb_client: Any = None,
+                  logger: Logger | None = None) -> Runtime:
+    """Everything a warm invocation reuses; tests pass moto-backed clients."""
+    settings = Settings.from_env(environ)
+    logger = logger or Logger(service=SERVICE)
+    telemetry = Telemetry()
+    session = _session() if s3_client is None or dynamodb_client is None else None
+    store = ArtifactStore.from_settings(settings, s3_client or default_s3_client(settings, session=session),
+                                        on_event=telemetry.store_event)
+    tokens = meter = None
+    if settings.auth_enabled:
+        ddb = dynamodb_client or default_dynamodb_client(settings, session=session)
+        tokens = TokenStore(ddb, settings.tokens_table, cache_ttl_s=settings.token_cache_ttl_s)
+        meter = UsageMeter(ddb, settings.tokens_table, flush_every=settings.usage_flush_requests,
+                           flush_interval_s=settings.usage_flush_interval_s,
+                           on_error=lambda exc: logger.warning("usage flush failed; kept for the next one",
+                                                               extra={"error": type(exc).__name__}))
+    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger)
+    preloaded = store.preload(settings.preload_models)
+    for ref, problem in preloaded.items():
+        if problem:
+            logger.warning("preload failed", extra={"model": ref, "detail": problem})
+    return Runtime(settings, app, store, telemetry, logger, preloaded)
+
+
+def _session() -> Any:
+    """One boto3 session for both clients: each new session reloads botocore's data files."""
+    import boto3
+
+    return boto3.session.Session()
+
+
+def tracing_enabled(environ: Mapping[str, str]) -> bool:
+    """Trace only inside Lambda and unless POWERTOOLS_TRACE_DISABLED says otherwise."""
+    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE
+    return not disabled and bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def correlation_id(event: Mapping[str, Any], context: Any = None) -> str | None:
+    headers = event.get("headers") or {}
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    for name in CORRELATION_HEADERS:
+        if lowered.get(name):
+            return str(lowered[name])[:128]
+    rid = (event.get("requestContext") or {}).get("requestId")
+    return str(rid) if rid else getattr(context, "aws_request_id", None)
+
+
+def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
+    """HTTP API named stages keep the stage in rawPath; routes are matched without it."""
+    stage = (event.get("requestContext") or {}).get("stage")
+    raw = event.get("rawPath")
+    if event.get("version") == "2.0" and stage and stage != "$default" and isinstance(raw, str) \
+            and raw.startswith(f"/{stage}/"):
+        return {**event, "rawPath": raw[len(stage) + 1:]}
+    return event
+
+
+def make_handler(runtime: Runtime, *, tracing: bool = False) -> Callable[[dict, Any], dict]:
+    metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    logger = runtime.logger
+
+    def handler(event: dict, context: Any) -> dict:
+        logger.set_correlation_id(correlation_id(event, context))
+        try:
+            return serverless_wsgi.handle_request(runtime.app, strip_stage(event), context)
+        finally:
+            flush_to_powertools(runtime.telemetry, metrics)
+
+    if tracing:
+        from aws_lambda_powertools.tracing import Tracer  # only now: it is expensive to create
+
+        handler = Tracer(service=SERVICE).capture_lambda_handler(handler, capture_response=False)
+    handler = metrics.log_metrics(handler, capture_cold_start_metric=True)
+    return logger.inject_lambda_context(handler, log_event=False)
+
+
+RUNTIME = build_runtime(os.environ)
+handler = make_handler(RUNTIME, tracing=tracing_enabled(os.environ))
+
+__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "correlation_id", "tracing_enabled", "strip_stage"]

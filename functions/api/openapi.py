@@ -1,0 +1,217 @@
+"""The OpenAPI 3.1 document, built once per app from the settings (limits appear in schemas)."""
+from __future__ import annotations
+
+from typing import Any
+
+from functions.settings import Settings
+
+from .errors import CATALOG, TYPE_BASE
+
+REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF + name}
+
+
+def _schemas(s: Settings) -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1, "maxLength": s.max_chars}
+    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": s.max_texts}
+    model = {"type": "string", "description": "`name` (alias prod), `name:alias` or `name@version`",
+             "examples": ["sentiment", "sentiment:fp32", "minilm-embed@3-int8"]}
+    truncate = {"type": "boolean", "default": s.truncate,
+                "description": "cut texts longer than the model's max_length tokens (false: 422 instead)"}
+    usage = {"type": "object", "required": ["texts", "tokens"],
+             "properties": {"texts": {"type": "integer"}, "tokens": {"type": "integer"}}}
+    floats = {"type": "array", "items": {"type": "number"}}
+    return {
+        "Problem": {"type": "object", "description": "RFC 9457 problem details",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {"type": {"type": "string", "format": "uri",
+                                            "enum": sorted(TYPE_BASE + c for c in CATALOG)},
+                                   "title": {"type": "string"}, "status": {"type": "integer"},
+                                   "detail": {"type": "string"}, "instance": {"type": "string"},
+                                   "request_id": {"type": "string"},
+                                   "error": {"type": "object", "description": "OpenAI-style copy (/v1/embeddings)"}}},
+        "TFServingError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
+        "ClassifyRequest": {"type": "object", "required": ["texts"],
+                            "properties": {"model": model, "texts": {"oneOf": [text, texts]}, "truncate": truncate}},
+        "Prediction": {"type": "object", "required": ["label", "score", "scores"],
+                       "properties": {"label": {"type": "string"}, "score": {"type": "number"},
+                                      "scores": {"type": "object", "additionalProperties": {"type": "number"}}}},
+        "ClassifyResponse": {"type": "object", "required": ["model", "predictions", "usage"],
+                             "properties": {"model": {"type": "string"}, "usage": usage,
+                                            "predictions": {"type": "array", "items": _ref("Prediction")}}},
+        "EmbedRequest": {"type": "object", "required": ["texts"],
+                         "properties": {"model": model, "texts": {"oneOf": [text, texts]}, "truncate": truncate}},
+        "EmbedResponse": {"type": "object", "required": ["model", "dim", "embeddings", "usage"],
+                          "properties": {"model": {"type": "string"}, "dim": {"type": "integer"}, "usage": usage,
+                                         "embeddings": {"type": "array", "items": floats}}},
+        "SimilarityRequest": {"type": "object", "required": ["source", "targets"],
+                              "description": "cosine similarity of one source text against each target",
+                              "properties": {"model": model, "source": text, "truncate": truncate,
+                                             "targets": {**texts, "maxItems": max(1, s.max_texts - 1)}}},
+        "SimilarityResponse": {"type": "object", "required": ["model", "scores", "usage"],
+                               "properties": {"model": {"type": "string"}, "usage": usage,
+                                              "scores": {**floats, "description": "one per target, in order"}}},
+        "PredictRequest": {"type": "object", "required": ["instances"],
+                           "properties": {"signature_name": {"type": "string", "description": "ignored"},
+                                          "instances": {"type": "array", "minItems": 1, "maxItems": s.max_texts,
+                                                        "items": {"oneOf": [text, {
+                                                            "type": "object", "required": ["text"],
+                                                            "properties": {"text": text},
+                                                            "additionalProperties": False}]}}}},
+        "PredictResponse": {"type": "object", "required": ["predictions"],
+                            "properties": {"predictions": {"type": "array", "items": floats, "description":
+                                           "class probabilities in label order, or embedding vectors"}}},
+        "EmbeddingsRequest": {"type": "object", "required": ["input"],
+                              "properties": {"input": {"oneOf": [text, texts]}, "model": model,
+                                             "encoding_format": {"enum": ["float", "base64"], "default": "float"},
+                                             "dimensions": {"type": "integer"}, "user": {"type": "string"}}},
+        "EmbeddingsResponse": {"type": "object", "required": ["object", "data", "model", "usage"],
+                               "properties": {
+                                   "object": {"const": "list"}, "model": {"type": "string"},
+                                   "data": {"type": "array", "items": {
+                                       "type": "object", "required": ["object", "index", "embedding"],
+                                       "properties": {"object": {"const": "embedding"}, "index": {"type": "integer"},
+                                                      "embedding": {"oneOf": [floats, {
+                                                          "type": "string", "contentEncoding": "base64",
+                                                          "description": "little-endian float32"}]}}}},
+                                   "usage": {"type": "object", "required": ["prompt_tokens", "total_tokens"],
+                                             "properties": {"prompt_tokens": {"type": "integer"},
+                                                            "total_tokens": {"type": "integer"}}}}},
+        "ModelList": {"type": "object", "required": ["object", "data"],
+                      "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {
+                          "type": "object", "required": ["id", "object"],
+                          "properties": {"id": {"type": "string"}, "object": {"const": "model"},
+                                         "created": {"type": "integer"}, "owned_by": {"type": "string"},
+                                         "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+                                         "versions": {"type": "array", "items": {"type": "string"}}}}}}},
+        "ModelInfo": {"type": "object", "required": ["name", "aliases", "versions", "loaded"],
+                      "properties": {"name": {"type": "string"}, "object": {"const": "model"},
+                                     "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+                                     "versions": {"type": "array", "items": {"type": "string"}},
+                                     "loaded": {"type": "array", "items": {"type": "string"}},
+                                     "manifest": {"type": ["object", "null"]},
+                                     "model_version_status": {"type": "array", "items": {"type": "object"}}}},
+    }
+
+
+def _errors(codes: tuple[int, ...], schema: str = "Problem") -> dict[str, Any]:
+    media = "application/json" if schema == "TFServingError" else "application/problem+json"
+    out: dict[str, Any] = {}
+    for status in codes:
+        titles = sorted({t for c, (st, t) in CATALOG.items() if st == status})
+        headers = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}} if status in (429, 503) \
+            else {}
+        out[str(status)] = {"description": "; ".join(titles), "content": {media: {"schema": _ref(schema)}},
+                            **({"headers": headers} if headers else {})}
+    return out
+
+
+INFER_ERRORS = (400, 401, 403, 404, 413, 415, 422, 429, 500, 503)
+READ_ERRORS = (400, 401, 403, 404, 500, 503)
+
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "ClassifyRequest": {"model": "sentiment", "texts": ["I love this!", "The service was slow."]},
+    "EmbedRequest": {"model": "minilm-embed", "texts": ["a sentence to embed"]},
+    "SimilarityRequest": {"model": "minilm-embed", "source": "How do I reset my password?",
+                          "targets": ["Password reset steps", "Opening hours"]},
+    "PredictRequest": {"instances": ["I love this!", {"text": "Not great."}]},
+    "EmbeddingsRequest": {"model": "minilm-embed", "input": ["a sentence to embed"], "encoding_format": "float"},
+}
+
+
+def _op(summary: str, tag: str, *, request: str | None = None, response: str, errors: tuple[int, ...],
+        error_schema: str = "Problem", public: bool = False, params: list[dict] | None = None,
+        description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "operationId": summary.lower().replace(" ", "_"),
+                          "responses": {"200": {"description": "OK", "content": {
+                              "application/json": {"schema": _ref(response)}}}, **_errors(errors, error_schema)}}
+    if description:
+        op["description"] = description
+    if request:
+        media: dict[str, Any] = {"schema": _ref(request)}
+        if request in EXAMPLES:
+            media["example"] = EXAMPLES[request]
+        op["requestBody"] = {"required": True, "content": {"application/json": media}}
+    if public:
+        op["security"] = []
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _page(summary: str, description: str) -> dict[str, Any]:
+    return {"summary": summary, "description": description, "tags": ["service"], "security": [],
+            "operationId": summary.lower().replace(" ", "_"),
+            "responses": {"200": {"description": "a packaged static file"},
+                          "404": {"description": "no such file", "content": {
+                              "application/problem+json": {"schema": _ref("Problem")}}}}}
+
+
+def build_openapi(settings: Settings) -> dict[str, Any]:
+    name = _path_param("name", "model name")
+    tf = "TensorFlow Serving"
+    predict = dict(request="PredictRequest", response="PredictResponse", errors=INFER_ERRORS,
+                   error_schema="TFServingError")
+    paths: dict[str, Any] = {
+        "/health": {"get": _op("Health", "service", response="Health", errors=(500,), public=True)},
+        "/v1/models": {"get": _op("List models", "models", response="ModelList", errors=READ_ERRORS,
+                                  description="Models this token may use (OpenAI list shape).")},
+        "/v1/models/{name}": {"get": _op("Describe model", "models", response="ModelInfo", errors=READ_ERRORS,
+                                         params=[name])},
+        "/v1/classify": {"post": _op("Classify", "native", request="ClassifyRequest", response="ClassifyResponse",
+                                     errors=INFER_ERRORS)},
+        "/v1/embed": {"post": _op("Embed", "native", request="EmbedRequest", response="EmbedResponse",
+                                  errors=INFER_ERRORS)},
+        "/v1/similarity": {"post": _op("Similarity", "native", request="SimilarityRequest",
+                                       response="SimilarityResponse", errors=INFER_ERRORS)},
+        "/v1/models/{name}:predict": {"post": _op("Predict", tf, params=[name], **predict)},
+        "/v1/models/{name}/versions/{version}:predict": {"post": _op(
+            "Predict version", tf, params=[name, _path_param("version", "model version")], **predict)},
+        "/v1/models/{name}/labels/{label}:predict": {"post": _op(
+            "Predict label", tf, params=[name, _path_param("label", "alias, e.g. prod or candidate")], **predict)},
+        "/v1/embeddings": {"post": _op("Create embeddings", "OpenAI", request="EmbeddingsRequest",
+                                       response="EmbeddingsResponse", errors=INFER_ERRORS)},
+        "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",
+                                  "security": [], "responses": {"200": {"description": "OpenAPI 3.1 document",
+                                                                        "content": {"application/json": {}}}}}},
+        "/": {"get": _page("Web page", "the web page for people (sign in with a token, try a model)")},
+        "/app/{name}": {"get": {**_page("Web page asset", "the page's script, style and cost table"),
+                                "parameters": [_path_param("name", "app.js, app.css or cost.json")]}},
+        "/static/{filename}": {"get": {**_page("Docs asset", "this page's script and style"),
+                                       "parameters": [_path_param("filename", "docs.js or docs.css")]}},
+        "/docs": {"get": {"summary": "API documentation page", "tags": ["service"], "operationId": "docs",
+                          "security": [], "responses": {"200": {"description": "HTML page",
+                                                                "content": {"text/html": {}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Serverless NLP API", "version": "1.0.0",
+                 "description": (
+                     "Sentiment classification and sentence embeddings. Every route except /health and the "
+                     "docs needs `Authorization: Bearer <token>` or `x-api-key: <token>` (never in the URL). "
+                     "Errors are RFC 9457 `application/problem+json` with a stable `type` "
+                     f"({TYPE_BASE}<code>); TensorFlow Serving routes answer `{{\"error\": ...}}`. "
+                     f"Limits: {settings.max_texts} texts per request, {settings.max_chars} characters per text, "
+                     f"{settings.max_body_bytes} bytes per body. Quotas count texts per UTC day; over it, 429 "
+                     "with Retry-After (seconds to 00:00 UTC). A revoked token stops working within "
+                     f"{settings.token_cache_ttl_s:g} s (the token cache TTL). Wrong Content-Type: 415.")},
+        "servers": [{"url": "/"}],
+        "tags": [{"name": t} for t in ("native", "OpenAI", tf, "models", "service")],
+        "paths": paths,
+        "components": {"schemas": _schemas(settings), "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }
+
+
+__all__ = ["build_openapi"]

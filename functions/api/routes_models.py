@@ -1,0 +1,46 @@
+"""Model catalog: GET /v1/models (OpenAI-compatible list) and GET /v1/models/{name}."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, g
+
+from functions.nlp.errors import ModelNotFoundError
+
+from .context import ApiContext, json_response
+
+# manifest fields users may see; "source" can hold build-machine paths, so it stays inside
+PUBLIC_MANIFEST = ("name", "version", "task", "labels", "dim", "max_length", "pooling", "normalize",
+                   "quantization", "pruning", "metrics", "created_at", "files")
+OWNER = "serverless-nlp"
+
+
+def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    if manifest is None:
+        return None
+    return {k: manifest[k] for k in PUBLIC_MANIFEST if k in manifest}
+
+
+def register(app: Flask, ctx: ApiContext) -> None:
+    @app.get("/v1/models", endpoint="list_models")
+    def list_models() -> Response:
+        principal = g.principal
+        data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": OWNER,
+                 "aliases": m["aliases"], "versions": m["versions"]}
+                for m in ctx.store.list_models() if principal.allows(m["name"])]
+        return json_response({"object": "list", "data": data})
+
+    @app.get("/v1/models/<name>", endpoint="describe_model")
+    def describe_model(name: str) -> Response:
+        if ":" in name or "@" in name:
+            raise ModelNotFoundError("use the model name here, without an alias or version")
+        g.principal.require_model(name)
+        info = ctx.store.describe(name)
+        loaded = list(info.get("loaded") or ())
+        return json_response({
+            "name": info["name"], "object": "model", "aliases": info["aliases"], "versions": info["versions"],
+            "loaded": loaded, "manifest": public_manifest(info.get("manifest")),
+            # TensorFlow Serving's model status shape, for its clients
+            "model_version_status": [{"version": v, "state": "AVAILABLE",
+                                      "status": {"error_code": "OK", "error_message": ""}} for v in loaded],
+        })

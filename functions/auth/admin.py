@@ -1,0 +1,71 @@
+"""Admin operations on tokens: create (the secret is returned once), list, revoke.
+
+No argument parsing here: ``infra/cli.py`` (``snlp tokens ...``) and tests call these.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from functions.nlp.manifest import NAME_RE
+
+from .tokens import ALL_MODELS, META_SK, TOKEN_PK, TokenRecord, from_item, hash_token, new_token, new_token_id, to_item
+
+
+class AdminError(ValueError):
+    """Bad admin input, or a token id that does not exist."""
+
+
+def parse_models(models: str | Iterable[str]) -> tuple[str, ...] | str:
+    """``"*"`` or a comma-separated list of model names."""
+    items = [m.strip() for m in (models.split(",") if isinstance(models, str) else models) if m.strip()]
+    if items == [ALL_MODELS]:
+        return ALL_MODELS
+    if not items:
+        raise AdminError("--models needs at least one model name, or '*'")
+    bad = [m for m in items if not NAME_RE.fullmatch(m)]
+    if bad:
+        raise AdminError(f"invalid model name(s): {', '.join(bad)}")
+    return tuple(dict.fromkeys(items))
+
+
+def create_token(client: Any, table: str, *, owner: str, models: str | Iterable[str],
+                 quota_per_day: int) -> tuple[str, TokenRecord]:
+    """Store a new token's hash; returns (the token, shown once, and its record)."""
+    if not owner or not owner.strip():
+        raise AdminError("--owner must not be empty")
+    if int(quota_per_day) < 1:
+        raise AdminError("--quota-per-day must be at least 1")
+    token = new_token()
+    record = TokenRecord(token_id=new_token_id(), owner=owner.strip(), models=parse_models(models),
+                         quota_per_day=int(quota_per_day),
+                         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    client.put_item(TableName=table, Item=to_item(hash_token(token), record),
+                    ConditionExpression="attribute_not_exists(pk)")
+    return token, record
+
+
+def _token_items(client: Any, table: str) -> Iterable[dict]:
+    paginator = client.get_paginator("scan")
+    for page in paginator.paginate(TableName=table, FilterExpression="begins_with(pk, :p) AND sk = :s",
+                                   ExpressionAttributeValues={":p": {"S": TOKEN_PK}, ":s": {"S": META_SK}}):
+        yield from page.get("Items", ())
+
+
+def list_tokens(client: Any, table: str) -> list[TokenRecord]:
+    """Every token record (admin-only scan), oldest first."""
+    return sorted((from_item(i) for i in _token_items(client, table)), key=lambda r: (r.created_at, r.token_id))
+
+
+def revoke_token(client: Any, table: str, token_id: str) -> TokenRecord:
+    """Mark a token revoked. Warm API instances notice within SNLP_TOKEN_CACHE_TTL_S."""
+    for item in _token_items(client, table):
+        if item.get("token_id", {}).get("S") == token_id:
+            client.update_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+                               UpdateExpression="SET revoked = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+            item["revoked"] = {"BOOL": True}
+            return from_item(item)
+    raise AdminError(f"no token with id {token_id}")
+
+
+__all__ = ["create_token", "list_tokens", "revoke_token", "parse_models", "AdminError"]

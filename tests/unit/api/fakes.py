@@ -1,0 +1,108 @@
+"""In-memory stand-ins for the artifact store, token store and usage meter (no AWS)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.auth.errors import InvalidTokenError, QuotaExceededError, TokenRevokedError, TokenStoreUnavailableError
+from functions.auth.tokens import TokenRecord
+from functions.auth.usage import Ticket
+from functions.nlp.errors import ModelNotFoundError
+from functions.nlp.manifest import Manifest
+from functions.nlp.model import InferenceModel
+from functions.store.refs import as_ref
+
+
+class FakeStore:
+    """The artifact store's interface over a local registry tree (tests/support/tiny_artifact)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.models: dict[tuple[str, str], InferenceModel] = {}
+        self.fail: dict[str, Exception] = {}  # model name -> error to raise from get()
+
+    def _aliases(self, name: str) -> dict[str, str]:
+        path = self.root / name / "aliases.json"
+        if not path.is_file():
+            raise ModelNotFoundError(f"model {name} not found")
+        return json.loads(path.read_text())
+
+    def resolve(self, ref: Any) -> tuple[str, str]:
+        mref = as_ref(ref)
+        if mref.version:
+            if not (self.root / mref.name / mref.version).is_dir():
+                raise ModelNotFoundError(f"model {mref} not found")
+            return mref.name, mref.version
+        version = self._aliases(mref.name).get(mref.alias or "")
+        if version is None:
+            raise ModelNotFoundError(f"model {mref.name} has no alias {mref.alias}")
+        return mref.name, version
+
+    def get(self, ref: Any) -> InferenceModel:
+        key = self.resolve(ref)
+        if key[0] in self.fail:
+            raise self.fail[key[0]]
+        if key not in self.models:
+            self.models[key] = InferenceModel.from_dir(self.root / key[0] / key[1])
+        return self.models[key]
+
+    def manifest(self, ref: Any) -> Manifest:
+        return Manifest.load(self.root.joinpath(*self.resolve(ref)))
+
+    def list_models(self) -> list[dict]:
+        return [{"name": p.name, "aliases": self._aliases(p.name),
+                 "versions": sorted(v.name for v in p.iterdir() if v.is_dir())}
+                for p in sorted(self.root.iterdir()) if p.is_dir()]
+
+    def describe(self, name: str) -> dict:
+        aliases = self._aliases(name)
+        return {"name": name, "aliases": aliases,
+                "versions": sorted(v.name for v in (self.root / name).iterdir() if v.is_dir()),
+                "loaded": [v for n, v in self.models if n == name],
+                "manifest": Manifest.load(self.root / name / aliases["prod"]).to_dict()}
+
+    def loaded(self) -> list[Manifest]:
+        return [m.manifest for m in self.models.values()]
+
+
+@dataclass
+class FakeTokens:
+    """token string -> record; ``down`` makes every check fail like an unreachable DynamoDB."""
+
+    records: dict[str, TokenRecord] = field(default_factory=dict)
+    down: bool = False
+
+    def authenticate(self, token: str) -> TokenRecord:
+        if self.down:
+            raise TokenStoreUnavailableError("the token store is unavailable; try again shortly", retry_after=5)
+        record = self.records.get(token)
+        if record is None:
+            raise InvalidTokenError("the access token is not valid")
+        if record.revoked:
+            raise TokenRevokedError("the access token has been revoked")
+        return record
+
+
+@dataclass
+class FakeMeter:
+    """Counts texts per token (one day), refuses over quota like the real meter."""
+
+    used: dict[str, dict[str, int]] = field(default_factory=dict)
+    retry_after: int = 3600
+
+    def admit(self, record: TokenRecord, texts: int) -> Ticket:
+        counters = self.used.setdefault(record.token_id, {"requests": 0, "texts": 0, "tokens": 0})
+        if record.quota_per_day is not None and counters["texts"] + texts > record.quota_per_day:
+            raise QuotaExceededError("daily quota reached", retry_after=self.retry_after)
+        counters["requests"] += 1
+        counters["texts"] += texts
+        return Ticket(record.token_id, "today", texts)
+
+    def record(self, ticket: Ticket, tokens: int) -> None:
+        self.used[ticket.token_id]["tokens"] += tokens
+
+    def refund(self, ticket: Ticket) -> None:
+        self.used[ticket.token_id]["requests"] -= 1
+        self.used[ticket.token_id]["texts"] -= ticket.texts
