@@ -18,10 +18,10 @@ help:
 
 $(VENV_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 2; }
-	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[aws,build,dev]'
-	touch $@
+	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(VENV_STAMP)
 
@@ -31,11 +31,23 @@ models: venv
 test: models
 	$(PY) -m pytest
 
-up: models
-	$(PY) -m model_artifacts report --print
+up: venv
+	@$(PY) -m infra.local preflight
+	@$(MAKE) --no-print-directory models
+	$(PY) -m infra.local up
 
-bench package cost:
+bench:
 	@echo "make $@: not built yet (see the open issues)"; exit 2
+
+# cost report (infra/cost/results/report.md + PNGs) from the saved measurements in
+# infra/cost/measurements/; SWEEP=1 re-measures first (needs `make models`, ~10 min); STAGE=prod|dev|local
+cost: venv
+	$(if $(SWEEP),$(PY) -m model_artifacts build-defaults && $(PY) -m infra.cost sweep &&) $(PY) -m infra.cost report --stage $(or $(STAGE),prod)
+
+# validate config/stages.yml, build the stage's layers (cached), `osls package` offline, size check
+# STAGE=prod|dev|local  MODELS_FROM=dist|s3://<bucket>|none (where preload model aliases must exist)
+package: venv
+	$(PY) -m infra.package --stage $(or $(STAGE),prod) --models-from $(or $(MODELS_FROM),dist)
 
 clean:
 	rm -rf $(VENV) model_artifacts/dist .pytest_cache
