@@ -21,6 +21,7 @@ from . import routes_docs, routes_models, routes_native, routes_openai, routes_t
 from .context import ApiContext
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
+from .routes_batch import batch_blueprint
 from .routes_web import web_blueprint
 from .telemetry import Telemetry
 
@@ -32,8 +33,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any | None = None,
                clock: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None,
-               logger: Any | None = None) -> Flask:
-    """Build the API. ``tokens``: .authenticate(token); ``meter``: usage/quota (None: not metered)."""
+               logger: Any | None = None, jobs: Any | None = None) -> Flask:
+    """Build the API. ``tokens``: .authenticate(token); ``meter``: usage/quota (None: not metered);
+    ``jobs``: the batch job service (functions.batch.jobs.JobService; None: no /v1/batch routes)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     ctx = ApiContext(settings=settings, store=store, tokens=tokens, meter=meter,
@@ -86,6 +88,8 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     routes_tfserving.register(app, ctx)
     routes_openai.register(app, ctx)
     routes_docs.register(app, ctx)
+    if jobs is not None:
+        app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
     app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
     return app
 

@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
 
 from functions.auth.tokens import TokenStore
+from functions.batch.jobs import JobService
 from functions.auth.usage import UsageMeter
 from functions.settings import Settings
 from functions.store.artifacts import ArtifactStore
@@ -56,17 +57,21 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     logger = logger or Logger(service=SERVICE)
     telemetry = Telemetry()
     session = _session() if s3_client is None or dynamodb_client is None else None
-    store = ArtifactStore.from_settings(settings, s3_client or default_s3_client(settings, session=session),
-                                        on_event=telemetry.store_event)
-    tokens = meter = None
-    if settings.auth_enabled:
+    store_s3 = s3_client or default_s3_client(settings, session=session)
+    store = ArtifactStore.from_settings(settings, store_s3, on_event=telemetry.store_event)
+    tokens = meter = jobs = None
+    ddb = None
+    if settings.auth_enabled or settings.jobs_table:
         ddb = dynamodb_client or default_dynamodb_client(settings, session=session)
+    if settings.jobs_table and settings.data_bucket:
+        jobs = JobService.from_settings(settings, store_s3, ddb, store=store)
+    if settings.auth_enabled:
         tokens = TokenStore(ddb, settings.tokens_table, cache_ttl_s=settings.token_cache_ttl_s)
         meter = UsageMeter(ddb, settings.tokens_table, flush_every=settings.usage_flush_requests,
                            flush_interval_s=settings.usage_flush_interval_s,
                            on_error=lambda exc: logger.warning("usage flush failed; kept for the next one",
                                                                extra={"error": type(exc).__name__}))
-    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger)
+    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs)
     preloaded = store.preload(settings.preload_models)
     for ref, problem in preloaded.items():
         if problem:

@@ -1,0 +1,131 @@
+"""Lambda entry point of the batch worker: SQS batch in, partial batch failures out.
+
+Each SQS record is one unit for Powertools' BatchProcessor: a record that raises is reported
+in ``batchItemFailures`` and comes back after the visibility timeout; the others are deleted.
+A record that still fails on its last receive before the queue's redrive sends it to the DLQ
+is counted as a poison message.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from functions.settings import Settings
+
+from . import telemetry
+from .ledger import Ledger
+from .worker import Worker
+
+logger = Logger(service=telemetry.SERVICE)
+metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_state: dict[str, Any] = {}
+DEFER_BELOW = 0.5  # start no further record once less than half of the invocation's time is left
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    """Wire a Worker from settings: clients, artifact store, jobs table. Overrides win (tests)."""
+    from functions.store.artifacts import ArtifactStore
+    from functions.store.clients import default_client, default_s3_client
+
+    # reads stream whole byte ranges: allow a longer read timeout than the API path uses
+    s3 = overrides.pop("s3", None) or default_s3_client(settings, read_timeout=60.0)
+    ddb = overrides.pop("ddb", None) or default_client("dynamodb", settings)
+    sqs = overrides.pop("sqs", None) or (default_client("sqs", settings) if settings.batch_queue_url else None)
+    store = overrides.pop("store", None) or ArtifactStore.from_settings(
+        settings, default_s3_client(settings), on_event=_store_event)
+    ledger = overrides.pop("ledger", None) or Ledger(ddb, settings.jobs_table)
+    return Worker(s3=s3, ledger=ledger, store=store, settings=settings, sqs=sqs, metric=_count, log=logger,
+                  **overrides)
+
+
+def worker() -> Worker:
+    """The worker of this execution environment, built once at cold start."""
+    if "worker" not in _state:
+        settings = Settings.from_env(os.environ)
+        _state["settings"] = settings
+        _state["worker"] = build_worker(settings)
+    return _state["worker"]
+
+
+def reset(new_worker: Worker | None = None) -> None:
+    """Forget (or replace) the cached worker: for tests and the local worker."""
+    _state.clear()
+    if new_worker is not None:
+        _state["worker"] = new_worker
+        _state["settings"] = new_worker.settings
+
+
+def _count(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _store_event(event: str, data: dict) -> None:
+    if event == "model_loaded":
+        ms = float(data.get("download_ms", 0)) + float(data.get("verify_ms", 0)) + float(data.get("load_ms", 0))
+        metrics.add_metric(name=telemetry.MODEL_LOAD_MS, unit=MetricUnit.Milliseconds, value=ms)
+    elif event == "integrity_failure":
+        _count(telemetry.ARTIFACT_INTEGRITY_FAILURES, 1)
+
+
+class DeferredError(Exception):
+    """Too little of this invocation is left to start another record: hand it back to the queue."""
+
+
+def _defer(record: SQSRecord, context: Any) -> bool:
+    """True when an earlier record used up most of the invocation (SQS batches hold several files)."""
+    if context is None or not _state.get("records_seen") or not _state.get("start_ms"):
+        return False
+    return context.get_remaining_time_in_millis() < DEFER_BELOW * _state["start_ms"]
+
+
+def _release_now(record: SQSRecord) -> None:
+    """Make a deferred message visible at once for another invocation (best effort)."""
+    settings, w = _state.get("settings"), _state.get("worker")
+    queue = getattr(settings, "batch_queue_url", "")
+    if not queue or w is None or w.sqs is None or not record.event_source_arn.endswith(":" + queue.rsplit("/", 1)[-1]):
+        return
+    try:
+        w.sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=record.receipt_handle, VisibilityTimeout=0)
+    except Exception:  # noqa: BLE001 - it comes back after the visibility timeout instead
+        logger.warning("could not release a deferred message", extra={"message_id": record.message_id})
+
+
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    if _defer(record, lambda_context):
+        _release_now(record)
+        logger.info("deferred to another invocation", extra={"message_id": record.message_id})
+        raise DeferredError(record.message_id)
+    _state["records_seen"] = _state.get("records_seen", 0) + 1
+    try:
+        worker().handle(record.body, record.message_id)
+    except Exception:
+        receives = int(record.attributes.approximate_receive_count or 1)
+        max_receives = getattr(_state.get("settings"), "batch_max_receives", 5)
+        _count(telemetry.ERRORS, 1)
+        if receives >= max_receives:
+            _count(telemetry.POISON_MESSAGES, 1)
+            logger.exception("poison message: last try before the DLQ",
+                             extra={"message_id": record.message_id, "receives": receives})
+        else:
+            logger.exception("message failed; SQS will redeliver it",
+                             extra={"message_id": record.message_id, "receives": receives})
+        raise
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict, context: Any) -> dict:
+    _state["records_seen"] = 0
+    _state["start_ms"] = context.get_remaining_time_in_millis() if context is not None else 0
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)
+
+
+__all__ = ["handler", "record_handler", "build_worker", "worker", "reset", "DeferredError"]

@@ -1,0 +1,113 @@
+"""The job service behind POST /v1/batch and GET /v1/batch/{job}.
+
+Creating a job records it (status queued, owner = the token) and returns a presigned PUT URL
+for ``incoming/<job>.<fmt>`` whose signature binds the model and owner metadata headers: the
+upload cannot change them. The worker takes the job over when the upload event arrives.
+A token sees only its own jobs; any other job id is simply "not found".
+"""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any, Callable
+
+from functions.nlp.errors import InputTypeError, JobNotFoundError
+
+from .ledger import Ledger
+from .records import FORMATS
+from .summary import result_keys
+
+JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+STATUSES = ("queued", "running", "done", "failed")
+
+
+def check_job_id(job_id: Any) -> str:
+    """Job ids become S3 keys: only [A-Za-z0-9_-]{1,64}; anything else names no job."""
+    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
+        raise JobNotFoundError("no such job")
+    return job_id
+
+
+def sigv4_client(s3: Any) -> Any:
+    """The same S3 client, signing with SigV4: only SigV4 presigned URLs sign the x-amz-meta-* headers."""
+    config = getattr(getattr(s3, "meta", None), "config", None)
+    if config is None:  # not a boto3 client (a test double)
+        return s3
+    # botocore may still presign with SigV2 unless s3v4 is asked for explicitly: always ask
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client("s3", region_name=s3.meta.region_name, endpoint_url=s3.meta.endpoint_url,
+                                          config=config.merge(Config(signature_version="s3v4")))
+
+
+class JobService:
+    """Create jobs and report on them. ``resolve(ref)`` checks a model exists (the artifact store)."""
+
+    def __init__(self, s3: Any, ledger: Ledger, *, bucket: str, default_model: str, presign_ttl_s: int = 3600,
+                 resolve: Callable[[str], tuple[str, str]] | None = None,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex, clock: Callable[[], float] = time.time) -> None:
+        self.s3, self.ledger, self.bucket = s3, ledger, bucket
+        self.presigner = sigv4_client(s3)
+        self.default_model, self.ttl, self.resolve = default_model, presign_ttl_s, resolve
+        self.new_id, self.clock = new_id, clock
+
+    @classmethod
+    def from_settings(cls, settings: Any, s3: Any, ddb: Any, *, store: Any = None, **kwargs: Any) -> "JobService":
+        return cls(s3, Ledger(ddb, settings.jobs_table), bucket=settings.data_bucket,
+                   default_model=settings.default_classify_model, presign_ttl_s=settings.presign_ttl_s,
+                   resolve=None if store is None else store.resolve, **kwargs)
+
+    def create_job(self, owner_token_id: str, fmt: str, model: str | None = None) -> dict[str, Any]:
+        fmt = (fmt or "").lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise InputTypeError(f"format must be one of {', '.join(FORMATS)}")
+        ref = model or self.default_model
+        if self.resolve is not None:
+            self.resolve(ref)  # an unknown model fails now, not after the upload
+        job_id = check_job_id(self.new_id())
+        key = f"incoming/{job_id}.{fmt}"
+        metadata = {"model": ref, "owner": owner_token_id}
+        self.ledger.create_job(job_id, owner=owner_token_id, model={"ref": ref}, fmt=fmt, key=key)
+        url = self.presigner.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "Metadata": metadata}, ExpiresIn=self.ttl)
+        return {"job_id": job_id, "status": "queued", "upload_url": url, "upload_method": "PUT",
+                "upload_headers": {f"x-amz-meta-{k}": v for k, v in metadata.items()},
+                "key": key, "model": ref, "format": fmt, "expires_in": self.ttl}
+
+    def get_job(self, job_id: str, owner_token_id: str) -> dict[str, Any]:
+        check_job_id(job_id)
+        item = self.ledger.get_job(job_id)
+        if item is None or item.get("owner") != owner_token_id:
+            raise JobNotFoundError("no such job")
+        status = item.get("status", "queued")
+        if status not in STATUSES:
+            status = "running"
+        counts = item.get("counts") or {"lines_read": 0, "ok": 0, "failed": 0}
+        if status == "running" and item.get("run_id"):
+            counts = self._progress(item["run_id"])
+        out: dict[str, Any] = {"job_id": job_id, "status": status, "counts": counts,
+                               "model": item.get("model"), "format": item.get("fmt"),
+                               "created_at": item.get("created_at"), "finished_at": item.get("finished_at")}
+        if status == "failed":
+            out["reason"] = item.get("reason")
+        keys = result_keys(job_id)
+        if status == "done":
+            out["results_url"] = self._get_url(keys["results"])
+            out["errors_url"] = self._get_url(keys["errors"])
+        if status in ("done", "failed"):
+            out["summary_url"] = self._get_url(keys["summary"])
+            out["expires_in"] = self.ttl
+        return out
+
+    def _progress(self, run_id: str) -> dict[str, int]:
+        chunks = self.ledger.list_chunks(run_id)
+        return {k: sum(int(c.get(k, 0)) for c in chunks) for k in ("lines_read", "ok", "failed")}
+
+    def _get_url(self, key: str) -> str:
+        return self.presigner.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                              ExpiresIn=self.ttl)
+
+
+__all__ = ["JobService", "check_job_id", "sigv4_client", "JOB_ID_RE", "STATUSES"]

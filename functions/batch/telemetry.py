@@ -1,0 +1,17 @@
+"""Metric names of the batch worker (the shared list is in COMMON.md); namespace and service."""
+from __future__ import annotations
+
+NAMESPACE = "ServerlessNLP"
+SERVICE = "batch"
+
+LINES_OK = "BatchLinesOk"
+LINES_FAILED = "BatchLinesFailed"
+JOBS_FAILED = "BatchJobsFailed"
+POISON_MESSAGES = "BatchPoisonMessages"
+COLD_START = "ColdStart"
+MODEL_LOAD_MS = "ModelLoadMs"
+ERRORS = "Errors"
+ARTIFACT_INTEGRITY_FAILURES = "ArtifactIntegrityFailures"
+
+__all__ = ["NAMESPACE", "SERVICE", "LINES_OK", "LINES_FAILED", "JOBS_FAILED", "POISON_MESSAGES", "COLD_START",
+           "MODEL_LOAD_MS", "ERRORS", "ARTIFACT_INTEGRITY_FAILURES"]
