@@ -1,0 +1,283 @@
+"""Stage parameters (the cost levers) from config/stages.yml: load, validate, name resources.
+
+One file is the source of truth: serverless.yml reads it with ``${file(config/stages.yml):...}``,
+``make package`` validates it here first, the local stack takes its resource names from
+``resource_names`` and the cost model reads the same stage parameters.
+
+    python -m infra.config check --stage prod [--models-from dist|s3://bucket|none]
+    python -m infra.config names --stage local
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_FILE = REPO / "config" / "stages.yml"
+DIST = REPO / "model_artifacts" / "dist"
+
+ARCHITECTURES = ("x86_64", "arm64")
+API_TYPES = ("http", "rest")
+MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
+MB_PER_VCPU = 1769
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack uses the same names
+# CloudWatch Logs accepts only these retention periods
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
+_MODEL_REF_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)(?:(?::(?P<alias>[A-Za-z0-9_-]+))|(?:@(?P<version>[A-Za-z0-9._-]+)))?$")
+
+
+class ConfigError(ValueError):
+    """The stage configuration cannot be deployed."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage's parameters, validated."""
+
+    stage: str
+    architecture: str
+    api_type: str
+    api_memory_mb: int
+    api_timeout_s: int
+    api_threads: int
+    api_provisioned_concurrency: int
+    api_reserved_concurrency: int | None
+    batch_memory_mb: int
+    batch_timeout_s: int
+    batch_visibility_timeout_s: int
+    batch_threads: int
+    batch_reserved_concurrency: int | None
+    batch_size: int
+    batch_window_s: int
+    batch_max_receive_count: int
+    preload_models: tuple[str, ...]
+    log_retention_days: int
+    tracing: bool
+    powertools_trace_disabled: bool
+    results_expire_days: int
+    incoming_expire_days: int
+    alarm_5xx_rate_pct: float
+    alarm_p99_latency_ms: float
+    alarm_email: str
+    rest_quota_per_day: int
+    rest_throttle_rate: int
+    rest_throttle_burst: int
+
+
+@dataclass(frozen=True)
+class Config:
+    service: str
+    region: str
+    runtime: str
+    deploy_unzipped_max_mb: float
+    layer_goal_mb: float
+    stages: Mapping[str, StageConfig]
+
+    def stage(self, name: str) -> StageConfig:
+        if name not in self.stages:
+            raise ConfigError(f"unknown stage {name!r}: known stages are {', '.join(sorted(self.stages))}"
+                              f" (add it to {CONFIG_FILE.name})")
+        return self.stages[name]
+
+
+def load_config(path: Path | str = CONFIG_FILE) -> Config:
+    """Read and validate every stage in the file; raise ConfigError naming the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("stages"), dict) or not raw["stages"]:
+        raise ConfigError(f"{path}: needs a 'stages' mapping with at least one stage")
+    limits = raw.get("limits") or {}
+    stages = {name: _stage(str(name), values) for name, values in raw["stages"].items()}
+    return Config(service=str(raw.get("service", "serverless-nlp")),
+                  region=str(raw.get("region", "us-east-1")),
+                  runtime=str(raw.get("runtime", "python3.12")),
+                  deploy_unzipped_max_mb=float(limits.get("deploy_unzipped_max_mb", 250)),
+                  layer_goal_mb=float(limits.get("layer_goal_mb", 120)),
+                  stages=stages)
+
+
+def _stage(name: str, values: Any) -> StageConfig:
+    where = f"stages.{name}"
+    if not _STAGE_RE.match(name):
+        raise ConfigError(f"{where}: stage names are lowercase letters, digits and '-', at most 12 chars"
+                          " (they end up in bucket names)")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of parameters")
+    known = {f.name for f in fields(StageConfig)} - {"stage"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}")
+    missing = sorted(known - set(values))
+    if missing:
+        raise ConfigError(f"{where}: missing parameter(s) {', '.join(missing)}")
+    v = dict(values)
+    arch = v["architecture"]
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{where}.architecture: unknown architecture {arch!r}; use one of {', '.join(ARCHITECTURES)}")
+    if v["api_type"] not in API_TYPES:
+        raise ConfigError(f"{where}.api_type: {v['api_type']!r} is not one of {', '.join(API_TYPES)}")
+    for fn in ("api", "batch"):
+        mem = _int(v, f"{fn}_memory_mb", where)
+        if not MEMORY_MIN_MB <= mem <= MEMORY_MAX_MB:
+            raise ConfigError(f"{where}.{fn}_memory_mb: {mem} MB is outside the Lambda range "
+                              f"{MEMORY_MIN_MB}-{MEMORY_MAX_MB} MB")
+        threads = _int(v, f"{fn}_threads", where, minimum=1)
+        vcpus = -(-mem // MB_PER_VCPU)
+        if threads > vcpus:
+            raise ConfigError(f"{where}.{fn}_threads: {threads} threads but {mem} MB gives "
+                              f"{vcpus} vCPU (one per {MB_PER_VCPU} MB)")
+        _optional_int(v, f"{fn}_reserved_concurrency", where, minimum=1)
+    if _int(v, "api_timeout_s", where, minimum=1) > 29 and v["api_type"] == "http":
+        raise ConfigError(f"{where}.api_timeout_s: API Gateway integrations time out after 29 s")
+    if _int(v, "batch_timeout_s", where, minimum=1) > 900:
+        raise ConfigError(f"{where}.batch_timeout_s: Lambda's maximum is 900 s")
+    visibility = _int(v, "batch_visibility_timeout_s", where, minimum=1)
+    if not v["batch_timeout_s"] <= visibility <= 43200:
+        raise ConfigError(f"{where}.batch_visibility_timeout_s: {visibility} s must be at least "
+                          f"batch_timeout_s ({v['batch_timeout_s']} s) and at most 43200 s")
+    _int(v, "api_provisioned_concurrency", where, minimum=0)
+    _int(v, "batch_size", where, minimum=1)
+    _int(v, "batch_window_s", where, minimum=0)
+    _int(v, "batch_max_receive_count", where, minimum=1)
+    for key in ("results_expire_days", "incoming_expire_days", "rest_quota_per_day",
+                "rest_throttle_rate", "rest_throttle_burst"):
+        _int(v, key, where, minimum=1)
+    if v["log_retention_days"] not in LOG_RETENTION_DAYS:
+        raise ConfigError(f"{where}.log_retention_days: {v['log_retention_days']!r} is not a CloudWatch "
+                          f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS[:8]))}, ...)")
+    for key in ("tracing", "powertools_trace_disabled"):
+        if not isinstance(v[key], bool):
+            raise ConfigError(f"{where}.{key}: expected true or false, got {v[key]!r}")
+    for key in ("alarm_5xx_rate_pct", "alarm_p99_latency_ms"):
+        if not isinstance(v[key], (int, float)) or isinstance(v[key], bool) or v[key] <= 0:
+            raise ConfigError(f"{where}.{key}: expected a positive number, got {v[key]!r}")
+    v["preload_models"] = parse_model_refs(v["preload_models"], f"{where}.preload_models")
+    v["alarm_email"] = str(v["alarm_email"] or "")
+    return StageConfig(stage=name, **v)
+
+
+def _int(v: dict, key: str, where: str, minimum: int = 0) -> int:
+    value = v[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _optional_int(v: dict, key: str, where: str, minimum: int) -> int | None:
+    if v[key] is None:
+        return None
+    if v[key] == 0:
+        raise ConfigError(f"{where}.{key}: 0 would stop the function entirely; use null for no reservation")
+    return _int(v, key, where, minimum)
+
+
+def parse_model_refs(value: Any, where: str = "preload_models") -> tuple[str, ...]:
+    """'a,b:fp32,c@v1' -> validated refs, in order."""
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: write the models as one comma-separated string (it becomes "
+                          f"SNLP_PRELOAD_MODELS), got {value!r}")
+    items = value.split(",")
+    refs = tuple(str(item).strip() for item in items if str(item).strip())
+    for ref in refs:
+        if not _MODEL_REF_RE.match(ref):
+            raise ConfigError(f"{where}: {ref!r} is not a model reference (name, name:alias or name@version)")
+    return refs
+
+
+def split_model_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """'name' -> (name, 'prod', None); 'name:alias' -> (name, alias, None); 'name@v' -> (name, None, v)."""
+    m = _MODEL_REF_RE.match(ref)
+    if not m:
+        raise ConfigError(f"{ref!r} is not a model reference")
+    if m["version"]:
+        return m["name"], None, m["version"]
+    return m["name"], m["alias"] or "prod", None
+
+
+def resource_names(stage: str, account_id: str = LOCAL_ACCOUNT_ID, service: str = "serverless-nlp") -> dict[str, str]:
+    """Physical names of every named resource; serverless.yml builds the same names (tested)."""
+    base = f"{service}-{stage}"
+    return {
+        "stack": base,
+        "artifacts_bucket": f"{base}-artifacts-{account_id}",
+        "data_bucket": f"{base}-data-{account_id}",
+        "tokens_table": f"{base}-tokens",
+        "jobs_table": f"{base}-jobs",
+        "batch_queue": f"{base}-batch",
+        "batch_dlq": f"{base}-batch-dlq",
+        "api_function": f"{base}-api",
+        "batch_function": f"{base}-batch",
+        "alarm_topic": f"{base}-alarms",
+        "dashboard": base,
+    }
+
+
+def function_environment(cfg: StageConfig, function: str, names: Mapping[str, str],
+                         queue_url: str) -> dict[str, str]:
+    """Environment of one function (keys from functions/settings.py ENV); serverless.yml sets the same."""
+    from functions.settings import ENV
+
+    threads = cfg.api_threads if function == "api" else cfg.batch_threads
+    return {
+        ENV["stage"]: cfg.stage,
+        ENV["artifacts_bucket"]: names["artifacts_bucket"],
+        ENV["data_bucket"]: names["data_bucket"],
+        ENV["tokens_table"]: names["tokens_table"],
+        ENV["jobs_table"]: names["jobs_table"],
+        ENV["batch_queue_url"]: queue_url,
+        ENV["preload_models"]: ",".join(cfg.preload_models) if function == "api" else "",
+        ENV["threads"]: str(threads),
+        "POWERTOOLS_SERVICE_NAME": function,
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
+        "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.config", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    check = sub.add_parser("check", help="validate a stage (and its preload models)")
+    check.add_argument("--stage", required=True)
+    check.add_argument("--models-from", default="dist",
+                       help="where preload aliases must exist: dist (local builds), s3://<bucket>, or none")
+    names = sub.add_parser("names", help="print the stage's resource names as JSON")
+    names.add_argument("--stage", required=True)
+    names.add_argument("--account-id", default=LOCAL_ACCOUNT_ID)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config()
+        stage = cfg.stage(args.stage)
+        if args.cmd == "names":
+            print(json.dumps(resource_names(stage.stage, args.account_id, cfg.service), indent=2))
+            return 0
+        from infra.preload import check_models_from
+
+        check_models_from(stage, args.models_from)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    print(f"stage {stage.stage}: ok ({stage.architecture}, api_type {stage.api_type}, "
+          f"api {stage.api_memory_mb} MB, batch {stage.batch_memory_mb} MB, "
+          f"preload {','.join(stage.preload_models) or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    # run the importable module's main: infra.preload raises infra.config.ConfigError, not __main__'s
+    from infra.config import main as _main
+
+    sys.exit(_main())

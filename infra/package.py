@@ -1,0 +1,112 @@
+"""`make package`: validate the stage, build its layers, `osls package`, check the 250 MB limit.
+
+    python -m infra.package --stage prod [--models-from dist|s3://bucket|none] [--aws]
+
+Order matters: bad configuration (unknown architecture, memory outside 128-10240 MB, a preload
+model alias that does not exist) stops here before anything is built; a layer over the size
+limit stops before osls runs. Without --aws the CloudFormation call that osls makes for a
+`layers:` section goes to a throwaway moto server, so packaging works offline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from infra.config import ConfigError, load_config
+
+from infra.motoserver import moto_server, offline_aws_env
+from infra.preload import check_models_from
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / ".serverless"
+MB = 1024 * 1024
+
+
+class PackageError(RuntimeError):
+    """Packaging stopped before anything could be deployed."""
+
+
+def unzipped_mb(path: Path) -> float:
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist()) / MB
+
+
+def check_sizes(sizes_mb: dict[str, float], limit_mb: float, goal_mb: float | None = None) -> str:
+    """Raise PackageError when function + layers exceed the limit; return a one-line report."""
+    total = sum(sizes_mb.values())
+    parts = ", ".join(f"{name} {mb:.1f} MB" for name, mb in sizes_mb.items())
+    if total > limit_mb:
+        raise PackageError(f"function + layers = {total:.1f} MB unzipped ({parts}): over the "
+                           f"{limit_mb:.0f} MB Lambda limit")
+    note = ""
+    if goal_mb is not None and sizes_mb.get("runtime", 0) > goal_mb:
+        note = f" (runtime layer above the {goal_mb:.0f} MB goal)"
+    return f"unzipped: {parts}; total {total:.1f} / {limit_mb:.0f} MB{note}"
+
+
+def ensure_node_modules() -> None:
+    """npm ci when node_modules is missing or older than package-lock.json."""
+    stamp = REPO / "node_modules" / ".package-lock.json"
+    lock = REPO / "package-lock.json"
+    if not stamp.is_file() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO, check=True)
+
+
+def build_layers(arch: str) -> dict[str, float]:
+    subprocess.run([sys.executable, str(REPO / "layers" / "build.py"), "--arch", arch], cwd=REPO, check=True)
+    sizes = json.loads((REPO / "layers" / "build" / "sizes.json").read_text())
+    return {layer: sizes[f"{layer}-{arch}"]["unzipped_mb"] for layer in ("runtime", "aws")}
+
+
+def osls_package(stage: str, use_aws: bool) -> None:
+    cmd = ["npx", "--no-install", "osls", "package", "--stage", stage]
+    shutil.rmtree(OUT, ignore_errors=True)
+    if use_aws or os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION"):
+        env = dict(os.environ, SLS_TELEMETRY_DISABLED="1")
+        subprocess.run(cmd, cwd=REPO, check=True, env=env)
+        return
+    with moto_server() as url:
+        subprocess.run(cmd, cwd=REPO, check=True, env=offline_aws_env(url))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "prod"))
+    parser.add_argument("--models-from", default=os.environ.get("MODELS_FROM", "dist"),
+                        help="where the preload model aliases must exist: dist, s3://<bucket> or none")
+    parser.add_argument("--aws", action="store_true", help="use real AWS credentials for osls' calls")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config()
+        stage = cfg.stage(args.stage)
+        check_models_from(stage, args.models_from)
+        print(f"stage {stage.stage}: {stage.architecture}, api_type {stage.api_type}, "
+              f"preload {','.join(stage.preload_models) or 'none'}")
+        layer_mb = build_layers(stage.architecture)
+        function_mb = sum(p.stat().st_size for p in (REPO / "functions").rglob("*")
+                          if p.is_file() and "__pycache__" not in p.parts) / MB
+        print("before packaging: " + check_sizes({"function": function_mb, **layer_mb},
+                                                 cfg.deploy_unzipped_max_mb, cfg.layer_goal_mb))
+        ensure_node_modules()
+        osls_package(stage.stage, args.aws)
+        packaged = {"function": unzipped_mb(OUT / f"{cfg.service}.zip"),
+                    "runtime": unzipped_mb(OUT / "runtime.zip"), "aws": unzipped_mb(OUT / "aws.zip")}
+        print("packaged " + check_sizes(packaged, cfg.deploy_unzipped_max_mb, cfg.layer_goal_mb))
+    except (ConfigError, PackageError) as exc:
+        print(f"make package: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"make package: command failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}", file=sys.stderr)
+        return 1
+    print(f"packaged stage {stage.stage} into {OUT.relative_to(REPO)}/ (deploy: npx osls deploy --stage {stage.stage})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
