@@ -241,6 +241,7 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["batch_queue_url"]: queue_url,
         ENV["preload_models"]: ",".join(cfg.preload_models) if function == "api" else "",
         ENV["threads"]: str(threads),
+        **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
         "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),
