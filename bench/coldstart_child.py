@@ -4,7 +4,6 @@ Prints one JSON line of phase timings (ms) and peak RSS (MB)."""
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
@@ -44,8 +43,17 @@ def main(refs: list[str]) -> None:
         "session_ms": float(first.get("load_ms", 0)),
         "first_inference_ms": first_ms - model_ms,
         "total_to_first_answer_ms": (t_imported - t_start) * 1e3 + first_ms,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }))
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process. (ru_maxrss would carry over the parent's peak across exec.)"""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 class _Ctx:

@@ -85,3 +85,8 @@ def quiet_env() -> None:
     """Powertools prints one EMF blob per invocation to stdout: keep the bench output readable."""
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # importing functions.api.handler runs its cold-start init from os.environ: keep it local
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        os.environ.setdefault(var, value)
+    os.environ.pop("AWS_PROFILE", None)

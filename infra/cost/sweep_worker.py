@@ -1,0 +1,234 @@
+"""One sweep run in a fresh process, as a Lambda execution environment lives: cold start, then warm.
+
+Started by sweep.py as a SCRIPT (not ``-m infra.cost...``) so nothing but the stdlib is imported
+before the measured code: the parent stamps the spawn time, so ``init_ms`` covers interpreter
+start + imports (Lambda's INIT phase). Runners:
+- ``handler``: the real ``functions.api.handler.handler`` with API Gateway HTTP API v2 events;
+- ``pytorch``: the PyTorch fp32 baseline (import torch + transformers, load, tokenize, forward,
+  softmax), model only: no HTTP layer, auth or metering, which favours it slightly.
+Writes its result as JSON to argv[2]; fd 1 and 2 go to a file so log bytes can be counted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+READ_OPS = {"GetItem": "get", "Query": "query", "BatchGetItem": "batch"}
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem"}
+
+
+class Calls:
+    """Counts AWS calls made by the code under test (S3 GETs, bytes, DynamoDB request units)."""
+
+    def __init__(self) -> None:
+        self.s3_get = 0
+        self.s3_bytes = 0
+        self.ddb_read_units = 0.0
+        self.ddb_write_units = 0.0
+        self.ddb_write_ops = 0
+
+    def snapshot(self) -> tuple[int, int, float, float]:
+        return self.s3_get, self.s3_bytes, self.ddb_read_units, self.ddb_write_units
+
+    def install(self) -> None:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        calls = self
+
+        def counted(client: Any, operation: str, params: dict) -> Any:
+            result = original(client, operation, params)
+            service = client.meta.service_model.service_name
+            if service == "s3" and operation == "GetObject":
+                calls.s3_get += 1
+                calls.s3_bytes += int(result.get("ContentLength", 0))
+            elif service == "dynamodb":
+                calls._count_ddb(operation, params)
+            return result
+        BaseClient._make_api_call = counted
+
+    def _count_ddb(self, operation: str, params: dict) -> None:
+        # items here are < 1 KB (write unit) and < 4 KB (read unit)
+        if operation in WRITE_OPS or operation in ("TransactWriteItems", "BatchWriteItem"):
+            self.ddb_write_ops += 1
+        if operation in READ_OPS:
+            self.ddb_read_units += 1.0 if params.get("ConsistentRead") else 0.5
+        elif operation in WRITE_OPS:
+            self.ddb_write_units += 1.0
+        elif operation == "TransactWriteItems":
+            self.ddb_write_units += 2.0 * len(params.get("TransactItems", []))
+        elif operation == "TransactGetItems":
+            self.ddb_read_units += 2.0 * len(params.get("TransactItems", []))
+        elif operation == "BatchWriteItem":
+            self.ddb_write_units += sum(len(v) for v in params.get("RequestItems", {}).values())
+
+
+class Context:
+    """The attributes of a Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, memory_mb: int) -> None:
+        self.function_name = "serverless-nlp-sweep-api"
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = str(memory_mb)
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "sweep"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def http_event(path: str, body: dict, token: str) -> dict:
+    """An API Gateway HTTP API (payload v2.0) event."""
+    now = time.time()
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json",
+                    "host": "sweep.execute-api.us-east-1.amazonaws.com", "user-agent": "snlp-cost-sweep"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "sweep", "domainName": "sweep.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "sweep", "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000),
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1",
+                     "userAgent": "snlp-cost-sweep"},
+        },
+        "body": json.dumps(body), "isBase64Encoded": False,
+    }
+
+
+def handler_runner(spec: dict) -> tuple[Callable[[list[str]], int], Callable[[], None]]:
+    """(request(texts) -> response bytes, init()) for the real API handler."""
+    state: dict[str, Any] = {}
+
+    def init() -> None:
+        from functions.api.handler import handler
+        state["handler"] = handler
+
+    def request(texts: list[str]) -> int:
+        path = "/v1/classify" if spec["task"] == "classify" else "/v1/embed"
+        event = http_event(path, {"model": spec["model_ref"], "texts": texts}, spec["token"])
+        response = state["handler"](event, Context(spec["memory_mb"]))
+        if response.get("statusCode") != 200:
+            raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:500]}")
+        return len(response.get("body", "").encode())
+    return request, init
+
+
+def pytorch_runner(spec: dict) -> tuple[Callable[[list[str]], int], Callable[[], None]]:
+    """The "what if we served PyTorch on Lambda" baseline: download the checkpoint, load, run."""
+    state: dict[str, Any] = {}
+
+    def init() -> None:
+        import torch
+        import transformers
+
+        torch.set_num_threads(spec["threads"])
+        state["torch"], state["transformers"] = torch, transformers
+
+    def load() -> None:
+        import boto3
+
+        torch, transformers = state["torch"], state["transformers"]
+        target = Path(spec["cache_dir"], "pytorch")
+        target.mkdir(parents=True, exist_ok=True)
+        s3 = boto3.client("s3")
+        for key in spec["torch_keys"]:
+            s3.download_file(spec["bucket"], key, str(target / key.rsplit("/", 1)[-1]))
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(target / "tokenizer.json"))
+        tok.no_padding()  # the packaged file pads to 128: pad to the longest in the batch instead
+        pad = tok.token_to_id("[PAD]") or 0
+        tok.enable_padding(pad_id=pad, pad_token="[PAD]")
+        tok.enable_truncation(max_length=128)
+        state["tokenizer"] = tok
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            str(target), num_labels=spec.get("num_labels", 3))
+        state["model"] = model.eval()
+
+    def request(texts: list[str]) -> int:
+        if "model" not in state:
+            load()
+        torch = state["torch"]
+        encoded = state["tokenizer"].encode_batch(texts)
+        ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
+        mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
+        with torch.inference_mode():
+            logits = state["model"](input_ids=ids, attention_mask=mask,
+                                    token_type_ids=torch.zeros_like(ids)).logits
+            probs = torch.softmax(logits, dim=-1).tolist()
+        return len(json.dumps({"predictions": probs}).encode())
+    return request, init
+
+
+def main(spec_path: str, out_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    log_fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    spawn = float(os.environ["SNLP_SWEEP_SPAWN"])
+    request, init = (pytorch_runner if spec["runner"] == "pytorch" else handler_runner)(spec)
+    calls = Calls()
+    calls.install()  # botocore is imported by the handler anyway; its import counts in init
+    init()
+    init_ms = (time.time() - spawn) * 1e3
+    init_log = _log_size()
+    texts = spec["texts"]
+
+    def timed(batch: list[str]) -> tuple[float, int, int, tuple, float]:
+        before, log_before = calls.snapshot(), _log_size()
+        c0, t0 = time.process_time(), time.perf_counter()
+        size = request(batch)
+        ms, cpu_ms = (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
+        after = calls.snapshot()
+        return ms, size, _log_size() - log_before, tuple(a - b for a, b in zip(after, before)), cpu_ms
+
+    init_cpu_ms = time.process_time() * 1e3
+    first_ms, _, first_log, first_calls, first_cpu_ms = timed(texts[:1])
+    result: dict[str, Any] = {
+        "cold": {"init_ms": init_ms, "first_request_ms": first_ms, "texts": 1,
+                 "init_cpu_ms": init_cpu_ms, "first_request_cpu_ms": first_cpu_ms,
+                 "log_bytes": init_log + first_log,
+                 "s3_get": first_calls[0], "s3_bytes": first_calls[1],
+                 "ddb_read_units": first_calls[2], "ddb_write_units": first_calls[3]},
+        "warm": {},
+    }
+    for n in spec["sizes"]:
+        batch = [texts[i % len(texts)] for i in range(n)]
+        timed(batch)  # warm-up: first run of a new shape
+        samples = [timed(batch) for _ in range(spec["reps"])]
+        reps = len(samples)
+        result["warm"][str(n)] = {
+            "samples_ms": [round(s[0], 3) for s in samples],
+            "median_ms": statistics.median(s[0] for s in samples),
+            "cpu_median_ms": statistics.median(s[4] for s in samples),  # all threads: shows contention
+            "response_bytes": sum(s[1] for s in samples) / reps,
+            "request_bytes": len(json.dumps({"model": spec.get("model_ref", ""), "texts": batch}).encode()),
+            "log_bytes": sum(s[2] for s in samples) / reps,
+            "ddb_read_units": sum(s[3][2] for s in samples) / reps,
+            "ddb_write_units": sum(s[3][3] for s in samples) / reps,
+        }
+    result["ddb_write_ops"] = calls.ddb_write_ops
+    result["ddb_write_units_total"] = calls.ddb_write_units
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["cpu_s"] = sum(os.times()[:2])
+    Path(out_path).write_text(json.dumps(result))
+    return 0
+
+
+def _log_size() -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return os.fstat(1).st_size
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

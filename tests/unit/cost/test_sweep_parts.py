@@ -1,0 +1,67 @@
+"""Pieces of the sweep that need no model, no AWS and no timing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.cost import throttle
+from infra.cost.sweep import sample_texts
+from infra.cost.sweep_worker import Calls, http_event
+
+
+@pytest.fixture
+def fake_cgroup_v1(tmp_path, monkeypatch):
+    cpu = tmp_path / "cpu"
+    cpu.mkdir()
+    (cpu / "cpu.cfs_quota_us").write_text("-1")
+    monkeypatch.setattr(throttle, "CGROUP_ROOT", tmp_path)
+    return cpu
+
+
+def test_cgroup_quota_is_the_lambda_share_of_each_period(fake_cgroup_v1):
+    make, method = throttle.limiter_factory(host_cpus=2)
+    assert "cgroup v1" in method
+    limit = make(512 / 1769)
+    group = limit.dir
+    assert (group / "cpu.cfs_period_us").read_text() == str(throttle.PERIOD_US)
+    assert int((group / "cpu.cfs_quota_us").read_text()) == round(512 / 1769 * throttle.PERIOD_US)
+    for control in group.iterdir():  # cgroupfs drops these itself; a plain folder needs help
+        control.unlink()
+    limit.close()
+    assert not group.exists()
+
+
+def test_a_share_beyond_the_host_is_capped_at_its_cores(fake_cgroup_v1):
+    make, _ = throttle.limiter_factory(host_cpus=2)
+    limit = make(4096 / 1769)
+    assert int((limit.dir / "cpu.cfs_quota_us").read_text()) == 2 * throttle.PERIOD_US
+
+
+def test_without_a_writable_cgroup_the_signal_method_is_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(throttle, "CGROUP_ROOT", tmp_path)
+    make, method = throttle.limiter_factory(host_cpus=2)
+    assert "SIGSTOP" in method and isinstance(make(0.5), throttle.SignalLimit)
+    with pytest.raises(RuntimeError, match="signal"):
+        throttle.limiter_factory(host_cpus=2, force="cgroup")
+
+
+def test_http_api_v2_event_carries_the_token_and_body():
+    event = http_event("/v1/classify", {"model": "sentiment:int8", "texts": ["hi"]}, "snlp_x")
+    assert event["version"] == "2.0" and event["requestContext"]["http"]["method"] == "POST"
+    assert event["headers"]["authorization"] == "Bearer snlp_x"
+    assert json.loads(event["body"]) == {"model": "sentiment:int8", "texts": ["hi"]}
+
+
+def test_dynamodb_request_units_are_counted_per_operation():
+    calls = Calls()
+    calls._count_ddb("GetItem", {"ConsistentRead": True})
+    calls._count_ddb("GetItem", {})
+    calls._count_ddb("UpdateItem", {})
+    calls._count_ddb("TransactWriteItems", {"TransactItems": [{}, {}]})
+    assert (calls.ddb_read_units, calls.ddb_write_units, calls.ddb_write_ops) == (1.5, 5.0, 2)
+
+
+def test_sample_texts_are_fixed_by_the_seed():
+    texts = sample_texts(8)
+    assert texts == sample_texts(8) and len(texts) == 8 and all(t.strip() for t in texts)
