@@ -28,8 +28,14 @@ venv: $(VENV_STAMP)
 models: venv
 	$(PY) -m model_artifacts build-defaults
 
+# Everything CI proves: unit, functional and e2e tests (real models, local stack, Chromium),
+# then the deployment package (osls package, cfn-lint, checkov, moto smoke deploy, layer check)
+# and the WordPress plugin (PHPUnit + WordPress/MariaDB end to end). Installs what it needs.
 test: models
+	bash infra/ci/install_browser.sh
 	$(PY) -m pytest
+	PY=$(PY) bash infra/ci_checks.sh
+	bash integrations/wordpress/tests/e2e.sh
 
 up: venv
 	@$(PY) -m infra.local preflight
