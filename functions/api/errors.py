@@ -105,6 +105,7 @@ CATALOG: dict[str, tuple[int, str]] = {
     "artifact-integrity": (503, "Model unavailable"),
     "model-unavailable": (503, "Model unavailable"),
     "auth-unavailable": (503, "Token service unavailable"),
+    "jobs-unavailable": (503, "Batch service unavailable"),
 }
 _INTERNAL_DETAIL = "an unexpected error occurred; it has been logged"
 # what the artifact errors say inside goes to the logs, not to users

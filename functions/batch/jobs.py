@@ -7,12 +7,13 @@ A token sees only its own jobs; any other job id is simply "not found".
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from functions.nlp.errors import InputTypeError, JobNotFoundError
+from functions.nlp.errors import InputTypeError, JobNotFoundError, JobStoreUnavailableError
 
 from .ledger import Ledger
 from .records import FORMATS
@@ -20,6 +21,17 @@ from .summary import result_keys
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STATUSES = ("queued", "running", "done", "failed")
+
+
+@contextlib.contextmanager
+def _ledger_errors() -> Iterator[None]:
+    """DynamoDB unreachable or failing: a 503 the caller can retry, never a 500."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise JobStoreUnavailableError("the batch job service is unavailable; try again shortly") from exc
 
 
 def check_job_id(job_id: Any) -> str:
@@ -69,7 +81,8 @@ class JobService:
         job_id = check_job_id(self.new_id())
         key = f"incoming/{job_id}.{fmt}"
         metadata = {"model": ref, "owner": owner_token_id}
-        self.ledger.create_job(job_id, owner=owner_token_id, model={"ref": ref}, fmt=fmt, key=key)
+        with _ledger_errors():
+            self.ledger.create_job(job_id, owner=owner_token_id, model={"ref": ref}, fmt=fmt, key=key)
         url = self.presigner.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": key, "Metadata": metadata}, ExpiresIn=self.ttl)
         return {"job_id": job_id, "status": "queued", "upload_url": url, "upload_method": "PUT",
@@ -78,7 +91,8 @@ class JobService:
 
     def get_job(self, job_id: str, owner_token_id: str) -> dict[str, Any]:
         check_job_id(job_id)
-        item = self.ledger.get_job(job_id)
+        with _ledger_errors():
+            item = self.ledger.get_job(job_id)
         if item is None or item.get("owner") != owner_token_id:
             raise JobNotFoundError("no such job")
         status = item.get("status", "queued")
@@ -102,7 +116,8 @@ class JobService:
         return out
 
     def _progress(self, run_id: str) -> dict[str, int]:
-        chunks = self.ledger.list_chunks(run_id)
+        with _ledger_errors():
+            chunks = self.ledger.list_chunks(run_id)
         return {k: sum(int(c.get(k, 0)) for c in chunks) for k in ("lines_read", "ok", "failed")}
 
     def _get_url(self, key: str) -> str:

@@ -58,6 +58,12 @@ class ModelUnavailableError(NlpError):
     code = "model-unavailable"
 
 
+class JobStoreUnavailableError(NlpError):
+    """The batch job ledger (DynamoDB) cannot be reached: try again later."""
+
+    code = "jobs-unavailable"
+
+
 class JobNotFoundError(NlpError):
     """No such batch job for this caller (other tokens' jobs do not exist for it either)."""
 
@@ -77,4 +83,5 @@ __all__ = [
     "ArtifactIntegrityError",
     "ModelUnavailableError",
     "JobNotFoundError",
+    "JobStoreUnavailableError",
 ]

@@ -1,0 +1,91 @@
+"""A moto server in a child process on a free loopback port, that a test can stop and restart.
+
+Stopping it is how fault tests take "S3" or "DynamoDB" away: the endpoint refuses connections
+exactly as an unreachable AWS endpoint would. Restarting on the same port brings it back
+(empty: moto keeps its state in memory, so callers re-create what they need).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MotoServer:
+    """``python -m moto.server`` on 127.0.0.1:<port>; ``stop()`` / ``start()`` at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "MotoServer":
+        env = {**os.environ, **FAKE_AWS}
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto server exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310 - loopback
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("moto server did not start in time")
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL: an endpoint that vanishes, not one that says goodbye)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+        self.proc = None
+        # wait until the port is really closed, so the next request is refused, not queued
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.05)
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A boto3 client on this server with short timeouts (the API's own client settings)."""
+        from functions.store.clients import default_client
+
+        import boto3
+
+        session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing",
+                                        aws_secret_access_key="testing", aws_session_token="testing")
+        return default_client(service, session=session, endpoint_url=self.url, **config)
+
+    def __enter__(self) -> "MotoServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["MotoServer", "free_port", "FAKE_AWS"]
