@@ -115,6 +115,8 @@ def _schemas(s: Settings) -> dict[str, Any]:
                                      "versions": {"type": "array", "items": {"type": "string"}},
                                      "loaded": {"type": "array", "items": {"type": "string"}},
                                      "manifest": {"type": ["object", "null"]},
+                                     "manifests": {"type": "object", "description": "per version (newest 20)",
+                                                   "additionalProperties": {"type": ["object", "null"]}},
                                      "model_version_status": {"type": "array", "items": {"type": "object"}}}},
     }
 

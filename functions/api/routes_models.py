@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Flask, Response, g
 
-from functions.nlp.errors import ModelNotFoundError
+from functions.nlp.errors import ModelNotFoundError, NlpError
 
 from .context import ApiContext, json_response
 
@@ -13,6 +13,17 @@ from .context import ApiContext, json_response
 PUBLIC_MANIFEST = ("name", "version", "task", "labels", "dim", "max_length", "pooling", "normalize",
                    "quantization", "pruning", "metrics", "created_at", "files")
 OWNER = "serverless-nlp"
+
+
+MAX_MANIFESTS = 20  # the newest versions' manifests (each is one small, cached S3 GET)
+
+
+def _version_manifest(ctx: Any, name: str, version: str) -> dict[str, Any] | None:
+    """One version's public manifest (the catalog shows quantization, size, quality per version)."""
+    try:
+        return public_manifest(ctx.store.manifest(f"{name}@{version}").to_dict())
+    except NlpError:
+        return None
 
 
 def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -40,6 +51,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
         return json_response({
             "name": info["name"], "object": "model", "aliases": info["aliases"], "versions": info["versions"],
             "loaded": loaded, "manifest": public_manifest(info.get("manifest")),
+            "manifests": {v: _version_manifest(ctx, name, v) for v in list(info["versions"])[-MAX_MANIFESTS:]},
             # TensorFlow Serving's model status shape, for its clients
             "model_version_status": [{"version": v, "state": "AVAILABLE",
                                       "status": {"error_code": "OK", "error_message": ""}} for v in loaded],
