@@ -1,0 +1,218 @@
+"""The S3 model registry: publish immutable versions, move aliases atomically, list.
+
+Every function takes a boto3 S3 client, so tests hand in a moto-backed one and the CLI
+builds one from --endpoint-url / AWS_ENDPOINT_URL.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest
+
+PREFIX = "models"
+CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", TOKENIZER_FILE: "application/json",
+                 MANIFEST_FILE: "application/json"}
+
+
+class RegistryError(RuntimeError):
+    """A registry operation was refused or the store cannot be reached (one-line message)."""
+
+
+def version_prefix(name: str, version: str) -> str:
+    return f"{PREFIX}/{name}/{version}/"
+
+
+def aliases_key(name: str) -> str:
+    return f"{PREFIX}/{name}/aliases.json"
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _call(what: str, fn, *args, **kwargs):
+    """Run one S3 call; connection problems become a one-line RegistryError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(*args, **kwargs)
+    except ClientError:
+        raise
+    except BotoCoreError as exc:
+        raise RegistryError(f"cannot reach the S3 endpoint while trying to {what}: {exc}") from exc
+
+
+def _exists(s3, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        _call(f"check s3://{bucket}/{key}", s3.head_object, Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        if _code(exc) == "NoSuchBucket":
+            raise RegistryError(f"bucket {bucket!r} does not exist") from exc
+        raise RegistryError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+
+
+def _single_put():
+    """Artifacts are far below S3's 5 GB single-PUT limit: one PUT per file keeps a plain
+    whole-object checksum (multipart objects get composite ones, which moto serves in a form
+    botocore rejects on download) and makes each file appear atomically."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=5 * 1024**3)
+
+
+def publish(s3, bucket: str, artifact_dir: str | Path) -> str:
+    """Upload one local version; the manifest goes last so readers never see half a version."""
+    from botocore.exceptions import ClientError
+
+    artifact_dir = Path(artifact_dir)
+    if not (artifact_dir / MANIFEST_FILE).is_file():
+        raise RegistryError(f"{artifact_dir} is not an artifact directory (no {MANIFEST_FILE})")
+    manifest = Manifest.load(artifact_dir)
+    manifest.verify_dir(artifact_dir)  # never publish files that differ from their manifest
+    prefix = version_prefix(manifest.name, manifest.version)
+    if _exists(s3, bucket, prefix + MANIFEST_FILE):
+        raise RegistryError(f"{manifest.ref} already exists in s3://{bucket}/{prefix}: versions are immutable; "
+                            "build a new version instead")
+    try:
+        for rel in [r for r in manifest.files if r != MANIFEST_FILE] + [MANIFEST_FILE]:
+            _call(f"upload {rel}", s3.upload_file, str(artifact_dir / rel), bucket, prefix + rel,
+                  ExtraArgs={"ContentType": CONTENT_TYPES.get(rel, "application/octet-stream")},
+                  Config=_single_put())
+    except ClientError as exc:
+        raise RegistryError(f"upload of {manifest.ref} failed: {exc}") from exc
+    return manifest.ref
+
+
+def read_aliases(s3, bucket: str, name: str) -> tuple[dict[str, str], str | None]:
+    """(aliases, ETag) of a model; ({}, None) when it has none yet."""
+    from botocore.exceptions import ClientError
+
+    try:
+        obj = _call(f"read aliases of {name}", s3.get_object, Bucket=bucket, Key=aliases_key(name))
+    except ClientError as exc:
+        if _code(exc) in ("NoSuchKey", "404"):
+            return {}, None
+        raise RegistryError(f"cannot read aliases of {name}: {exc}") from exc
+    return json.loads(obj["Body"].read()), obj.get("ETag")
+
+
+def promote(s3, bucket: str, name: str, version: str, alias: str = "prod", retries: int = 5) -> dict[str, str]:
+    """Point ``alias`` at ``version``: read-modify-write guarded by If-Match on the ETag.
+
+    The single PUT of aliases.json is atomic for readers; the conditional write makes two
+    concurrent promotions retry instead of silently overwriting each other.
+    """
+    from botocore.exceptions import ClientError
+
+    if not _exists(s3, bucket, version_prefix(name, version) + MANIFEST_FILE):
+        raise RegistryError(f"{name}@{version} is not published in s3://{bucket}: publish it first")
+    for _ in range(retries):
+        aliases, etag = read_aliases(s3, bucket, name)
+        aliases[alias] = version
+        body = json.dumps(aliases, indent=2, sort_keys=True).encode()
+        cond = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            _call(f"write aliases of {name}", s3.put_object, Bucket=bucket, Key=aliases_key(name), Body=body,
+                  ContentType="application/json", **cond)
+            return aliases
+        except ClientError as exc:
+            if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                continue  # someone else moved an alias meanwhile: re-read and retry
+            raise RegistryError(f"cannot write aliases of {name}: {exc}") from exc
+    raise RegistryError(f"aliases of {name} kept changing; gave up after {retries} tries")
+
+
+def list_registry(s3, bucket: str, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """{name: {"aliases": {...}, "versions": {version: manifest dict}}} read from S3."""
+    from botocore.exceptions import ClientError
+
+    prefix = f"{PREFIX}/{name}/" if name else f"{PREFIX}/"
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = [o["Key"] for page in _call("list the registry", list, pages) for o in page.get("Contents", [])]
+    except ClientError as exc:
+        raise RegistryError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+    for key in sorted(keys):
+        parts = key.split("/")
+        if len(parts) == 4 and parts[3] == MANIFEST_FILE:
+            body = _call("read a manifest", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+            entry = out.setdefault(parts[1], {"aliases": {}, "versions": {}})
+            entry["versions"][parts[2]] = json.loads(body)
+    for model in out:
+        out[model]["aliases"] = read_aliases(s3, bucket, model)[0]
+    return out
+
+
+def publish_defaults(s3, bucket: str, dist: Path, names) -> list[str]:
+    """Publish every built variant of each model (skipping versions already there) and mirror
+    the local aliases (prod -> int8, fp32/fp16/int8 -> their versions)."""
+    import json as _json
+
+    done = []
+    for name in names:
+        model_dir = Path(dist) / name
+        aliases_path = model_dir / "aliases.json"
+        if not aliases_path.is_file():
+            raise RegistryError(f"{name} is not built in {dist}: run `make models` first")
+        aliases = _json.loads(aliases_path.read_text())
+        for version in sorted(set(aliases.values())):
+            prefix = version_prefix(name, version)
+            if _exists(s3, bucket, prefix + MANIFEST_FILE):
+                done.append(f"{name}@{version} (already published)")
+                continue
+            done.append(publish(s3, bucket, model_dir / version))
+        for alias, version in sorted(aliases.items()):
+            promote(s3, bucket, name, version, alias)
+        done.append(f"{name} aliases: {aliases}")
+    return done
+
+
+def format_listing(listing: dict[str, dict[str, Any]]) -> str:
+    if not listing:
+        return "no models published"
+    lines = []
+    for name, entry in listing.items():
+        by_version: dict[str, list[str]] = {}
+        for alias, version in entry["aliases"].items():
+            by_version.setdefault(version, []).append(alias)
+        lines.append(f"{name}")
+        for version, manifest in entry["versions"].items():
+            tags = ",".join(sorted(by_version.get(version, [])))
+            size = manifest.get("files", {}).get(MODEL_FILE, {}).get("bytes", 0) / 1e6
+            lines.append(f"  {version:<20} {manifest.get('quantization', ''):<5} {size:7.1f} MB  "
+                         f"{_headline(manifest.get('metrics', {})):<40} {('[' + tags + ']') if tags else ''}")
+    return "\n".join(lines)
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    test = metrics.get("test")
+    if test:
+        return f"acc {test.get('accuracy')} F1 {test.get('macro_f1')}"
+    fid = metrics.get("fidelity")
+    if fid:
+        return f"cos mean {fid.get('cosine_mean')} min {fid.get('cosine_min')}"
+    check = metrics.get("build", {}).get("check") or {}
+    return ", ".join(f"{k} {v}" for k, v in check.items())
+
+
+def make_client(endpoint_url: str | None = None, region: str | None = None):
+    """boto3 S3 client; endpoint from the argument, else AWS_ENDPOINT_URL (boto3 reads it)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+    return boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or "us-east-1",
+                        config=config)
+
+
+__all__ = ["RegistryError", "publish", "promote", "read_aliases", "list_registry", "make_client",
+           "version_prefix", "aliases_key", "publish_defaults",
+           "format_listing"]
