@@ -78,11 +78,13 @@ def _aliases() -> dict[str, dict[str, str]]:
 
 
 def cmd_report(args) -> int:
-    from .report import RESULTS_DIR, write_report
+    from .report import RESULTS_DIR, write_catalog_costs, write_report
 
     stage, prices, meas, workload = _context(args)
     path = write_report(meas, prices, stage, workload, args.out or RESULTS_DIR, _aliases())
     print(f"wrote {path}")
+    if args.out is None:  # the default report also feeds the web page's catalog cost column
+        print(f"wrote {write_catalog_costs(meas, prices, stage, workload)}")
     if args.write_config:
         args.strategy = "balanced"
         return _write(args, stage, prices, meas, workload)

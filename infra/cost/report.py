@@ -76,6 +76,31 @@ def write_report(meas: Measurements, prices: PriceBook, stage: StageParams, work
     return path
 
 
+CATALOG_COSTS = Path(__file__).resolve().parents[2] / "functions" / "web" / "static" / "cost.json"
+
+
+def write_catalog_costs(meas: Measurements, prices: PriceBook, stage: StageParams, w: Workload,
+                        path: Path = CATALOG_COSTS) -> Path:
+    """The web page's catalog column: $/1M requests per model variant at its balanced memory."""
+    import datetime as _dt
+    import json as _json
+
+    rows = []
+    for model in meas.models():
+        for variant in meas.variants(model):
+            if variant.startswith("pytorch"):
+                continue
+            rec = recommend(meas, prices, w, model, variant, "balanced", arch=stage.architecture, api=stage.api_type)
+            rows.append({"model": model, "quantization": variant, "memory_mb": rec.memory_mb,
+                         "usd_per_1m_requests": round(rec.chosen.cost.per_million_requests, 3)})
+    doc = {"generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "assumptions": (f"{stage.api_type.upper()} API, {stage.architecture}, {w.texts_per_request:g} text(s)/request, "
+                           f"balanced memory, {prices.region} list prices; see infra/cost/results/report.md"),
+           "models": rows}
+    path.write_text(_json.dumps(doc, indent=2) + "\n")
+    return path
+
+
 def _header(meas: Measurements, prices: PriceBook, w: Workload) -> list[str]:
     d = meas.doc
     return [
