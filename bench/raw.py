@@ -23,18 +23,17 @@ def variant_dirs(name: str) -> dict[str, Path]:
 
 
 def raw_onnx_runner(artifact: Path, threads: int) -> Callable[[list[str]], np.ndarray]:
-    import onnxruntime as ort
     from tokenizers import Tokenizer
+
+    from functions.nlp.session import create_session
 
     manifest = json.loads((artifact / "manifest.json").read_text())
     tok = Tokenizer.from_file(str(artifact / "tokenizer.json"))
     tok.enable_truncation(max_length=manifest["max_length"])
     tok.enable_padding(pad_id=0, pad_token="[PAD]")  # longest in batch
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(str(artifact / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    # the same session options as the service (functions/nlp/session.py): the comparison with
+    # the handler then measures the handler's own overhead, not a different session setup
+    sess = create_session(artifact / "model.onnx", threads=threads)
     names = {i.name for i in sess.get_inputs()}
 
     def run(texts: list[str]) -> np.ndarray:

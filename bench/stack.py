@@ -32,7 +32,7 @@ def create_tokens_table(ddb: Any, table: str) -> None:
 
 
 @contextmanager
-def handler_stack(threads: int = 1, batch_size: int = 32) -> Iterator[tuple[Callable, str]]:
+def handler_stack(threads: int = 1) -> Iterator[tuple[Callable, str]]:
     """Yield (invoke(method, path, body) -> (status, json), token) on the real handler."""
     from moto import mock_aws
 
@@ -49,7 +49,7 @@ def handler_stack(threads: int = 1, batch_size: int = 32) -> Iterator[tuple[Call
         create_tokens_table(ddb, TABLE)
         token, _ = create_token(ddb, TABLE, owner="bench", models="*", quota_per_day=10**12)
         environ = {"SNLP_ARTIFACTS_BUCKET": BUCKET, "SNLP_TOKENS_TABLE": TABLE, "SNLP_THREADS": str(threads),
-                   "SNLP_BATCH_SIZE": str(batch_size), "SNLP_MODEL_CACHE_DIR": cache,
+                   "SNLP_MODEL_CACHE_DIR": cache,
                    "SNLP_CACHE_MAX_MODELS": "8", "SNLP_CACHE_MAX_BYTES": str(2 * 1024**3),
                    "SNLP_MAX_TEXTS": "256", "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
                    "POWERTOOLS_SERVICE_NAME": "api", "POWERTOOLS_LOG_LEVEL": "WARNING",

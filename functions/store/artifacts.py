@@ -45,7 +45,7 @@ class ArtifactStore:
     """Resolve, download once, verify, load and keep a few models. Thread-safe."""
 
     def __init__(self, s3_client: Any, bucket: str, cache_dir: str | Path, *, threads: int = 1,
-                 batch_size: int = 32, alias_ttl_s: float = 60.0, max_models: int = 4,
+                 batch_size: int = 8, alias_ttl_s: float = 60.0, max_models: int = 4,
                  max_cache_bytes: int = 400 * 2**20, clock: Callable[[], float] = time.monotonic,
                  on_event: EventHook | None = None) -> None:
         if max_models < 1 or max_cache_bytes < 1:
