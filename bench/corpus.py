@@ -16,11 +16,14 @@ def corpus_path() -> Path:
 
 def load_texts(n: int, seed: int = 0) -> list[str]:
     """n corpus texts. Uses the pipeline's test split if model_artifacts provides it."""
-    try:
-        from model_artifacts.data import load_splits  # type: ignore
+    try:  # the pipeline's own split: benchmark on test texts, never on training texts
+        from model_artifacts.config import BuildConfig
+        from model_artifacts.data import load_corpus, stratified_split
 
-        texts = [t for t in load_splits().test.texts]
-    except Exception:  # the split helper is optional for benchmarking
+        cfg = BuildConfig()
+        corpus = load_corpus(corpus_path())
+        texts = [corpus.texts[i] for i in stratified_split(corpus.labels, cfg.split, cfg.seed).test]
+    except ImportError:  # model_artifacts needs the build extra; the raw corpus still works
         with open(corpus_path(), encoding="latin-1", newline="") as fh:
             texts = [row["text"] for row in csv.DictReader(fh) if row.get("text", "").strip()]
     rng = random.Random(seed)

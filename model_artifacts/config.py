@@ -29,7 +29,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
     max_length: int = 64
-    threads: int = 1  # measured: on this shared 2-core VM one thread beats two under load
+    threads: int = 2  # measured on a quiet 2-core VM: 0.52 s/step with 2 threads vs 0.92 s with 1 (under heavy load 1 thread wins)
     group_factor: int = 50  # length grouping: sort within mega-batches of batch_size*group_factor
 
 
