@@ -25,6 +25,27 @@ from .telemetry import Telemetry
 JSON = "application/json"
 
 
+def read_json_body(*, allow_empty: bool = False,
+                   shape: str = "the request body must be a JSON object") -> dict[str, Any]:
+    """The request body as a JSON object ({} when empty and ``allow_empty``): 415 for another
+    content type, 400 for broken or too deeply nested JSON, 422 for a non-object."""
+    data = request.get_data(cache=True)
+    if allow_empty and not data:
+        return {}
+    mimetype = request.mimetype
+    if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
+    try:
+        body = json.loads(data)
+    except ValueError:  # includes UnicodeDecodeError
+        raise MalformedJsonError("the request body is not valid JSON") from None
+    except RecursionError:
+        raise MalformedJsonError("the request body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise InputTypeError(shape)
+    return body
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return Response(body, status=status, headers=headers, content_type="application/json; charset=utf-8")
@@ -48,18 +69,7 @@ class ApiContext:
     # --- request parsing ----------------------------------------------------------------
     def read_json(self) -> dict[str, Any]:
         """The body as a JSON object: 415 for another content type, 400 for broken JSON."""
-        mimetype = request.mimetype
-        if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
-            raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
-        try:
-            body = json.loads(request.get_data(cache=True))
-        except ValueError:  # includes UnicodeDecodeError
-            raise MalformedJsonError("the request body is not valid JSON") from None
-        except RecursionError:
-            raise MalformedJsonError("the request body is nested too deeply") from None
-        if not isinstance(body, dict):
-            raise InputTypeError("the request body must be a JSON object")
-        return body
+        return read_json_body()
 
     def texts(self, value: Any, field_name: str = "texts", limits: Limits | None = None) -> list[str]:
         if value is None:

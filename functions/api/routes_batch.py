@@ -5,12 +5,11 @@ into problem+json by the app's single error mapper.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
-from functions.api.errors import MalformedJsonError, UnsupportedMediaTypeError
+from functions.api.context import read_json_body
 from functions.auth.errors import ModelNotAllowedError
 from functions.nlp.errors import InputTypeError
 from functions.store.refs import parse_ref
@@ -36,22 +35,9 @@ def _require_model(token: Any, ref: str) -> None:
 
 
 def _read_body() -> dict[str, Any]:
-    """The body as a JSON object ({} when empty): 415 for another content type, 400 for broken JSON."""
-    data = request.get_data(cache=True)
-    if not data:
-        return {}
-    mimetype = request.mimetype
-    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaTypeError(f"send the body as application/json, not {mimetype}")
-    try:
-        body = json.loads(data)
-    except ValueError:  # includes UnicodeDecodeError
-        raise MalformedJsonError("the request body is not valid JSON") from None
-    except RecursionError:
-        raise MalformedJsonError("the request body is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise InputTypeError('the body must be a JSON object: {"format": "jsonl"|"csv", "model"?}')
-    return body
+    """The body as a JSON object ({} when empty), parsed like every other API route."""
+    return read_json_body(allow_empty=True,
+                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?}')
 
 
 def batch_blueprint(jobs: Any, current_token: Callable[[], Any]) -> Blueprint:
