@@ -301,7 +301,7 @@ save_settings "$API" "$TOKEN"
 grep -qF "$TOKEN" "$T/settings.html" && fail "the settings page contains the token"
 grep -q 'value="" autocomplete="new-password"' "$T/settings.html" || fail "token field is not empty"
 if ((${#TOKEN} >= 16)); then
-	grep -qF "${TOKEN: -4}</code>" "$T/settings.html" || fail "the masked token is not shown"
+	grep -qF -e "${TOKEN: -4}</code>" "$T/settings.html" || fail "the masked token is not shown"
 fi
 ok "settings saved through the settings page; the token is masked, never echoed"
 
