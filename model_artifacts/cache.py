@@ -5,6 +5,7 @@ its data files. Same inputs -> same key -> the cached output is reused (a clean 
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -37,6 +38,25 @@ def input_hash(sources: Iterable[str | Path], packages: Iterable[str],
 
 def module_files(*names: str) -> list[Path]:
     return [PACKAGE_DIR / f"{n}.py" for n in names]
+
+
+def module_closure(*entries: str) -> list[Path]:
+    """The package modules ``entries`` import, directly or not (relative imports, any depth).
+
+    A stage's key hashes exactly the code that can shape its output: a module the stage never
+    imports (a CLI, another source format) can change without forcing a rebuild.
+    """
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen or not (PACKAGE_DIR / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((PACKAGE_DIR / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo.extend([node.module] if node.module else [a.name for a in node.names])
+    return module_files(*sorted(seen))
 
 
 def cache_dir(kind: str, key: str) -> Path:
@@ -81,4 +101,4 @@ def restore(cached_path: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
-__all__ = ["input_hash", "module_files", "cache_dir", "cached", "store", "restore"]
+__all__ = ["input_hash", "module_files", "module_closure", "cache_dir", "cached", "store", "restore"]

@@ -34,7 +34,7 @@ PRUNE_FRACTIONS = {"sentiment": (0.3, 0.5), "minilm-embed": (0.3,)}
 
 
 def defaults_key(cfg: BuildConfig) -> str:
-    sources = sorted(PACKAGE_DIR.glob("*.py")) + [PACKAGE_DIR.parent / "functions" / "nlp" / "manifest.py"]
+    sources = cache.module_closure("defaults") + [PACKAGE_DIR.parent / "functions" / "nlp" / "manifest.py"]
     return cache.input_hash(sources, PACKAGES, cfg.to_dict(), [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
 
 
