@@ -4,9 +4,11 @@ from __future__ import annotations
 from functions.nlp.errors import NlpError
 
 from .data import CorpusError
-from .publish import RegistryError
 from .tokenization import SourceError
 
+
+class RegistryError(RuntimeError):
+    """A registry operation was refused or the store cannot be reached (one-line message)."""
 
 
 class ParityError(RuntimeError):

@@ -11,13 +11,11 @@ from typing import Any
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest
 
+from .errors import RegistryError
+
 PREFIX = "models"
 CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", TOKENIZER_FILE: "application/json",
                  MANIFEST_FILE: "application/json"}
-
-
-class RegistryError(RuntimeError):
-    """A registry operation was refused or the store cannot be reached (one-line message)."""
 
 
 def version_prefix(name: str, version: str) -> str:
