@@ -29,6 +29,8 @@ ENV = {
     "auth_enabled": "SNLP_AUTH_ENABLED",
     "max_texts": "SNLP_MAX_TEXTS",
     "max_chars": "SNLP_MAX_CHARS",
+    "max_document_chars": "SNLP_MAX_DOCUMENT_CHARS",
+    "max_windows": "SNLP_MAX_WINDOWS",
     "max_body_bytes": "SNLP_MAX_BODY_BYTES",
     "truncate": "SNLP_TRUNCATE",
     "threads": "SNLP_THREADS",
@@ -69,6 +71,10 @@ class Settings:
     auth_enabled: bool = True
     max_texts: int = 64
     max_chars: int = 2000
+    # on_overflow: chunk takes whole documents: this many characters per text (~25k tokens)...
+    max_document_chars: int = 100_000
+    # ... and at most this many model windows per request (keeps one request well inside the 29 s gateway limit)
+    max_windows: int = 256
     max_body_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
     truncate: bool = True
     threads: int = 1  # Lambda gives one vCPU per 1,769 MB
@@ -98,7 +104,7 @@ class Settings:
         return replace(self, **changes)
 
     def __post_init__(self) -> None:
-        for attr in ("max_texts", "max_chars", "max_body_bytes", "threads", "batch_size",
+        for attr in ("max_texts", "max_chars", "max_document_chars", "max_windows", "max_body_bytes", "threads", "batch_size",
                      "cache_max_models", "cache_max_bytes", "usage_flush_requests"):
             if getattr(self, attr) <= 0:
                 raise SettingsError(f"{ENV[attr]} must be positive")

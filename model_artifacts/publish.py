@@ -10,20 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest
+from functions.store.layout import (PREFIX, aliases_key, dump_numbers, is_number, model_prefix, next_number,
+                                    parse_numbers, version_prefix, versions_key)
 
 from .errors import RegistryError
 
-PREFIX = "models"
 CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", TOKENIZER_FILE: "application/json",
                  MANIFEST_FILE: "application/json"}
-
-
-def version_prefix(name: str, version: str) -> str:
-    return f"{PREFIX}/{name}/{version}/"
-
-
-def aliases_key(name: str) -> str:
-    return f"{PREFIX}/{name}/aliases.json"
+_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 def _code(exc: Exception) -> str:
@@ -73,6 +67,9 @@ def publish(s3, bucket: str, artifact_dir: str | Path) -> str:
     if not (artifact_dir / MANIFEST_FILE).is_file():
         raise RegistryError(f"{artifact_dir} is not an artifact directory (no {MANIFEST_FILE})")
     manifest = Manifest.load(artifact_dir)
+    if is_number(manifest.version):
+        raise RegistryError(f"version {manifest.version!r} is only digits: those name version numbers "
+                            "(name@1 is the first version published); give the version a non-numeric name")
     manifest.verify_dir(artifact_dir)  # never publish files that differ from their manifest
     prefix = version_prefix(manifest.name, manifest.version)
     if _exists(s3, bucket, prefix + MANIFEST_FILE):
@@ -85,7 +82,47 @@ def publish(s3, bucket: str, artifact_dir: str | Path) -> str:
                   Config=_single_put())
     except ClientError as exc:
         raise RegistryError(f"upload of {manifest.ref} failed: {exc}") from exc
+    number_version(s3, bucket, manifest.name, manifest.version)
     return manifest.ref
+
+
+def read_numbers(s3, bucket: str, name: str) -> tuple[dict[int, str], str | None]:
+    """({number: version}, ETag) of a model; ({}, None) before its first numbered version."""
+    from botocore.exceptions import ClientError
+
+    try:
+        obj = _call(f"read version numbers of {name}", s3.get_object, Bucket=bucket, Key=versions_key(name))
+    except ClientError as exc:
+        if _code(exc) in ("NoSuchKey", "404"):
+            return {}, None
+        raise RegistryError(f"cannot read version numbers of {name}: {exc}") from exc
+    return parse_numbers(obj["Body"].read()), obj.get("ETag")
+
+
+def number_version(s3, bucket: str, name: str, version: str, retries: int = 5) -> int:
+    """The version's number, giving it the next one if it has none yet (idempotent).
+
+    Numbers only grow: a conditional write (If-Match on the ETag) makes two publishers racing
+    for the same number retry instead of both taking it."""
+    from botocore.exceptions import ClientError
+
+    for _ in range(retries):
+        numbers, etag = read_numbers(s3, bucket, name)
+        for number, numbered in numbers.items():
+            if numbered == version:
+                return number
+        number = next_number(numbers)
+        numbers[number] = version
+        cond = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            _call(f"write version numbers of {name}", s3.put_object, Bucket=bucket, Key=versions_key(name),
+                  Body=dump_numbers(numbers), ContentType="application/json", **cond)
+            return number
+        except ClientError as exc:
+            if _code(exc) in _CONFLICT:
+                continue
+            raise RegistryError(f"cannot write version numbers of {name}: {exc}") from exc
+    raise RegistryError(f"version numbers of {name} kept changing; gave up after {retries} tries")
 
 
 def read_aliases(s3, bucket: str, name: str) -> tuple[dict[str, str], str | None]:
@@ -121,17 +158,17 @@ def promote(s3, bucket: str, name: str, version: str, alias: str = "prod", retri
                   ContentType="application/json", **cond)
             return aliases
         except ClientError as exc:
-            if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+            if _code(exc) in _CONFLICT:
                 continue  # someone else moved an alias meanwhile: re-read and retry
             raise RegistryError(f"cannot write aliases of {name}: {exc}") from exc
     raise RegistryError(f"aliases of {name} kept changing; gave up after {retries} tries")
 
 
 def list_registry(s3, bucket: str, name: str | None = None) -> dict[str, dict[str, Any]]:
-    """{name: {"aliases": {...}, "versions": {version: manifest dict}}} read from S3."""
+    """{name: {"aliases": {...}, "versions": {version: manifest dict}, "numbers": {version: n}}} from S3."""
     from botocore.exceptions import ClientError
 
-    prefix = f"{PREFIX}/{name}/" if name else f"{PREFIX}/"
+    prefix = model_prefix(name) if name else f"{PREFIX}/"
     out: dict[str, dict[str, Any]] = {}
     try:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -146,6 +183,7 @@ def list_registry(s3, bucket: str, name: str | None = None) -> dict[str, dict[st
             entry["versions"][parts[2]] = json.loads(body)
     for model in out:
         out[model]["aliases"] = read_aliases(s3, bucket, model)[0]
+        out[model]["numbers"] = {v: n for n, v in read_numbers(s3, bucket, model)[0].items()}
     return out
 
 
@@ -164,6 +202,7 @@ def publish_defaults(s3, bucket: str, dist: Path, names) -> list[str]:
         for version in sorted(set(aliases.values())):
             prefix = version_prefix(name, version)
             if _exists(s3, bucket, prefix + MANIFEST_FILE):
+                number_version(s3, bucket, name, version)  # registries from before version numbers
                 done.append(f"{name}@{version} (already published)")
                 continue
             done.append(publish(s3, bucket, model_dir / version))
@@ -185,7 +224,8 @@ def format_listing(listing: dict[str, dict[str, Any]]) -> str:
         for version, manifest in entry["versions"].items():
             tags = ",".join(sorted(by_version.get(version, [])))
             size = manifest.get("files", {}).get(MODEL_FILE, {}).get("bytes", 0) / 1e6
-            lines.append(f"  {version:<20} {manifest.get('quantization', ''):<5} {size:7.1f} MB  "
+            number = entry.get("numbers", {}).get(version)
+            lines.append(f"  {('#' + str(number)) if number else '':<4} {version:<20} {manifest.get('quantization', ''):<5} {size:7.1f} MB  "
                          f"{_headline(manifest.get('metrics', {})):<40} {('[' + tags + ']') if tags else ''}")
     return "\n".join(lines)
 
@@ -212,5 +252,5 @@ def make_client(endpoint_url: str | None = None, region: str | None = None):
 
 
 __all__ = ["RegistryError", "publish", "promote", "read_aliases", "list_registry", "make_client",
-           "version_prefix", "aliases_key", "publish_defaults",
+           "version_prefix", "aliases_key", "publish_defaults", "read_numbers", "number_version", "PREFIX",
            "format_listing"]

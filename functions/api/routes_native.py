@@ -5,8 +5,11 @@ from dataclasses import replace
 
 from flask import Flask, Response
 
+from functions.nlp import embedding_types
 from functions.nlp.errors import InputTypeError, TooManyTextsError
+from functions.nlp.postprocess import cosine_matrix
 
+from . import inference
 from .context import ApiContext, json_response, usage
 
 
@@ -20,27 +23,27 @@ def register(app: Flask, ctx: ApiContext) -> None:
     @app.post("/v1/classify", endpoint="classify")
     def classify() -> Response:
         body = ctx.read_json()
-        texts = ctx.texts(body.get("texts"))
-        truncate = ctx.truncate(body)
+        overflow = inference.overflow_from(ctx, body)
+        texts = inference.texts_from(ctx, body.get("texts"), "texts", overflow)
         model = ctx.model_for(body.get("model", settings.default_classify_model), "classify")
-        predictions, result = ctx.execute(model, len(texts), lambda: model.classify(texts, truncate=truncate))
-        return json_response({"model": model.manifest.ref, "predictions": predictions,
-                              "usage": usage(len(texts), result.total_tokens)})
+        result = inference.run(ctx, model, texts, overflow)
+        return json_response({"model": model.manifest.ref, "predictions": model.labelled(result.outputs),
+                              **inference.report(result), "usage": usage(len(texts), result.total_tokens)},
+                             headers=inference.headers(result))
 
     @app.post("/v1/embed", endpoint="embed")
     def embed() -> Response:
         body = ctx.read_json()
-        texts = ctx.texts(body.get("texts"))
-        truncate = ctx.truncate(body)
+        overflow = inference.overflow_from(ctx, body)
+        texts = inference.texts_from(ctx, body.get("texts"), "texts", overflow)
+        types = embedding_types.parse_types(body.get("embedding_types"))
         model = ctx.model_for(body.get("model", settings.default_embed_model), "embed")
-
-        def work():
-            result = model.embed(texts, truncate=truncate)
-            return result.outputs, result
-
-        vectors, result = ctx.execute(model, len(texts), work)
-        return json_response({"model": model.manifest.ref, "dim": int(vectors.shape[1]),
-                              "embeddings": vectors.tolist(), "usage": usage(len(texts), result.total_tokens)})
+        result = inference.run(ctx, model, texts, overflow)
+        vectors = result.outputs
+        encoded = vectors.tolist() if types is None else embedding_types.encode(vectors, types)
+        return json_response({"model": model.manifest.ref, "dim": int(vectors.shape[1]), "embeddings": encoded,
+                              **inference.report(result), "usage": usage(len(texts), result.total_tokens)},
+                             headers=inference.headers(result))
 
     target_limits = replace(ctx.limits, max_texts=max(1, ctx.limits.max_texts - 1))
 
@@ -50,15 +53,18 @@ def register(app: Flask, ctx: ApiContext) -> None:
         source = body.get("source")
         if not isinstance(source, str):
             raise InputTypeError("source must be a string")
-        [source] = ctx.texts([source], "source")
+        overflow = inference.overflow_from(ctx, body)
+        [source] = inference.texts_from(ctx, [source], "source", overflow)
         try:
-            targets = ctx.texts(body.get("targets"), "targets", target_limits)
+            targets = ctx.texts(body.get("targets"), "targets",
+                                replace(target_limits, max_chars=inference.limits_for(ctx, overflow).max_chars))
         except TooManyTextsError:
             raise TooManyTextsError(f"at most {target_limits.max_texts} targets per request "
                                     f"(the source counts as one of the {ctx.limits.max_texts} texts)") from None
-        truncate = ctx.truncate(body)
         model = ctx.model_for(body.get("model", settings.default_embed_model), "embed")
         n = 1 + len(targets)
-        scores, result = ctx.execute(model, n, lambda: model.similarity([source], targets, truncate=truncate))
+        result = inference.run(ctx, model, [source, *targets], overflow)
+        scores = cosine_matrix(result.outputs[:1], result.outputs[1:])
         return json_response({"model": model.manifest.ref, "scores": scores[0].tolist(),
-                              "usage": usage(n, result.total_tokens)})
+                              **inference.report(result), "usage": usage(n, result.total_tokens)},
+                             headers=inference.headers(result))

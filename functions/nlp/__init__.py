@@ -3,7 +3,8 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, FileEntry, Manifest, file_entry, sha256_file
 from .model import InferenceModel, Limits, RunResult, length_buckets, validate_texts
-from .postprocess import cosine_matrix, l2_normalize, mean_pool, softmax
+from .overflow import DIRECTIONS, ON_OVERFLOW, Overflow, Windows
+from .postprocess import cosine_matrix, l2_normalize, mean_pool, pool_windows, softmax
 from .session import create_session
 from .tokenize import TextEncoder, pad_batch
 
@@ -11,5 +12,6 @@ __all__ = [
     *_errors_all,
     "Manifest", "FileEntry", "file_entry", "sha256_file", "MANIFEST_FILE", "MODEL_FILE", "TOKENIZER_FILE",
     "InferenceModel", "Limits", "RunResult", "length_buckets", "validate_texts",
-    "cosine_matrix", "l2_normalize", "mean_pool", "softmax", "create_session", "TextEncoder", "pad_batch",
+    "cosine_matrix", "l2_normalize", "mean_pool", "softmax", "pool_windows",
+    "Overflow", "Windows", "ON_OVERFLOW", "DIRECTIONS", "create_session", "TextEncoder", "pad_batch",
 ]

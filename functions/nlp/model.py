@@ -10,9 +10,10 @@ import numpy as np
 
 from .errors import EmptyInputError, InputTypeError, TextTooLongError, TooManyTextsError, WrongTaskError
 from .manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
-from .postprocess import cosine_matrix, l2_normalize, mean_pool, softmax
+from .overflow import Overflow, Windows
+from .postprocess import cosine_matrix, l2_normalize, mean_pool, pool_windows, softmax
 from .session import create_session
-from .tokenize import Encoded, TextEncoder, pad_batch
+from .tokenize import TextEncoder, pad_batch
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,18 @@ class Limits:
 @dataclass(frozen=True)
 class RunResult:
     outputs: np.ndarray  # [n, k] float32, request order
-    token_counts: np.ndarray  # [n] int64, tokens per text after truncation
+    token_counts: np.ndarray  # [n] int64, tokens the model ran per text (all its windows)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    chunks: np.ndarray | None = None  # [n] windows per text (1 unless chunked)
+    truncated: np.ndarray | None = None  # [n] bool: tokens of this text were dropped
 
     @property
     def total_tokens(self) -> int:
         return int(self.token_counts.sum())
+
+    @property
+    def windows(self) -> int:
+        return int(self.chunks.sum()) if self.chunks is not None else len(self.token_counts)
 
 
 def validate_texts(texts: Any, limits: Limits) -> list[str]:
@@ -97,23 +104,40 @@ class InferenceModel:
             )
 
     # --- running ------------------------------------------------------------------------
-    def run(self, texts: Sequence[str], *, truncate: bool = True, bucketing: bool = True) -> RunResult:
+    def windows(self, texts: Sequence[str], overflow: Overflow) -> Windows:
+        """Tokenise and lay out the windows the model will run (no model call: cheap)."""
+        return self.encoder.windows(texts, overflow)
+
+    def run(self, texts: Sequence[str], *, truncate: bool = True, bucketing: bool = True,
+            overflow: Overflow | None = None) -> RunResult:
         """Tokenise, run in length-bucketed micro-batches, return outputs in request order."""
         t0 = time.perf_counter()
-        encoded = self.encoder.encode(texts, truncate=truncate)
-        t1 = time.perf_counter()
-        outputs = self._run_encoded(encoded, bucketing)
-        t2 = time.perf_counter()
-        return RunResult(outputs=outputs, token_counts=encoded.lengths,
-                         timings_ms={"tokenize": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3})
+        windows = self.windows(texts, overflow or Overflow.from_truncate(truncate))
+        result = self.run_windows(windows, bucketing=bucketing)
+        result.timings_ms["tokenize"] = (time.perf_counter() - t0) * 1e3 - result.timings_ms["inference"]
+        return result
 
-    def _run_encoded(self, encoded: Encoded, bucketing: bool) -> np.ndarray:
+    def run_windows(self, windows: Windows, *, bucketing: bool = True) -> RunResult:
+        """Run every window (all texts' windows share the micro-batches), then pool the windows
+        of each chunked text into one row, weighted by their tokens."""
+        t0 = time.perf_counter()
+        lengths = windows.lengths
+        outputs = self._run_ids(windows.ids, lengths, bucketing)
+        if windows.count != windows.n_texts:
+            outputs = pool_windows(outputs, windows.owner, lengths, windows.n_texts)
+            if self.manifest.task == "embed" and self.manifest.normalize:
+                outputs = l2_normalize(outputs)
+        return RunResult(outputs=outputs, token_counts=windows.tokens_per_text,
+                         timings_ms={"inference": (time.perf_counter() - t0) * 1e3},
+                         chunks=windows.chunks, truncated=windows.truncated)
+
+    def _run_ids(self, rows: list[np.ndarray], lengths: np.ndarray, bucketing: bool) -> np.ndarray:
         result: np.ndarray | None = None
-        for group in length_buckets(encoded.lengths, self.batch_size, bucketing):
-            ids, mask = pad_batch([encoded.ids[i] for i in group], self.encoder.pad_id)
+        for group in length_buckets(lengths, self.batch_size, bucketing):
+            ids, mask = pad_batch([rows[i] for i in group], self.encoder.pad_id)
             batch_out = self._forward(ids, mask)
             if result is None:
-                result = np.empty((len(encoded.ids), batch_out.shape[1]), dtype=np.float32)
+                result = np.empty((len(rows), batch_out.shape[1]), dtype=np.float32)
             result[group] = batch_out
         assert result is not None
         return result
@@ -135,29 +159,34 @@ class InferenceModel:
         return softmax(out)
 
     # --- tasks --------------------------------------------------------------------------
-    def classify(self, texts: Sequence[str], *, truncate: bool = True) -> tuple[list[dict[str, Any]], RunResult]:
+    def classify(self, texts: Sequence[str], *, truncate: bool = True,
+                 overflow: Overflow | None = None) -> tuple[list[dict[str, Any]], RunResult]:
         self.require_task("classify")
-        result = self.run(texts, truncate=truncate)
+        result = self.run(texts, truncate=truncate, overflow=overflow)
+        return self.labelled(result.outputs), result
+
+    def labelled(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
+        """Rows of class probabilities -> {"label", "score", "scores"} per text."""
         labels = self.manifest.labels
         predictions = []
-        for row in result.outputs:
+        for row in probabilities:
             best = int(np.argmax(row))
             predictions.append({
                 "label": labels[best],
                 "score": float(row[best]),
                 "scores": {label: float(p) for label, p in zip(labels, row)},
             })
-        return predictions, result
+        return predictions
 
-    def embed(self, texts: Sequence[str], *, truncate: bool = True) -> RunResult:
+    def embed(self, texts: Sequence[str], *, truncate: bool = True, overflow: Overflow | None = None) -> RunResult:
         self.require_task("embed")
-        return self.run(texts, truncate=truncate)
+        return self.run(texts, truncate=truncate, overflow=overflow)
 
     def similarity(self, sources: Sequence[str], targets: Sequence[str], *,
-                   truncate: bool = True) -> tuple[np.ndarray, RunResult]:
+                   truncate: bool = True, overflow: Overflow | None = None) -> tuple[np.ndarray, RunResult]:
         """Cosine similarity of every source against every target: [len(sources), len(targets)]."""
         self.require_task("embed")
-        result = self.run(list(sources) + list(targets), truncate=truncate)
+        result = self.run(list(sources) + list(targets), truncate=truncate, overflow=overflow)
         a, b = result.outputs[: len(sources)], result.outputs[len(sources):]
         return cosine_matrix(a, b), result
 

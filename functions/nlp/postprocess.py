@@ -23,9 +23,21 @@ def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.
     return vectors / np.maximum(norms, eps)
 
 
+def pool_windows(outputs: np.ndarray, owner: np.ndarray, weights: np.ndarray, n_texts: int) -> np.ndarray:
+    """One row per text from its windows' rows: the mean weighted by each window's tokens.
+
+    [W, K] rows, [W] owning text, [W] weights -> [n_texts, K]. Probabilities stay a
+    distribution; embeddings are re-normalised by the caller when the model normalises."""
+    w = weights.astype(np.float64)
+    summed = np.zeros((n_texts, outputs.shape[1]), dtype=np.float64)
+    np.add.at(summed, owner, outputs.astype(np.float64) * w[:, None])
+    totals = np.bincount(owner, weights=w, minlength=n_texts)
+    return (summed / np.maximum(totals, 1e-12)[:, None]).astype(np.float32)
+
+
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of every row of a against every row of b: [N, D], [M, D] -> [N, M]."""
     return l2_normalize(a.astype(np.float32)) @ l2_normalize(b.astype(np.float32)).T
 
 
-__all__ = ["softmax", "mean_pool", "l2_normalize", "cosine_matrix"]
+__all__ = ["softmax", "mean_pool", "l2_normalize", "cosine_matrix", "pool_windows"]

@@ -1,4 +1,8 @@
-"""Defensive tokenisation: character cap first, then truncation from the manifest."""
+"""Defensive tokenisation: character cap first (the caller), then windows of the manifest's length.
+
+Texts are tokenised whole; ``overflow.lay_out`` decides what fits the model's window (cut
+right or left, refuse, or chunk), so the choice is per request and the tokenizer is never
+reconfigured while other threads use it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
-from .errors import TextTooLongError
+from .overflow import Overflow, Windows, lay_out
 
 
 @dataclass(frozen=True)
@@ -33,24 +37,35 @@ class TextEncoder:
         pad_id = configured["pad_id"] if configured else tokenizer.token_to_id("[PAD]")
         self.pad_id = int(pad_id or 0)
         self._tok.no_padding()  # we pad per length bucket instead
-        self._tok.enable_truncation(max_length=max_length)
+        self._tok.no_truncation()  # windows are laid out per request (overflow.lay_out)
 
     @classmethod
     def from_file(cls, path: str | Path, max_length: int) -> "TextEncoder":
         return cls(Tokenizer.from_file(str(path)), max_length)
 
+    def windows(self, texts: Sequence[str], overflow: Overflow) -> Windows:
+        """Tokenise whole texts and lay them out in windows of at most ``max_length`` tokens."""
+        sequences = []
+        for enc in self._tok.encode_batch(list(texts)):
+            mask = enc.special_tokens_mask
+            head = _leading_ones(mask)
+            tail = _leading_ones(mask[:head - 1:-1] if head else mask[::-1])
+            sequences.append((np.asarray(enc.ids, dtype=np.int64), head, tail))
+        return lay_out(sequences, self.max_length, overflow)
+
     def encode(self, texts: Sequence[str], *, truncate: bool = True) -> Encoded:
-        encodings = self._tok.encode_batch(list(texts))
-        if not truncate:
-            for index, enc in enumerate(encodings):
-                if enc.overflowing:
-                    raise TextTooLongError(
-                        f"texts[{index}] is longer than {self.max_length} tokens and truncation is off"
-                    )
-        return Encoded(
-            ids=[np.asarray(e.ids, dtype=np.int64) for e in encodings],
-            type_ids=[np.asarray(e.type_ids, dtype=np.int64) for e in encodings],
-        )
+        """One window per text (cut on the right, or TextTooLongError when ``truncate`` is off)."""
+        windows = self.windows(texts, Overflow.from_truncate(truncate))
+        return Encoded(ids=windows.ids, type_ids=[np.zeros_like(i) for i in windows.ids])
+
+
+def _leading_ones(mask: Sequence[int]) -> int:
+    count = 0
+    for bit in mask:
+        if not bit:
+            break
+        count += 1
+    return count
 
 
 def pad_batch(rows: Sequence[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

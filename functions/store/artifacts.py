@@ -1,7 +1,7 @@
 """The artifact store: model references -> verified, loaded models, cached in /tmp and memory.
 
-S3 layout: ``models/<name>/aliases.json`` and ``models/<name>/<version>/{manifest.json,
-model.onnx, tokenizer.json}``. The boto3 client is passed in (build one with
+S3 layout: see :mod:`functions.store.layout` (aliases.json, versions.json and one prefix per
+version). The boto3 client is passed in (build one with
 ``functions.store.clients.default_s3_client`` for short timeouts); the clock is injectable.
 
 Events (``on_event(name, data)``) let the adapters emit metrics without this module knowing
@@ -24,10 +24,10 @@ from functions.nlp.manifest import MANIFEST_FILE, NAME_RE, VERSION_RE, Manifest
 from functions.nlp.model import InferenceModel
 
 from .cache import DiskCache, Key
+from .layout import ALIASES_FILE, VERSIONS_FILE, is_number, parse_numbers
 from .refs import ModelRef, as_ref, parse_ref
 from .s3io import S3Reader
 
-ALIASES_FILE = "aliases.json"
 RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
 MAX_MANIFESTS = 256
 _SAFE_FILE = NAME_RE  # manifest file names become local paths: no slashes, no "..", no dotfiles
@@ -61,6 +61,7 @@ class ArtifactStore:
         self._models: OrderedDict[Key, InferenceModel] = OrderedDict()  # LRU: most recent last
         self._manifests: OrderedDict[Key, Manifest] = OrderedDict()
         self._aliases: dict[str, _Timed] = {}  # name -> mapping (None: no such model)
+        self._numbers: dict[str, _Timed] = {}  # name -> {number: version}
         self._listing: _Timed | None = None
         self._failures: dict[Key, tuple[float, NlpError]] = {}
         self._loading: set[Key] = set()  # versions being downloaded/verified: never evicted from disk
@@ -79,6 +80,11 @@ class ArtifactStore:
     def resolve(self, ref: str | ModelRef) -> tuple[str, str]:
         """(name, version) for a reference; aliases come from aliases.json, cached alias_ttl_s."""
         mref = as_ref(ref)
+        if mref.version is not None and is_number(mref.version):
+            version = self.version_numbers(mref.name).get(int(mref.version))
+            if version is None:
+                raise ModelNotFoundError(f"model {mref.name} has no version number {mref.version}")
+            mref = ModelRef(mref.name, None, version)
         if mref.version is not None:
             key = (mref.name, mref.version)
             if key not in self._models:
@@ -111,6 +117,28 @@ class ArtifactStore:
             return entry.value
         self._aliases[name] = _Timed(mapping, now + self.alias_ttl_s)
         return mapping
+
+    def version_numbers(self, name: str) -> dict[int, str]:
+        """{number: version} from versions.json (empty for a model published before numbers);
+        cached like the aliases, and served stale while S3 cannot answer."""
+        now = self.clock()
+        entry = self._numbers.get(name)
+        if entry is not None and now < entry.fresh_until:
+            return entry.value
+        try:
+            raw = self.s3.get_bytes(self.s3.key(name, VERSIONS_FILE), f"model {name}")
+            numbers = parse_numbers(raw)
+        except ModelNotFoundError:
+            numbers = {}
+        except ValueError:
+            numbers = {}  # a damaged versions.json numbers nothing; names and aliases still work
+        except ModelUnavailableError:
+            if entry is None:
+                raise
+            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
+            return entry.value
+        self._numbers[name] = _Timed(numbers, now + self.alias_ttl_s)
+        return numbers
 
     # --- manifests ------------------------------------------------------------------------
     def manifest(self, ref: str | ModelRef) -> Manifest:
@@ -293,8 +321,15 @@ class ArtifactStore:
                 aliases = dict(self._alias_map(name))
             except ModelNotFoundError:
                 aliases = {}
-            out.append({"name": name, "aliases": aliases, "versions": listing[name]})
+            out.append({"name": name, "aliases": aliases, "versions": listing[name],
+                        "numbers": self._numbers_by_version(name)})
         return out
+
+    def _numbers_by_version(self, name: str) -> dict[str, int]:
+        try:
+            return {v: n for n, v in sorted(self.version_numbers(name).items())}
+        except NlpError:
+            return {}
 
     def describe(self, name: str) -> dict:
         """Aliases, versions, versions in memory and the prod manifest of one model."""
@@ -316,7 +351,7 @@ class ArtifactStore:
         with self._lock:
             loaded = [v for n, v in self._models if n == name]
         return {"name": name, "aliases": aliases, "versions": versions or [], "loaded": loaded,
-                "manifest": manifest}
+                "manifest": manifest, "numbers": self._numbers_by_version(name)}
 
     def loaded(self) -> list[Manifest]:
         """Manifests of the models in memory, most recently used last."""
@@ -334,7 +369,7 @@ class ArtifactStore:
                 parts = key[len(self.s3.prefix):].split("/")
                 if not NAME_RE.fullmatch(parts[0]):
                     continue
-                if len(parts) == 2 and parts[1] == ALIASES_FILE:
+                if len(parts) == 2 and parts[1] in (ALIASES_FILE, VERSIONS_FILE):
                     found.setdefault(parts[0], set())
                 elif len(parts) == 3 and parts[2] == MANIFEST_FILE and VERSION_RE.fullmatch(parts[1]):
                     found.setdefault(parts[0], set()).add(parts[1])

@@ -14,7 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.nlp.errors import ModelNotFoundError, ModelUnavailableError
 
-MODELS_PREFIX = "models/"
+from .layout import PREFIX
+
+MODELS_PREFIX = PREFIX + "/"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _CHUNK = 1 << 20
 
