@@ -181,6 +181,106 @@ def _is_condition_failure(exc: Exception) -> bool:
     return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+# --- the quota for paths other than the API's requests (batch jobs) -----------------------------
+# Direct, unbuffered writes into the same USAGE# rows the API meter uses, so one quota and one bill
+# cover every path. A Ticket here is a reservation: texts already counted against the day's quota.
+#
+#   ticket = reserve(ddb, table, token_id, quota_per_day, n)           # job admission: 429 if over
+#   ticket = reserve(ddb, table, token_id, quota_per_day, n, partial=True)  # a chunk: what is left
+#   ... run ticket.texts texts ...
+#   settle(ddb, table, ticket, texts=ran, tokens=tokens, requests=1)  # bill, give back the rest
+#   settle(ddb, table, ticket, texts=0, requests=0)                   # nothing ran: full refund
+#
+# The rows are per UTC day: a ticket stays on the day it was reserved (settle writes there).
+def add_usage(client: Any, table: str, token_id: str, day: str, *, requests: int = 0, texts: int = 0,
+              tokens: int = 0, now: float | None = None) -> dict[str, int]:
+    """Unconditionally add (or, with negative numbers, give back) usage; returns the row's totals.
+    Raises TokenStoreUnavailableError when DynamoDB cannot be written."""
+    try:
+        out = client.update_item(
+            TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}, UpdateExpression=_UPDATE,
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues={":r": {"N": str(int(requests))}, ":t": {"N": str(int(texts))},
+                                       ":k": {"N": str(int(tokens))},
+                                       ":exp": {"N": str(int(time.time() if now is None else now) + RETENTION_S)}},
+            ReturnValues="ALL_NEW")
+    except Exception as exc:  # noqa: BLE001
+        raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                         retry_after=int(RETRY_UNAVAILABLE_S)) from exc
+    return _counts(out.get("Attributes") or {})
+
+
+def reserve(client: Any, table: str, token_id: str, quota_per_day: int | None, texts: int, *,
+            partial: bool = False, now: float | None = None) -> Ticket:
+    """Count ``texts`` against today's quota with a conditional write: exact across instances.
+
+    ``partial=False``: all or nothing, QuotaExceededError (429, Retry-After to 00:00 UTC) if
+    they do not fit. ``partial=True``: grant what is left (``ticket.texts`` may be smaller than
+    asked); QuotaExceededError only when nothing is left. ``quota_per_day=None``: unlimited.
+    The reservation counts texts only; ``settle`` adds requests and tokens and gives back the
+    texts that did not run. Raises TokenStoreUnavailableError (503) when DynamoDB cannot answer."""
+    now = time.time() if now is None else now
+    day = utc_day(now)
+    texts = int(texts)
+    if texts < 0:
+        raise ValueError("texts must be >= 0")
+    if quota_per_day is None or texts == 0:
+        if texts:
+            add_usage(client, table, token_id, day, texts=texts, now=now)
+        return Ticket(token_id, day, texts)
+    for _ in range(5):  # a partial grant races other writers: re-read and try again
+        grant = texts
+        if partial:
+            used = _read_texts(client, table, token_id, day)
+            grant = min(texts, quota_per_day - used)
+        if grant <= 0:
+            break
+        if _add_if_fits(client, table, token_id, day, grant, quota_per_day, now):
+            return Ticket(token_id, day, grant)
+        if not partial:
+            break
+    raise QuotaExceededError(f"daily quota of {quota_per_day} texts reached; it resets at 00:00 UTC",
+                             retry_after=seconds_to_utc_midnight(now))
+
+
+def settle(client: Any, table: str, ticket: Ticket, *, texts: int, tokens: int = 0, requests: int = 1,
+           now: float | None = None) -> dict[str, int]:
+    """Bill what ran under a reservation (``texts`` <= ``ticket.texts``), count ``requests`` and
+    ``tokens``, and give the unused ``ticket.texts - texts`` back to the quota. Returns the totals."""
+    if not 0 <= texts <= ticket.texts:
+        raise ValueError(f"settle: {texts} texts ran on a reservation of {ticket.texts}")
+    return add_usage(client, table, ticket.token_id, ticket.day, requests=requests, texts=texts - ticket.texts,
+                     tokens=tokens, now=now)
+
+
+def _read_texts(client: Any, table: str, token_id: str, day: str) -> int:
+    try:
+        return read_usage(client, table, token_id, day)["texts"]
+    except Exception as exc:  # noqa: BLE001
+        raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                         retry_after=int(RETRY_UNAVAILABLE_S)) from exc
+
+
+def _add_if_fits(client: Any, table: str, token_id: str, day: str, texts: int, quota: int, now: float) -> bool:
+    try:
+        client.update_item(
+            TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}, UpdateExpression=_UPDATE,
+            ConditionExpression="attribute_not_exists(#t) OR #t <= :max_before", ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues={":r": {"N": "0"}, ":t": {"N": str(texts)}, ":k": {"N": "0"},
+                                       ":exp": {"N": str(int(now) + RETENTION_S)},
+                                       ":max_before": {"N": str(quota - texts)}})
+    except Exception as exc:  # noqa: BLE001
+        if _is_condition_failure(exc):
+            return False
+        raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                         retry_after=int(RETRY_UNAVAILABLE_S)) from exc
+    return True
+
+
+def _counts(item: dict[str, Any]) -> dict[str, int]:
+    return {k: int(item.get(k, {}).get("N", "0")) for k in ("requests", "texts", "tokens")}
+
+
 def read_usage(client: Any, table: str, token_id: str, day: str) -> dict[str, int]:
     """Today's (or ``day``'s) counters for one token, straight from the table."""
     item = client.get_item(TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}},
@@ -188,4 +288,5 @@ def read_usage(client: Any, table: str, token_id: str, day: str) -> dict[str, in
     return {k: int(item.get(k, {}).get("N", "0")) for k in ("requests", "texts", "tokens")}
 
 
-__all__ = ["UsageMeter", "Ticket", "read_usage", "utc_day", "seconds_to_utc_midnight", "USAGE_PK"]
+__all__ = ["UsageMeter", "Ticket", "read_usage", "reserve", "settle", "add_usage", "utc_day",
+           "seconds_to_utc_midnight", "USAGE_PK"]
