@@ -43,6 +43,21 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
+def _encoded(row: dict[str, Any]) -> bytes | None:
+    """The row as a JSONL line, or None when it cannot be one (a lone surrogate, NaN, deep nesting)."""
+    try:
+        return (json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+    except (ValueError, UnicodeEncodeError, RecursionError, TypeError):
+        return None
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """(code, reason) of a text the model failed on: typed errors keep their code."""
+    if isinstance(exc, TextTooLongError):
+        return exc.code, exc.detail.replace("texts[0]", "text")
+    return "inference-failed", f"the model could not process this text ({type(exc).__name__})"
+
+
 class LineRunner:
     """Feeds a model micro-batches of valid texts and writes one row per input item."""
 
@@ -78,11 +93,12 @@ class LineRunner:
     def _flush(self, items: list[Item], results: Sink, errors: Sink, stats: Stats) -> None:
         t0 = self.clock()
         valid = [i for i, item in enumerate(items) if item.ok]
-        rejected: dict[int, TextTooLongError] = {}
+        rejected: dict[int, tuple[str, str]] = {}
         outputs = np.empty((0, 0), dtype=np.float32)
+        counts: list[int] = []
         if valid:
-            outputs, rejected, tokens = self._infer([items[i].text or "" for i in valid])
-            stats.tokens += tokens
+            outputs, counts, rejected = self._infer([items[i].text or "" for i in valid])
+            stats.tokens += sum(counts)
         t1 = self.clock()
         table = np.round(outputs.astype(np.float64), 7).tolist()
         best = outputs.argmax(axis=1).tolist() if outputs.size and self.model.task == "classify" else []
@@ -91,18 +107,25 @@ class LineRunner:
         for index, item in enumerate(items):
             k = row_of.get(index)
             if k is not None and k in rejected:
-                exc = rejected[k]
-                item = Item(item.line, item.id, code=exc.code, reason=exc.detail.replace("texts[0]", "text"))
+                code, reason = rejected[k]
+                item = Item(item.line, item.id, code=code, reason=reason)
             if item.ok:
                 row = item.head()
-                row.update(self._row(table[k], best[k] if best else 0))
-                out_buf += _dumps(row)
-                stats.ok += 1
-            else:
-                head = item.head()
-                out_buf += _dumps({**head, "error": {"code": item.code, "reason": item.reason}})
-                err_buf += _dumps({**head, "code": item.code, "reason": item.reason})
-                stats.failed += 1
+                row.update(self._row(table[k], best[k] if best else 0), tokens=counts[k])
+                line = _encoded(row)
+                if line is not None:
+                    out_buf += line
+                    stats.ok += 1
+                    continue
+                item = Item(item.line, code="invalid-input", reason="the result row cannot be written as JSON")
+            head = item.head()
+            line = _encoded({**head, "error": {"code": item.code, "reason": item.reason}})
+            if line is None:  # the id itself cannot be written: report the line without it
+                head = {"line": item.line}
+                line = _dumps({**head, "error": {"code": item.code, "reason": item.reason}})
+            out_buf += line
+            err_buf += _dumps({**head, "code": item.code, "reason": item.reason})
+            stats.failed += 1
         stats.lines_read += len(items)
         results.write(bytes(out_buf))
         if err_buf:
@@ -111,31 +134,64 @@ class LineRunner:
         stats.timings_ms["inference"] += (t1 - t0) * 1e3
         stats.timings_ms["write"] += (t2 - t1) * 1e3
 
-    def _infer(self, texts: list[str]) -> tuple[np.ndarray, dict[int, TextTooLongError], int]:
-        """Outputs for texts (rows of rejected ones are zeros) and the texts rejected as too long."""
+    def _infer(self, texts: list[str]) -> tuple[np.ndarray, list[int], dict[int, tuple[str, str]]]:
+        """Outputs and token counts for texts, and (code, reason) for the texts that failed.
+
+        A micro-batch that fails is run again without the texts that are too long (found with
+        the tokenizer alone), then, if it still fails, text by text: a text the model cannot
+        take fails alone, as its line's error row. Only out-of-memory and I/O errors escape
+        (retrying the chunk may help with those).
+        """
+        rejected: dict[int, tuple[str, str]] = {}
         try:
             result = self.model.run(texts, truncate=self.truncate)
-            return result.outputs, {}, result.total_tokens
+            return result.outputs, [int(n) for n in result.token_counts], {}
+        except (MemoryError, OSError):
+            raise
         except TextTooLongError:
-            if self.truncate:
-                raise
-        # truncation is off and some text has too many tokens: find them one by one (cheap: no model)
-        rejected: dict[int, TextTooLongError] = {}
+            rejected = self._too_long(texts)
+        except Exception:  # noqa: BLE001 - some text spoiled the batch: found below
+            pass
+        keep = [k for k in range(len(texts)) if k not in rejected]
+        rows: dict[int, np.ndarray] = {}
+        counts = [0] * len(texts)
+        try:
+            if keep:
+                result = self.model.run([texts[k] for k in keep], truncate=self.truncate)
+                for i, k in enumerate(keep):
+                    rows[k], counts[k] = result.outputs[i], int(result.token_counts[i])
+        except (MemoryError, OSError):
+            raise
+        except Exception:  # noqa: BLE001
+            for k in keep:
+                try:
+                    result = self.model.run([texts[k]], truncate=self.truncate)
+                except (MemoryError, OSError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this text's own failure: its error row
+                    rejected[k] = _failure(exc)
+                    continue
+                rows[k], counts[k] = result.outputs[0], int(result.token_counts[0])
+        width = next((len(r) for r in rows.values()), self._width())
+        outputs = np.zeros((len(texts), width), dtype=np.float32)
+        for k, row in rows.items():
+            outputs[k] = row
+        return outputs, counts, rejected
+
+    def _too_long(self, texts: list[str]) -> dict[int, tuple[str, str]]:
+        """Texts over the model's token limit (truncation off), found with the tokenizer alone."""
+        rejected: dict[int, tuple[str, str]] = {}
         for k, text in enumerate(texts):
             try:
                 self.model.encoder.encode([text], truncate=False)
             except TextTooLongError as exc:
-                rejected[k] = exc
-        keep = [k for k in range(len(texts)) if k not in rejected]
-        width = len(self.labels) if self.model.task == "classify" else int(self.model.manifest.dim or 0)
-        outputs = np.zeros((len(texts), width), dtype=np.float32)
-        tokens = 0
-        if keep:
-            result = self.model.run([texts[k] for k in keep], truncate=False)
-            outputs = np.zeros((len(texts), result.outputs.shape[1]), dtype=np.float32)
-            outputs[keep] = result.outputs
-            tokens = result.total_tokens
-        return outputs, rejected, tokens
+                rejected[k] = _failure(exc)
+            except Exception:  # noqa: BLE001 - left to the text-by-text pass
+                pass
+        return rejected
+
+    def _width(self) -> int:
+        return len(self.labels) if self.model.task == "classify" else int(self.model.manifest.dim or 0)
 
     def _row(self, values: list[float], best: int) -> dict[str, Any]:
         if self.model.task == "classify":
