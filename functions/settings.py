@@ -26,6 +26,9 @@ ENV = {
     "token_cache_ttl_s": "SNLP_TOKEN_CACHE_TTL_S",
     "usage_flush_requests": "SNLP_USAGE_FLUSH_REQUESTS",
     "usage_flush_interval_s": "SNLP_USAGE_FLUSH_INTERVAL_S",
+    "rate_requests_per_minute": "SNLP_RATE_REQUESTS_PER_MINUTE",
+    "rate_texts_per_minute": "SNLP_RATE_TEXTS_PER_MINUTE",
+    "legacy_tokens": "SNLP_LEGACY_TOKENS",
     "auth_enabled": "SNLP_AUTH_ENABLED",
     "max_texts": "SNLP_MAX_TEXTS",
     "max_chars": "SNLP_MAX_CHARS",
@@ -66,8 +69,14 @@ class Settings:
     cache_max_bytes: int = 400 * 1024 * 1024  # /tmp is 512 MB by default on Lambda
     alias_ttl_s: float = 60.0
     token_cache_ttl_s: float = 60.0
-    usage_flush_requests: int = 25  # usage is written to DynamoDB every N requests per token ...
+    # usage is written to DynamoDB every N requests per token (1: before each answer leaves, so
+    # nothing served is lost with an instance; functions/auth/usage.py states the tradeoff) ...
+    usage_flush_requests: int = 1
     usage_flush_interval_s: float = 5.0  # ... or after this many seconds, whichever comes first
+    # per-token rate limits (a token's own values win; 0: no limit), one-minute windows
+    rate_requests_per_minute: int = 600
+    rate_texts_per_minute: int = 20_000
+    legacy_tokens: bool = True  # accept tokens issued before the checksum (functions/auth/tokens.py)
     auth_enabled: bool = True
     max_texts: int = 64
     max_chars: int = 2000
