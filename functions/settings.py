@@ -42,7 +42,10 @@ ENV = {
     "batch_chunk_bytes": "SNLP_BATCH_CHUNK_BYTES",
     "batch_max_line_bytes": "SNLP_BATCH_MAX_LINE_BYTES",
     "presign_ttl_s": "SNLP_PRESIGN_TTL_S",
+    "batch_max_upload_bytes": "SNLP_BATCH_MAX_UPLOAD_BYTES",
     "batch_max_receives": "SNLP_BATCH_MAX_RECEIVES",
+    "access_log_sample_rate": "SNLP_ACCESS_LOG_SAMPLE_RATE",
+    "metrics_per_model": "SNLP_METRICS_PER_MODEL",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -95,7 +98,13 @@ class Settings:
     batch_chunk_bytes: int = 8 * 1024 * 1024
     batch_max_line_bytes: int = 64 * 1024
     presign_ttl_s: int = 3600
+    # one upload URL takes one object of at most this size; a bigger one fails its job before any
+    # model is loaded (a presigned PUT cannot cap the size S3 accepts: the worker checks it)
+    batch_max_upload_bytes: int = 256 * 1024 * 1024
     batch_max_receives: int = 5  # the queue's redrive maxReceiveCount: the last try before the DLQ
+    # per-request overhead levers (config/stages.yml): log lines and metric-months are paid fees
+    access_log_sample_rate: float = 1.0  # share of successful requests with an access log line
+    metrics_per_model: bool = True  # per-model copies of the inference metrics (a metric-month each)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -114,7 +123,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         for attr in ("max_texts", "max_chars", "max_document_chars", "max_windows", "max_body_bytes", "threads", "batch_size",
-                     "cache_max_models", "cache_max_bytes", "usage_flush_requests"):
+                     "cache_max_models", "cache_max_bytes", "usage_flush_requests",
+                     "batch_max_upload_bytes"):
             if getattr(self, attr) <= 0:
                 raise SettingsError(f"{ENV[attr]} must be positive")
 

@@ -24,7 +24,8 @@ CONFIG_FILE = REPO / "config" / "stages.yml"
 DIST = REPO / "model_artifacts" / "dist"
 
 ARCHITECTURES = ("x86_64", "arm64")
-API_TYPES = ("http", "rest")
+API_TYPES = ("http", "rest", "url")  # url: a Lambda function URL (auth NONE; our tokens)
+FREE_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10240
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 MB_PER_VCPU = 1769
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack uses the same names
@@ -51,6 +52,8 @@ class StageConfig:
     api_threads: int
     api_provisioned_concurrency: int
     api_reserved_concurrency: int | None
+    api_snapstart: bool
+    api_ephemeral_mb: int
     batch_memory_mb: int
     batch_timeout_s: int
     batch_visibility_timeout_s: int
@@ -62,7 +65,11 @@ class StageConfig:
     preload_models: tuple[str, ...]
     log_retention_days: int
     tracing: bool
+    xray_sampling_rate: float
+    xray_reservoir_per_s: int
     powertools_trace_disabled: bool
+    access_log_sample_rate: float
+    metrics_per_model: bool
     results_expire_days: int
     incoming_expire_days: int
     alarm_5xx_rate_pct: float
@@ -148,6 +155,7 @@ def _stage(name: str, values: Any) -> StageConfig:
         raise ConfigError(f"{where}.batch_visibility_timeout_s: {visibility} s must be at least "
                           f"batch_timeout_s ({v['batch_timeout_s']} s) and at most 43200 s")
     _int(v, "api_provisioned_concurrency", where, minimum=0)
+    _startup_levers(v, where)
     _int(v, "batch_size", where, minimum=1)
     _int(v, "batch_window_s", where, minimum=0)
     _int(v, "batch_max_receive_count", where, minimum=1)
@@ -157,7 +165,11 @@ def _stage(name: str, values: Any) -> StageConfig:
     if v["log_retention_days"] not in LOG_RETENTION_DAYS:
         raise ConfigError(f"{where}.log_retention_days: {v['log_retention_days']!r} is not a CloudWatch "
                           f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS[:8]))}, ...)")
-    for key in ("tracing", "powertools_trace_disabled"):
+    for key in ("xray_sampling_rate", "access_log_sample_rate"):
+        if not isinstance(v[key], (int, float)) or isinstance(v[key], bool) or not 0 <= v[key] <= 1:
+            raise ConfigError(f"{where}.{key}: expected a share between 0 and 1, got {v[key]!r}")
+    _int(v, "xray_reservoir_per_s", where, minimum=0)
+    for key in ("tracing", "powertools_trace_disabled", "api_snapstart", "metrics_per_model"):
         if not isinstance(v[key], bool):
             raise ConfigError(f"{where}.{key}: expected true or false, got {v[key]!r}")
     for key in ("alarm_5xx_rate_pct", "alarm_p99_latency_ms"):
@@ -166,6 +178,19 @@ def _stage(name: str, values: Any) -> StageConfig:
     v["preload_models"] = parse_model_refs(v["preload_models"], f"{where}.preload_models")
     v["alarm_email"] = str(v["alarm_email"] or "")
     return StageConfig(stage=name, **v)
+
+
+def _startup_levers(v: dict, where: str) -> None:
+    """SnapStart, provisioned concurrency, /tmp size and the function URL's cap, as AWS allows them."""
+    eph = _int(v, "api_ephemeral_mb", where, minimum=FREE_EPHEMERAL_MB)
+    if eph > MAX_EPHEMERAL_MB:
+        raise ConfigError(f"{where}.api_ephemeral_mb: Lambda allows {FREE_EPHEMERAL_MB}-{MAX_EPHEMERAL_MB} MB of /tmp")
+    if v["api_snapstart"] is True and (v["api_provisioned_concurrency"] or eph > FREE_EPHEMERAL_MB):
+        raise ConfigError(f"{where}.api_snapstart: SnapStart works with neither provisioned concurrency "
+                          f"nor /tmp above {FREE_EPHEMERAL_MB} MB (api_ephemeral_mb)")
+    if v["api_type"] == "url" and v["api_reserved_concurrency"] is None:
+        raise ConfigError(f"{where}.api_reserved_concurrency: api_type url has no gateway throttling; "
+                          "reserved concurrency is its cap, so set it (e.g. 20)")
 
 
 def _int(v: dict, key: str, where: str, minimum: int = 0) -> int:
@@ -242,6 +267,8 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["preload_models"]: ",".join(cfg.preload_models) if function == "api" else "",
         ENV["threads"]: str(threads),
         **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),
+        **({ENV["access_log_sample_rate"]: str(cfg.access_log_sample_rate),
+            ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower()} if function == "api" else {}),
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
         "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),

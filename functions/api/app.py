@@ -22,6 +22,8 @@ from .context import ApiContext
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
+from .routes_usage import rate_limit_headers
+from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
 from .telemetry import Telemetry
 
@@ -66,6 +68,9 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["x-request-id"] = g.get("request_id") or ""
+        principal = g.get("principal")
+        if principal is not None and ctx.meter is not None and ctx.auth_enabled:
+            response.headers.update(rate_limit_headers(ctx.meter.rate_status(principal)))
         _access_log(ctx, response.status_code)
         return response
 
@@ -88,6 +93,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     routes_tfserving.register(app, ctx)
     routes_openai.register(app, ctx)
     routes_docs.register(app, ctx)
+    register_usage(app, ctx)
     if jobs is not None:
         app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
     app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7

@@ -100,6 +100,7 @@ CATALOG: dict[str, tuple[int, str]] = {
     "text-too-long": (422, "Text too long"),
     "wrong-task": (422, "Model does not do this task"),
     "quota-exceeded": (429, "Daily quota exceeded"),
+    "rate-limited": (429, "Rate limit exceeded"),
     "internal": (500, "Internal server error"),
     "invalid-manifest": (503, "Model unavailable"),
     "artifact-integrity": (503, "Model unavailable"),

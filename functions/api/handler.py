@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import Metrics
 
 from functions.auth.tokens import TokenStore
 from functions.batch.jobs import JobService
-from functions.auth.usage import UsageMeter
+from functions.auth.usage import RateLimits, UsageMeter
 from functions.settings import Settings
 from functions.store.artifacts import ArtifactStore
 from functions.store.clients import default_dynamodb_client, default_s3_client
@@ -66,9 +66,11 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     if settings.jobs_table and settings.data_bucket:
         jobs = JobService.from_settings(settings, store_s3, ddb, store=store)
     if settings.auth_enabled:
-        tokens = TokenStore(ddb, settings.tokens_table, cache_ttl_s=settings.token_cache_ttl_s)
+        tokens = TokenStore(ddb, settings.tokens_table, cache_ttl_s=settings.token_cache_ttl_s,
+                            accept_legacy=settings.legacy_tokens)
         meter = UsageMeter(ddb, settings.tokens_table, flush_every=settings.usage_flush_requests,
                            flush_interval_s=settings.usage_flush_interval_s,
+                           limits=RateLimits(settings.rate_requests_per_minute, settings.rate_texts_per_minute),
                            on_error=lambda exc: logger.warning("usage flush failed; kept for the next one",
                                                                extra={"error": type(exc).__name__}))
     app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs)
@@ -115,12 +117,15 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
 def make_handler(runtime: Runtime, *, tracing: bool = False) -> Callable[[dict, Any], dict]:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     logger = runtime.logger
+    meter = runtime.app.extensions["snlp"].meter
 
     def handler(event: dict, context: Any) -> dict:
         logger.set_correlation_id(correlation_id(event, context))
         try:
             return serverless_wsgi.handle_request(runtime.app, strip_stage(event), context)
         finally:
+            if meter is not None:  # usage still pending (refunds, buffered mode) is written now:
+                meter.flush()  # Lambda may freeze or discard the instance once we return
             flush_to_powertools(runtime.telemetry, metrics)
 
     if tracing:

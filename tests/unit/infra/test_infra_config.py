@@ -48,6 +48,13 @@ def test_every_shipped_stage_is_valid():
     ({"preload_models": "sentiment,Bad Name"}, "not a model reference"),
     ({"tracing": "yes"}, "expected true or false"),
     ({"alarm_p99_latency_ms": 0}, "positive number"),
+    ({"api_type": "url", "api_reserved_concurrency": None}, "reserved concurrency is its cap"),
+    ({"api_snapstart": True, "api_provisioned_concurrency": 2}, "SnapStart works with neither"),
+    ({"api_snapstart": True, "api_ephemeral_mb": 1024}, "SnapStart works with neither"),
+    ({"api_ephemeral_mb": 256}, "expected an integer >= 512"),
+    ({"xray_sampling_rate": 1.5}, "between 0 and 1"),
+    ({"access_log_sample_rate": -0.1}, "between 0 and 1"),
+    ({"metrics_per_model": "no"}, "expected true or false"),
     ({"surprise": 1}, "unknown parameter(s) surprise"),
 ])
 def test_bad_stage_parameters_fail_with_a_clear_message(tmp_path, changes, message):

@@ -17,7 +17,7 @@ from functions.settings import ENV
 from infra.config import StageConfig, load_config, resource_names
 from infra.serverless_yml import REPO, SERVERLESS_YML, load, stage_keys_used, substitute
 
-API_TYPES = ("http", "rest")
+API_TYPES = ("http", "rest", "url")
 DATA_SERVICES = ("s3:", "dynamodb:", "sqs:", "sns:", "kms:", "lambda:")
 
 
@@ -56,6 +56,30 @@ def test_api_events_follow_the_api_type():
     assert any(e["http"].get("private") for e in events)
     assert rest["provider"]["apiGateway"]["usagePlan"]["quota"]["period"] == "DAY"
     assert rest["provider"]["apiGateway"]["apiKeys"]
+    assert load("http")["functions"]["api"]["url"] is False and rest["functions"]["api"]["url"] is False
+
+
+def test_function_url_front_door_has_no_gateway_and_keeps_its_alarms():
+    url = load("url")
+    api = url["functions"]["api"]
+    assert api["url"] is True and api["events"] == []  # AuthType NONE: the app's tokens do the work
+    assert url["provider"]["httpApi"] == {} and url["provider"]["apiGateway"] == {}
+    res = url["resources"]["Resources"]
+    rate = res["Api5xxRateAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m} == {"Url5xxCount", "UrlRequestCount"}
+    assert res["ApiP99LatencyAlarm"]["Properties"]["MetricName"] == "UrlRequestLatency"
+    skips = url["resources"]["extensions"]["ApiLambdaFunctionUrl"]["Metadata"]["checkov"]["skip"]
+    assert [s["id"] for s in skips] == ["CKV_AWS_258"]
+    assert url["resources"]["Outputs"]["ApiUrl"]["Value"] == {"Fn::GetAtt": ["ApiLambdaFunctionUrl", "FunctionUrl"]}
+
+
+def test_startup_and_overhead_levers_are_rendered_from_the_stage():
+    api = load("http")["functions"]["api"]
+    assert api["snapStart"] == "${self:custom.stage.api_snapstart}"
+    assert api["ephemeralStorageSize"] == "${self:custom.stage.api_ephemeral_mb}"
+    assert api["provisionedConcurrency"] == "${self:custom.stage.api_provisioned_concurrency}"
+    assert api["environment"]["SNLP_ACCESS_LOG_SAMPLE_RATE"] == "${self:custom.stage.access_log_sample_rate}"
+    assert api["environment"]["SNLP_METRICS_PER_MODEL"] == "${self:custom.stage.metrics_per_model}"
 
 
 def test_batch_consumes_the_queue_with_partial_failures(sls):
