@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from functions.settings import Settings
 
-from . import routes_docs, routes_models, routes_native, routes_openai, routes_tfserving
+from . import routes_docs, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
 from .context import ApiContext
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
@@ -27,7 +27,8 @@ from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
 from .telemetry import Telemetry
 
-PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset"})  # web: the page signs in itself
+PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset",  # web: the page signs in itself
+                              *routes_v2.PUBLIC})
 QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -91,6 +92,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     routes_native.register(app, ctx)
     routes_models.register(app, ctx)
     routes_tfserving.register(app, ctx)
+    routes_v2.register(app, ctx)
     routes_openai.register(app, ctx)
     routes_docs.register(app, ctx)
     register_usage(app, ctx)
@@ -101,8 +103,8 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
 
 
 def error_style(path: str) -> str:
-    if path.startswith("/v1/models/") and path.endswith(":predict"):
-        return "tfserving"
+    if routes_tfserving.is_tfserving_path(path) or routes_v2.is_v2_path(path):
+        return "tfserving"  # both protocols answer errors as {"error": "..."}
     if path == "/v1/embeddings":
         return "openai"
     return "problem"

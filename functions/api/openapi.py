@@ -5,6 +5,9 @@ from typing import Any
 
 from functions.settings import Settings
 
+from functions.nlp.embedding_types import EMBEDDING_TYPES
+from functions.nlp.overflow import DEFAULT_OVERLAP
+
 from .errors import CATALOG, TYPE_BASE
 
 REF = "#/components/schemas/"
@@ -15,15 +18,33 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _schemas(s: Settings) -> dict[str, Any]:
-    text = {"type": "string", "minLength": 1, "maxLength": s.max_chars}
+    text = {"type": "string", "minLength": 1, "maxLength": s.max_document_chars,
+            "description": f"at most {s.max_chars} characters; up to {s.max_document_chars} with on_overflow: chunk"}
     texts = {"type": "array", "items": text, "minItems": 1, "maxItems": s.max_texts}
     model = {"type": "string", "description": "`name` (alias prod), `name:alias` or `name@version`",
              "examples": ["sentiment", "sentiment:fp32", "minilm-embed@3-int8"]}
     truncate = {"type": "boolean", "default": s.truncate,
                 "description": "cut texts longer than the model's max_length tokens (false: 422 instead)"}
+    long_inputs = {
+        "truncate": truncate,
+        "on_overflow": {"enum": ["truncate", "error", "chunk"],
+                        "description": "a text longer than the model's window: cut it (the default while "
+                                       "truncate is true), refuse it (422), or split it into overlapping windows "
+                                       "that are all run and pooled (token-weighted mean; embeddings "
+                                       "re-normalised). Metering counts the windows run."},
+        "truncation_direction": {"enum": ["right", "left"], "default": "right",
+                                 "description": "right keeps a cut text's start, left its end"},
+        "chunk_overlap": {"type": "integer", "minimum": 0, "default": DEFAULT_OVERLAP,
+                          "description": "tokens two consecutive windows share (at most half a window)"},
+    }
+    report = {"chunks": {"type": "array", "items": {"type": "integer"}, "description": "windows run per text"},
+              "truncated": {"type": "array", "items": {"type": "boolean"}, "description": "per text: was it cut"}}
     usage = {"type": "object", "required": ["texts", "tokens"],
              "properties": {"texts": {"type": "integer"}, "tokens": {"type": "integer"}}}
     floats = {"type": "array", "items": {"type": "number"}}
+    numbers = {"type": "object", "additionalProperties": {"type": "integer"},
+               "description": "version -> version number (1, 2, … in publish order; usable as /versions/{n} "
+                              "and name@n)"}
     return {
         "Problem": {"type": "object", "description": "RFC 9457 problem details",
                     "required": ["type", "title", "status", "detail"],
@@ -36,39 +57,122 @@ def _schemas(s: Settings) -> dict[str, Any]:
         "TFServingError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
         "ClassifyRequest": {"type": "object", "required": ["texts"],
-                            "properties": {"model": model, "texts": {"oneOf": [text, texts]}, "truncate": truncate}},
+                            "properties": {"model": model, "texts": {"oneOf": [text, texts]}, **long_inputs}},
         "Prediction": {"type": "object", "required": ["label", "score", "scores"],
                        "properties": {"label": {"type": "string"}, "score": {"type": "number"},
                                       "scores": {"type": "object", "additionalProperties": {"type": "number"}}}},
         "ClassifyResponse": {"type": "object", "required": ["model", "predictions", "usage"],
-                             "properties": {"model": {"type": "string"}, "usage": usage,
+                             "properties": {"model": {"type": "string"}, "usage": usage, **report,
                                             "predictions": {"type": "array", "items": _ref("Prediction")}}},
         "EmbedRequest": {"type": "object", "required": ["texts"],
-                         "properties": {"model": model, "texts": {"oneOf": [text, texts]}, "truncate": truncate}},
+                         "properties": {"model": model, "texts": {"oneOf": [text, texts]}, **long_inputs,
+                                        "embedding_types": {
+                                            "type": "array", "minItems": 1, "items": {"enum": list(EMBEDDING_TYPES)},
+                                            "description": "answer embeddings as an object with one list per "
+                                                           "type (see the docs page for the quantisation)"}}},
         "EmbedResponse": {"type": "object", "required": ["model", "dim", "embeddings", "usage"],
                           "properties": {"model": {"type": "string"}, "dim": {"type": "integer"}, "usage": usage,
-                                         "embeddings": {"type": "array", "items": floats}}},
+                                         **report,
+                                         "embeddings": {"oneOf": [
+                                             {"type": "array", "items": floats},
+                                             {"type": "object", "description": "embedding_types: type -> vectors",
+                                              "additionalProperties": {"type": "array", "items": {
+                                                  "oneOf": [{"type": "string"}, floats]}}}]}}},
         "SimilarityRequest": {"type": "object", "required": ["source", "targets"],
                               "description": "cosine similarity of one source text against each target",
-                              "properties": {"model": model, "source": text, "truncate": truncate,
+                              "properties": {"model": model, "source": text, **long_inputs,
                                              "targets": {**texts, "maxItems": max(1, s.max_texts - 1)}}},
         "SimilarityResponse": {"type": "object", "required": ["model", "scores", "usage"],
-                               "properties": {"model": {"type": "string"}, "usage": usage,
+                               "properties": {"model": {"type": "string"}, "usage": usage, **report,
                                               "scores": {**floats, "description": "one per target, in order"}}},
-        "PredictRequest": {"type": "object", "required": ["instances"],
-                           "properties": {"signature_name": {"type": "string", "description": "ignored"},
+        "PredictRequest": {"type": "object", "description": "row format (instances) or columnar (inputs), not both",
+                           "properties": {"signature_name": {"type": "string",
+                                                             "description": "serving_default (or empty)"},
                                           "instances": {"type": "array", "minItems": 1, "maxItems": s.max_texts,
                                                         "items": {"oneOf": [text, {
                                                             "type": "object", "required": ["text"],
                                                             "properties": {"text": text},
-                                                            "additionalProperties": False}]}}}},
-        "PredictResponse": {"type": "object", "required": ["predictions"],
+                                                            "additionalProperties": False}]}},
+                                          "inputs": {"oneOf": [texts, text, {
+                                              "type": "object", "required": ["text"], "additionalProperties": False,
+                                              "properties": {"text": {"oneOf": [texts, text]}}}]},
+                                          **long_inputs}},
+        "PredictResponse": {"type": "object", "description": "predictions (row request) or outputs (columnar)",
                             "properties": {"predictions": {"type": "array", "items": floats, "description":
-                                           "class probabilities in label order, or embedding vectors"}}},
+                                           "class probabilities in label order, or embedding vectors"},
+                                           "outputs": {"type": "array", "items": floats}}},
+        "TFClassifyRequest": {"type": "object", "required": ["examples"],
+                              "properties": {"signature_name": {"type": "string"},
+                                             "context": {"type": "object", "description": "features of every example"},
+                                             "examples": {"type": "array", "minItems": 1, "maxItems": s.max_texts,
+                                                          "items": {"type": "object", "properties": {"text": text}}},
+                                             **long_inputs}},
+        "TFClassifyResponse": {"type": "object", "required": ["result"], "properties": {"result": {
+            "type": "array", "description": "per example: [label, score] for every label, in label order",
+            "items": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"},
+                                                                                  {"type": "number"}]}}}}},
+        "TFRegressRequest": {"type": "object", "properties": {"examples": {"type": "array"}}},
+        "TFRegressResponse": {"type": "object", "description": "never returned: no model here regresses",
+                              "properties": {"result": floats}},
+        "TFModelStatus": {"type": "object", "required": ["model_version_status"], "properties": {
+            "model_version_status": {"type": "array", "items": {
+                "type": "object", "required": ["version", "state", "status"],
+                "properties": {"version": {"type": "string", "description": "the version number"},
+                               "state": {"type": "string"},
+                               "status": {"type": "object", "properties": {
+                                   "error_code": {"type": "string"}, "error_message": {"type": "string"}}}}}}}},
+        "TFModelMetadata": {"type": "object", "required": ["model_spec", "metadata"], "properties": {
+            "model_spec": {"type": "object", "properties": {"name": {"type": "string"},
+                                                            "signature_name": {"type": "string"},
+                                                            "version": {"type": "string"}}},
+            "metadata": {"type": "object", "properties": {"signature_def": {"type": "object"}}}}},
+        "V2Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "V2Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
+        "V2Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+        "V2Server": {"type": "object", "required": ["name", "version", "extensions"],
+                     "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                    "extensions": {"type": "array", "items": {"type": "string"}}}},
+        "V2Tensor": {"type": "object", "required": ["name", "datatype", "shape"],
+                     "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                                    "shape": {"type": "array", "items": {"type": "integer"}}}},
+        "V2ModelMetadata": {"type": "object", "required": ["name", "platform", "inputs", "outputs"],
+                            "properties": {"name": {"type": "string"},
+                                           "versions": {"type": "array", "items": {"type": "string"}},
+                                           "platform": {"type": "string"}, "parameters": {"type": "object"},
+                                           "inputs": {"type": "array", "items": _ref("V2Tensor")},
+                                           "outputs": {"type": "array", "items": _ref("V2Tensor")}}},
+        "V2ModelReady": {"type": "object", "required": ["name", "ready"],
+                         "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}},
+        "V2InferRequest": {"type": "object", "required": ["inputs"], "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object", "description": "the long-input options", "properties": long_inputs},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                "type": "object", "required": ["name", "datatype", "shape", "data"],
+                "properties": {"name": {"const": "text"}, "datatype": {"const": "BYTES"},
+                               "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2},
+                               "parameters": {"type": "object"},
+                               "data": {"type": "array", "minItems": 1, "maxItems": s.max_texts, "items": text}}}},
+            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"],
+                                                   "properties": {"name": {"type": "string"},
+                                                                  "parameters": {"type": "object"}}}}}},
+        "V2InferResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
+            "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+            "parameters": {"type": "object", "properties": {"truncated_texts": {"type": "integer"},
+                                                            "windows": {"type": "integer"}}},
+            "outputs": {"type": "array", "items": {
+                "type": "object", "required": ["name", "datatype", "shape", "data"],
+                "properties": {"name": {"type": "string"}, "datatype": {"const": "FP32"},
+                               "shape": {"type": "array", "items": {"type": "integer"}},
+                               "data": {**floats, "description": "row-major"}}}}}},
         "EmbeddingsRequest": {"type": "object", "required": ["input"],
                               "properties": {"input": {"oneOf": [text, texts]}, "model": model,
                                              "encoding_format": {"enum": ["float", "base64"], "default": "float"},
-                                             "dimensions": {"type": "integer"}, "user": {"type": "string"}}},
+                                             "dimensions": {"type": "integer", "description": (
+                                                 "the model's dim, or a size its manifest declares it was "
+                                                 "Matryoshka-trained for; anything else: 400")},
+                                             "user": {"type": "string", "maxLength": 256,
+                                                      "description": "accepted, not stored"},
+                                             **long_inputs}},
         "EmbeddingsResponse": {"type": "object", "required": ["object", "data", "model", "usage"],
                                "properties": {
                                    "object": {"const": "list"}, "model": {"type": "string"},
@@ -108,7 +212,8 @@ def _schemas(s: Settings) -> dict[str, Any]:
                           "properties": {"id": {"type": "string"}, "object": {"const": "model"},
                                          "created": {"type": "integer"}, "owned_by": {"type": "string"},
                                          "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
-                                         "versions": {"type": "array", "items": {"type": "string"}}}}}}},
+                                         "versions": {"type": "array", "items": {"type": "string"}},
+                                         "numbers": numbers}}}}},
         "ModelInfo": {"type": "object", "required": ["name", "aliases", "versions", "loaded"],
                       "properties": {"name": {"type": "string"}, "object": {"const": "model"},
                                      "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -117,12 +222,13 @@ def _schemas(s: Settings) -> dict[str, Any]:
                                      "manifest": {"type": ["object", "null"]},
                                      "manifests": {"type": "object", "description": "per version (newest 20)",
                                                    "additionalProperties": {"type": ["object", "null"]}},
+                                     "numbers": numbers,
                                      "model_version_status": {"type": "array", "items": {"type": "object"}}}},
     }
 
 
 def _errors(codes: tuple[int, ...], schema: str = "Problem") -> dict[str, Any]:
-    media = "application/json" if schema == "TFServingError" else "application/problem+json"
+    media = "application/json" if schema in ("TFServingError", "V2Error") else "application/problem+json"
     out: dict[str, Any] = {}
     for status in codes:
         titles = sorted({t for c, (st, t) in CATALOG.items() if st == status})
@@ -144,6 +250,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                           "targets": ["Password reset steps", "Opening hours"]},
     "PredictRequest": {"instances": ["I love this!", {"text": "Not great."}]},
     "EmbeddingsRequest": {"model": "minilm-embed", "input": ["a sentence to embed"], "encoding_format": "float"},
+    "TFClassifyRequest": {"examples": [{"text": "I love this!"}, {"text": "Not great."}]},
+    "V2InferRequest": {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],
+                                   "data": ["I love this!", "Not great."]}]},
 }
 
 
@@ -179,11 +288,56 @@ def _page(summary: str, description: str) -> dict[str, Any]:
                               "application/problem+json": {"schema": _ref("Problem")}}}}}
 
 
+TF = "TensorFlow Serving"
+V2 = "Open Inference Protocol v2"
+VERSION_PARAM = _path_param("version", "version number (1, 2, … in publish order) or version name")
+LABEL_PARAM = _path_param("label", "alias, e.g. prod or candidate")
+
+
+def _tfserving_paths(name: dict[str, Any]) -> dict[str, Any]:
+    """Every TF Serving route, for the model's default version, a version and an alias."""
+    paths: dict[str, Any] = {}
+    tf_err = dict(error_schema="TFServingError")
+    verbs = {"predict": ("PredictRequest", "PredictResponse", ""),
+             "classify": ("TFClassifyRequest", "TFClassifyResponse", "classification models only"),
+             "regress": ("TFRegressRequest", "TFRegressResponse",
+                         "answered with a clear 422: no model here is a regression model")}
+    for suffix, params, what in (("", [name], ""), ("/versions/{version}", [name, VERSION_PARAM], " version"),
+                                 ("/labels/{label}", [name, LABEL_PARAM], " label")):
+        base = "/v1/models/{name}" + suffix
+        for verb, (req, resp, description) in verbs.items():
+            paths[f"{base}:{verb}"] = {"post": _op(f"TF {verb}{what}", TF, request=req, response=resp,
+                                                   errors=INFER_ERRORS, params=params, description=description,
+                                                   **tf_err)}
+        paths[f"{base}/metadata"] = {"get": _op(f"TF metadata{what}", TF, response="TFModelMetadata",
+                                                errors=READ_ERRORS, params=params, **tf_err)}
+        if suffix:
+            paths[base] = {"get": _op(f"TF model status{what}", TF, response="TFModelStatus", errors=READ_ERRORS,
+                                      params=params, **tf_err)}
+    return paths
+
+
+def _v2_paths(name: dict[str, Any]) -> dict[str, Any]:
+    err = dict(error_schema="V2Error")
+    paths: dict[str, Any] = {
+        "/v2/health/live": {"get": _op("V2 server live", V2, response="V2Live", errors=(500,), public=True, **err)},
+        "/v2/health/ready": {"get": _op("V2 server ready", V2, response="V2Ready", errors=(500,), public=True,
+                                        **err)},
+        "/v2": {"get": _op("V2 server metadata", V2, response="V2Server", errors=READ_ERRORS, **err)},
+    }
+    for suffix, params, what in (("", [name], ""), ("/versions/{version}", [name, VERSION_PARAM], " version")):
+        base = "/v2/models/{name}" + suffix
+        paths[base] = {"get": _op(f"V2 model metadata{what}", V2, response="V2ModelMetadata", errors=READ_ERRORS,
+                                  params=params, **err)}
+        paths[base + "/ready"] = {"get": _op(f"V2 model ready{what}", V2, response="V2ModelReady",
+                                             errors=READ_ERRORS, params=params, **err)}
+        paths[base + "/infer"] = {"post": _op(f"V2 infer{what}", V2, request="V2InferRequest",
+                                              response="V2InferResponse", errors=INFER_ERRORS, params=params, **err)}
+    return paths
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     name = _path_param("name", "model name")
-    tf = "TensorFlow Serving"
-    predict = dict(request="PredictRequest", response="PredictResponse", errors=INFER_ERRORS,
-                   error_schema="TFServingError")
     paths: dict[str, Any] = {
         "/health": {"get": _op("Health", "service", response="Health", errors=(500,), public=True)},
         "/v1/models": {"get": _op("List models", "models", response="ModelList", errors=READ_ERRORS,
@@ -196,11 +350,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                   errors=INFER_ERRORS)},
         "/v1/similarity": {"post": _op("Similarity", "native", request="SimilarityRequest",
                                        response="SimilarityResponse", errors=INFER_ERRORS)},
-        "/v1/models/{name}:predict": {"post": _op("Predict", tf, params=[name], **predict)},
-        "/v1/models/{name}/versions/{version}:predict": {"post": _op(
-            "Predict version", tf, params=[name, _path_param("version", "model version")], **predict)},
-        "/v1/models/{name}/labels/{label}:predict": {"post": _op(
-            "Predict label", tf, params=[name, _path_param("label", "alias, e.g. prod or candidate")], **predict)},
+        **_tfserving_paths(name),
+        **_v2_paths(name),
         "/v1/embeddings": {"post": _op("Create embeddings", "OpenAI", request="EmbeddingsRequest",
                                        response="EmbeddingsResponse", errors=INFER_ERRORS)},
         "/v1/batch": {"post": {**_op("Create batch job", "batch", request="BatchRequest", response="BatchJob",
@@ -226,16 +377,19 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Serverless NLP API", "version": "1.0.0",
                  "description": (
-                     "Sentiment classification and sentence embeddings. Every route except /health and the "
+                     "Sentiment classification and sentence embeddings. Every route except /health, /v2/health/* and the "
                      "docs needs `Authorization: Bearer <token>` or `x-api-key: <token>` (never in the URL). "
                      "Errors are RFC 9457 `application/problem+json` with a stable `type` "
-                     f"({TYPE_BASE}<code>); TensorFlow Serving routes answer `{{\"error\": ...}}`. "
-                     f"Limits: {settings.max_texts} texts per request, {settings.max_chars} characters per text, "
+                     f"({TYPE_BASE}<code>); TensorFlow Serving and Open Inference Protocol v2 routes answer "
+                     "`{\"error\": ...}` as those protocols specify. "
+                     f"Limits: {settings.max_texts} texts per request, {settings.max_chars} characters per text "
+                     f"({settings.max_document_chars} with on_overflow: chunk, and {settings.max_windows} model "
+                     "windows per request), "
                      f"{settings.max_body_bytes} bytes per body. Quotas count texts per UTC day; over it, 429 "
                      "with Retry-After (seconds to 00:00 UTC). A revoked token stops working within "
                      f"{settings.token_cache_ttl_s:g} s (the token cache TTL). Wrong Content-Type: 415.")},
         "servers": [{"url": "/"}],
-        "tags": [{"name": t} for t in ("native", "OpenAI", tf, "models", "batch", "service")],
+        "tags": [{"name": t} for t in ("native", "OpenAI", TF, V2, "models", "batch", "service")],
         "paths": paths,
         "components": {"schemas": _schemas(settings), "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},

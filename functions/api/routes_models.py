@@ -8,6 +8,7 @@ from flask import Flask, Response, g
 from functions.nlp.errors import ModelNotFoundError, NlpError
 
 from .context import ApiContext, json_response
+from .routes_tfserving import version_status
 
 # manifest fields users may see; "source" can hold build-machine paths, so it stays inside
 PUBLIC_MANIFEST = ("name", "version", "task", "labels", "dim", "max_length", "pooling", "normalize",
@@ -37,7 +38,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
     def list_models() -> Response:
         principal = g.principal
         data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": OWNER,
-                 "aliases": m["aliases"], "versions": m["versions"]}
+                 "aliases": m["aliases"], "versions": m["versions"], "numbers": m.get("numbers") or {}}
                 for m in ctx.store.list_models() if principal.allows(m["name"])]
         return json_response({"object": "list", "data": data})
 
@@ -52,7 +53,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
             "name": info["name"], "object": "model", "aliases": info["aliases"], "versions": info["versions"],
             "loaded": loaded, "manifest": public_manifest(info.get("manifest")),
             "manifests": {v: _version_manifest(ctx, name, v) for v in list(info["versions"])[-MAX_MANIFESTS:]},
-            # TensorFlow Serving's model status shape, for its clients
-            "model_version_status": [{"version": v, "state": "AVAILABLE",
-                                      "status": {"error_code": "OK", "error_message": ""}} for v in loaded],
+            "numbers": info.get("numbers") or {},
+            # TensorFlow Serving's model status (GET /v1/models/{name} is also its status route)
+            "model_version_status": version_status(info.get("numbers") or {}),
         })

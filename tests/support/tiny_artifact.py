@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest, file_entry
+from functions.store.layout import VERSIONS_FILE
 
 WORDS = ("good great love happy fine bad awful hate sad terrible movie food day the a is was "
          "not very really it this that service ok meh average weather café naïve 😀").split()
@@ -124,7 +125,7 @@ def write_artifact(directory: str | Path, task: str, *, name: str | None = None,
 
 
 def write_registry(root: str | Path) -> dict[str, Manifest]:
-    """A local dist-like tree: <root>/<name>/<version>/ + <root>/<name>/aliases.json."""
+    """A local dist-like tree: <root>/<name>/<version>/ + <root>/<name>/{aliases,versions}.json."""
     root = Path(root)
     made = {}
     for task, name in (("classify", "tiny-sentiment"), ("embed", "tiny-embed")):
@@ -132,4 +133,5 @@ def write_registry(root: str | Path) -> dict[str, Manifest]:
             made[f"{name}@{version}"] = write_artifact(root / name / version, task, name=name,
                                                        version=version, seed=seed)
         (root / name / "aliases.json").write_text(json.dumps({"prod": "1-fp32", "candidate": "2-fp32"}))
+        (root / name / VERSIONS_FILE).write_text(json.dumps({"1": "1-fp32", "2": "2-fp32"}))  # version numbers
     return made

@@ -12,6 +12,7 @@ from functions.auth.usage import Ticket
 from functions.nlp.errors import ModelNotFoundError
 from functions.nlp.manifest import Manifest
 from functions.nlp.model import InferenceModel
+from functions.store.layout import VERSIONS_FILE, is_number, parse_numbers
 from functions.store.refs import as_ref
 
 
@@ -29,8 +30,20 @@ class FakeStore:
             raise ModelNotFoundError(f"model {name} not found")
         return json.loads(path.read_text())
 
+    def version_numbers(self, name: str) -> dict[int, str]:
+        return self._numbers(name)
+
+    def _numbers(self, name: str) -> dict[int, str]:
+        path = self.root / name / VERSIONS_FILE
+        return parse_numbers(path.read_bytes()) if path.is_file() else {}
+
     def resolve(self, ref: Any) -> tuple[str, str]:
         mref = as_ref(ref)
+        if mref.version and is_number(mref.version):
+            version = self._numbers(mref.name).get(int(mref.version))
+            if version is None:
+                raise ModelNotFoundError(f"model {mref.name} has no version number {mref.version}")
+            return mref.name, version
         if mref.version:
             if not (self.root / mref.name / mref.version).is_dir():
                 raise ModelNotFoundError(f"model {mref} not found")
@@ -53,7 +66,8 @@ class FakeStore:
 
     def list_models(self) -> list[dict]:
         return [{"name": p.name, "aliases": self._aliases(p.name),
-                 "versions": sorted(v.name for v in p.iterdir() if v.is_dir())}
+                 "versions": sorted(v.name for v in p.iterdir() if v.is_dir()),
+                 "numbers": {v: n for n, v in self._numbers(p.name).items()}}
                 for p in sorted(self.root.iterdir()) if p.is_dir()]
 
     def describe(self, name: str) -> dict:
@@ -61,7 +75,8 @@ class FakeStore:
         return {"name": name, "aliases": aliases,
                 "versions": sorted(v.name for v in (self.root / name).iterdir() if v.is_dir()),
                 "loaded": [v for n, v in self.models if n == name],
-                "manifest": Manifest.load(self.root / name / aliases["prod"]).to_dict()}
+                "manifest": Manifest.load(self.root / name / aliases["prod"]).to_dict(),
+                "numbers": {v: n for n, v in self._numbers(name).items()}}
 
     def loaded(self) -> list[Manifest]:
         return [m.manifest for m in self.models.values()]
@@ -92,10 +107,14 @@ class FakeMeter:
     used: dict[str, dict[str, int]] = field(default_factory=dict)
     retry_after: int = 3600
 
-    def admit(self, record: TokenRecord, texts: int) -> Ticket:
+    def check(self, record: TokenRecord, texts: int) -> None:
         counters = self.used.setdefault(record.token_id, {"requests": 0, "texts": 0, "tokens": 0})
         if record.quota_per_day is not None and counters["texts"] + texts > record.quota_per_day:
             raise QuotaExceededError("daily quota reached", retry_after=self.retry_after)
+
+    def admit(self, record: TokenRecord, texts: int) -> Ticket:
+        self.check(record, texts)
+        counters = self.used[record.token_id]
         counters["requests"] += 1
         counters["texts"] += texts
         return Ticket(record.token_id, "today", texts)
@@ -106,3 +125,6 @@ class FakeMeter:
     def refund(self, ticket: Ticket) -> None:
         self.used[ticket.token_id]["requests"] -= 1
         self.used[ticket.token_id]["texts"] -= ticket.texts
+
+    def rate_status(self, record: TokenRecord) -> dict[str, tuple[int, int, int]]:
+        return {"requests": (60, 59, 30)}  # the headers' shape; the real meter is tested on moto

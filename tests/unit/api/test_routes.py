@@ -68,7 +68,8 @@ def test_tf_serving_predict_rows_and_errors(client):
     assert np.allclose(resp.get_json()["predictions"], reference_outputs("embed", ["good"], seed=1), atol=TOL)
     resp = client.post("/v1/models/tiny-embed/labels/candidate:predict", json={"instances": ["good"]}, headers=auth())
     assert resp.status_code == 200
-    for body, status in (({"instances": []}, 422), ({"inputs": ["x"]}, 422), ({"instances": [{"txt": "x"}]}, 422)):
+    for body, status in (({"instances": []}, 422), ({"inputs": ["x"], "instances": ["x"]}, 422),
+                         ({"instances": [{"txt": "x"}]}, 422)):
         resp = client.post("/v1/models/tiny-embed:predict", json=body, headers=auth())
         assert resp.status_code == status and set(resp.get_json()) == {"error"}
     resp = client.post("/v1/models/nope:predict", json={"instances": ["x"]}, headers=auth())
@@ -92,7 +93,10 @@ def test_openai_refuses_token_arrays_and_wrong_dimensions(client):
     resp = client.post("/v1/embeddings", json={"input": [[1, 2, 3]], "model": "tiny-embed"}, headers=auth())
     body = problem(resp, 422, "invalid-input")
     assert body["error"]["code"] == "invalid-input"
-    problem(client.post("/v1/embeddings", json={"input": "x", "dimensions": 3}, headers=auth()), 422, "invalid-input")
+    assert "check_embedding_ctx_length=False" in body["detail"]  # names the client setting to change
+    body = problem(client.post("/v1/embeddings", json={"input": "x", "dimensions": 3}, headers=auth()),
+                   400, "bad-request")
+    assert "not Matryoshka-trained" in body["detail"]
     problem(client.post("/v1/embeddings", json={"input": "x", "encoding_format": "hex"}, headers=auth()),
             422, "invalid-input")
 
