@@ -25,7 +25,7 @@ from .routes_batch import batch_blueprint
 from .routes_usage import rate_limit_headers
 from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
-from .telemetry import Telemetry
+from .telemetry import Telemetry, keep_access_log
 
 PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset",  # web: the page signs in itself
                               *routes_v2.PUBLIC})
@@ -135,7 +135,9 @@ def _from_werkzeug(exc: Exception) -> Exception:
 
 
 def _access_log(ctx: ApiContext, status: int) -> None:
-    """One line per request; never the token, never the texts."""
+    """One line per request (successes sampled per stage); never the token, never the texts."""
+    if not keep_access_log(status, ctx.settings.access_log_sample_rate, g.get("request_id") or ""):
+        return
     principal = g.get("principal")
     ctx.logger.info("request", extra={
         "method": request.method, "path": request.path, "status": status, "request_id": g.get("request_id"),

@@ -25,6 +25,7 @@ from functions.settings import Settings
 from functions.store.artifacts import ArtifactStore
 from functions.store.clients import default_dynamodb_client, default_s3_client
 
+from . import snapstart
 from .app import create_app
 from .telemetry import NAMESPACE, SERVICE, Telemetry, flush_to_powertools
 
@@ -55,7 +56,7 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     """Everything a warm invocation reuses; tests pass moto-backed clients."""
     settings = Settings.from_env(environ)
     logger = logger or Logger(service=SERVICE)
-    telemetry = Telemetry()
+    telemetry = Telemetry(per_model=settings.metrics_per_model)
     session = _session() if s3_client is None or dynamodb_client is None else None
     store_s3 = s3_client or default_s3_client(settings, session=session)
     store = ArtifactStore.from_settings(settings, store_s3, on_event=telemetry.store_event)
@@ -137,6 +138,7 @@ def make_handler(runtime: Runtime, *, tracing: bool = False) -> Callable[[dict, 
 
 
 RUNTIME = build_runtime(os.environ)
+snapstart.install(RUNTIME)  # hooks run only where SnapStart snapshots and restores (api_snapstart)
 handler = make_handler(RUNTIME, tracing=tracing_enabled(os.environ))
 
 __all__ = ["handler", "build_runtime", "make_handler", "Runtime", "correlation_id", "tracing_enabled", "strip_stage"]

@@ -8,6 +8,7 @@ dimension set. Tests read the points directly. Nothing here imports Powertools a
 from __future__ import annotations
 
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -33,20 +34,36 @@ class Point:
     dims: tuple[tuple[str, str], ...] = ()
 
 
-class Telemetry:
-    """Collects metric points between flushes. Thread-safe enough for WSGI servers."""
+def keep_access_log(status: int, sample_rate: float, request_id: str) -> bool:
+    """Errors always get their access log line; successes a stable ``sample_rate`` share of them
+    (decided by the request id, so one request is logged in full or not at all)."""
+    if status >= 400 or sample_rate >= 1.0:
+        return True
+    return zlib.crc32(request_id.encode()) / 2**32 < sample_rate
 
-    def __init__(self) -> None:
+
+class Telemetry:
+    """Collects metric points between flushes. Thread-safe enough for WSGI servers.
+
+    ``per_model=False`` (stage lever metrics_per_model) drops the per-model copies: each
+    (metric, model) pair is a custom metric billed per month.
+    """
+
+    def __init__(self, per_model: bool = True) -> None:
         self._points: list[Point] = []
         self._lock = threading.Lock()
+        self.per_model = per_model
 
     def add(self, name: str, unit: str, value: float, **dims: str) -> None:
         point = Point(name, unit, float(value), tuple(sorted(dims.items())))
         with self._lock:
             self._points.append(point)
 
+    def _dims(self, model: str) -> tuple[dict[str, str], ...]:
+        return ({}, {"model": model}) if self.per_model else ({},)
+
     def inference(self, model: str, ms: float, texts: int, tokens: int) -> None:
-        for dims in ({}, {"model": model}):
+        for dims in self._dims(model):
             self.add(INFERENCE_MS, MS, ms, **dims)
             self.add(TEXTS, COUNT, texts, **dims)
             self.add(TOKENS, COUNT, tokens, **dims)
@@ -60,11 +77,11 @@ class Telemetry:
         model = str(data.get("model", "unknown"))
         if event == "model_loaded":
             ms = sum(float(data.get(k, 0.0)) for k in ("download_ms", "verify_ms", "load_ms"))
-            self.add(MODEL_LOAD_MS, MS, ms)
-            self.add(MODEL_LOAD_MS, MS, ms, model=model)
+            for dims in self._dims(model):
+                self.add(MODEL_LOAD_MS, MS, ms, **dims)
         elif event == "integrity_failure":
-            self.add(ARTIFACT_INTEGRITY_FAILURES, COUNT, 1)
-            self.add(ARTIFACT_INTEGRITY_FAILURES, COUNT, 1, model=model)
+            for dims in self._dims(model):
+                self.add(ARTIFACT_INTEGRITY_FAILURES, COUNT, 1, **dims)
 
     def drain(self) -> list[Point]:
         with self._lock:
@@ -108,5 +125,5 @@ def flush_to_powertools(telemetry: Telemetry, metrics: Any) -> None:
         blob.flush_metrics()
 
 
-__all__ = ["Telemetry", "Point", "flush_to_powertools", "group_by_dims", "NAMESPACE", "SERVICE", "COLD_START",
+__all__ = ["Telemetry", "Point", "keep_access_log", "flush_to_powertools", "group_by_dims", "NAMESPACE", "SERVICE", "COLD_START",
            "MODEL_LOAD_MS", "INFERENCE_MS", "TEXTS", "TOKENS", "ERRORS", "ARTIFACT_INTEGRITY_FAILURES"]

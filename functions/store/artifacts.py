@@ -353,6 +353,14 @@ class ArtifactStore:
         return {"name": name, "aliases": aliases, "versions": versions or [], "loaded": loaded,
                 "manifest": manifest, "numbers": self._numbers_by_version(name)}
 
+    def expire_aliases(self) -> None:
+        """Ask S3 again for aliases, version numbers and listings on next use (SnapStart restore:
+        a snapshot may be days old while its cached entries still look fresh)."""
+        with self._lock:
+            self._aliases.clear()
+            self._numbers.clear()
+            self._listing = None
+
     def loaded(self) -> list[Manifest]:
         """Manifests of the models in memory, most recently used last."""
         with self._lock:
