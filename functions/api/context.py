@@ -87,6 +87,7 @@ class ApiContext:
                 raise InputTypeError(f"{field_name}[{index}] is not valid Unicode (lone surrogate)") from None
         if self.settings.log_texts:  # off by default: texts are the customers' data
             g.input_texts = [t[:200] for t in texts]
+        g.n_texts = g.get("n_texts", 0) + len(texts)  # what model_for checks the quota for
         return texts
 
     def truncate(self, body: dict[str, Any]) -> bool:
@@ -105,12 +106,16 @@ class ApiContext:
         return self.tokens.authenticate(token)
 
     def model_for(self, ref: Any, task: str | None) -> InferenceModel:
-        """Parse, check the token's allowed models, load, and check the task."""
+        """Parse, check the token's allowed models, check its rate limits and quota for the
+        request's texts (no model is downloaded or loaded for a token that is over), load, and
+        check the task."""
         if not isinstance(ref, str):
             raise InputTypeError("model must be a string")
         mref = parse_ref(ref)
         principal: TokenRecord = g.principal
         principal.require_model(mref.name)
+        if self.meter is not None and self.auth_enabled:
+            self.meter.check(principal, max(1, g.get("n_texts", 0)))
         model = self.store.get(mref)
         if task is not None:
             model.require_task(task)

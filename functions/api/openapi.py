@@ -206,6 +206,20 @@ def _schemas(s: Settings) -> dict[str, Any]:
                                        "created_at": {}, "finished_at": {}, "reason": {"type": ["string", "null"]},
                                        "results_url": {"type": "string"}, "errors_url": {"type": "string"},
                                        "summary_url": {"type": "string"}, "expires_in": {"type": "integer"}}},
+        "Usage": {"type": "object", "required": ["object", "token_id", "quota_per_day", "month", "rate_limits"],
+                  "description": "the calling token's own usage; texts are what is billed",
+                  "properties": {
+                      "object": {"const": "usage"}, "token_id": {"type": "string"}, "owner": {"type": "string"},
+                      "quota_per_day": {"type": ["integer", "null"]},
+                      "today": {"type": ["object", "null"], "properties": {
+                          "date": {"type": "string"}, "requests": {"type": "integer"}, "texts": {"type": "integer"},
+                          "tokens": {"type": "integer"}, "remaining": {"type": ["integer", "null"]}}},
+                      "month": {"type": "object", "properties": {
+                          "month": {"type": "string"}, "requests": {"type": "integer"}, "texts": {"type": "integer"},
+                          "tokens": {"type": "integer"}, "days": {"type": "array", "items": {"type": "object"}}}},
+                      "rate_limits": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                          "limit": {"type": "integer"}, "remaining": {"type": "integer"},
+                          "reset_seconds": {"type": "integer"}}}}}},
         "ModelList": {"type": "object", "required": ["object", "data"],
                       "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {
                           "type": "object", "required": ["id", "object"],
@@ -359,6 +373,12 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                "responses": {"201": {"description": "job created; upload the file next",
                                                      "content": {"application/json": {"schema": _ref("BatchJob")}}},
                                              **_errors((400, 401, 403, 404, 413, 415, 422, 429, 500, 503))}}},
+        "/v1/usage": {"get": _op("Usage", "service", response="Usage", errors=(400, 401, 403, 422, 500, 503),
+                                 params=[{"name": "month", "in": "query", "required": False,
+                                          "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                                          "description": "YYYY-MM (default: this month, UTC)"}],
+                                 description="Your token's requests, texts and tokens today and this month, "
+                                             "its quota and its per-minute rate limits.")},
         "/v1/batch/{job_id}": {"get": _op("Batch job status", "batch", response="BatchStatus", errors=READ_ERRORS,
                                           params=[_path_param("job_id", "the id POST /v1/batch returned")])},
         "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",

@@ -1,9 +1,9 @@
-"""Access tokens (DynamoDB, hashed, cached) and per-token daily usage metering."""
+"""Access tokens (DynamoDB, hashed, cached) and per-token usage metering, quotas and rate limits."""
 from .errors import (AccessError, InvalidTokenError, MissingTokenError, ModelNotAllowedError, QuotaExceededError,
-                     TokenRevokedError, TokenStoreUnavailableError)
+                     RateLimitedError, TokenRevokedError, TokenStoreUnavailableError)
 from .tokens import ANONYMOUS, TokenRecord, TokenStore, hash_token, new_token
-from .usage import Ticket, UsageMeter
+from .usage import RateLimits, Ticket, UsageMeter
 
 __all__ = ["AccessError", "InvalidTokenError", "MissingTokenError", "ModelNotAllowedError", "QuotaExceededError",
-           "TokenRevokedError", "TokenStoreUnavailableError", "ANONYMOUS", "TokenRecord", "TokenStore",
-           "hash_token", "new_token", "Ticket", "UsageMeter"]
+           "RateLimitedError", "TokenRevokedError", "TokenStoreUnavailableError", "ANONYMOUS", "TokenRecord",
+           "TokenStore", "hash_token", "new_token", "Ticket", "UsageMeter", "RateLimits"]

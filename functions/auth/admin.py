@@ -29,16 +29,21 @@ def parse_models(models: str | Iterable[str]) -> tuple[str, ...] | str:
     return tuple(dict.fromkeys(items))
 
 
-def create_token(client: Any, table: str, *, owner: str, models: str | Iterable[str],
-                 quota_per_day: int) -> tuple[str, TokenRecord]:
-    """Store a new token's hash; returns (the token, shown once, and its record)."""
+def create_token(client: Any, table: str, *, owner: str, models: str | Iterable[str], quota_per_day: int,
+                 requests_per_minute: int | None = None, texts_per_minute: int | None = None) -> tuple[str, TokenRecord]:
+    """Store a new token's hash; returns (the token, shown once, and its record).
+    Rate limits left at None follow the service defaults; 0 turns a limit off for this token."""
     if not owner or not owner.strip():
         raise AdminError("--owner must not be empty")
     if int(quota_per_day) < 1:
         raise AdminError("--quota-per-day must be at least 1")
+    for flag, value in (("--requests-per-minute", requests_per_minute), ("--texts-per-minute", texts_per_minute)):
+        if value is not None and int(value) < 0:
+            raise AdminError(f"{flag} must be 0 (no limit) or more")
     token = new_token()
     record = TokenRecord(token_id=new_token_id(), owner=owner.strip(), models=parse_models(models),
-                         quota_per_day=int(quota_per_day),
+                         quota_per_day=int(quota_per_day), requests_per_minute=requests_per_minute,
+                         texts_per_minute=texts_per_minute,
                          created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     client.put_item(TableName=table, Item=to_item(hash_token(token), record),
                     ConditionExpression="attribute_not_exists(pk)")

@@ -33,6 +33,12 @@ class QuotaExceededError(AccessError):
     code = "quota-exceeded"
 
 
+class RateLimitedError(AccessError):
+    """Over the token's requests or texts per minute."""
+
+    code = "rate-limited"
+
+
 class TokenStoreUnavailableError(AccessError):
     """DynamoDB cannot answer and the cache has no answer: refuse, never open access."""
 
@@ -40,4 +46,4 @@ class TokenStoreUnavailableError(AccessError):
 
 
 __all__ = ["AccessError", "MissingTokenError", "InvalidTokenError", "TokenRevokedError",
-           "ModelNotAllowedError", "QuotaExceededError", "TokenStoreUnavailableError"]
+           "ModelNotAllowedError", "QuotaExceededError", "RateLimitedError", "TokenStoreUnavailableError"]

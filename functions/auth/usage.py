@@ -1,18 +1,29 @@
-"""Per-token daily usage (requests, texts, tokens) and the daily quota, with buffered writes.
+"""Per-token usage (requests, texts, tokens), the daily quota and per-minute rate limits.
 
-Usage records: pk "USAGE#<token_id>", sk "<YYYY-MM-DD>" (UTC), counters ``requests``, ``texts``
-and ``tokens`` grown with atomic ``UpdateExpression ADD``. The quota counts texts per UTC day.
+Usage rows (tokens table): pk ``USAGE#<token_id>``, sk ``<YYYY-MM-DD>`` (UTC), counters
+``requests``, ``texts``, ``tokens`` grown with atomic ``ADD``; the quota counts texts per UTC
+day. The same row carries the current rate-limit window: ``win`` (epoch minute),
+``win_requests`` and ``win_texts``.
 
-Why buffered: one DynamoDB write per request would cost several ms on the warm path. So
-increments collect in memory and are flushed every ``flush_every`` requests or
-``flush_interval_s`` seconds (on the next request after that), whichever comes first; each
-flush also reads back the table's totals, which include other instances' usage.
-Near the quota (within ``headroom`` of it, 10 % by default) every admission becomes a
-conditional ``ADD ... ConditionExpression texts <= quota - n``: exact at the boundary, even
-across instances. The tradeoffs, stated: far from the boundary, concurrent instances can each
-admit one flush window of usage they have not yet seen from each other; and if Lambda
-recycles an instance, its last unflushed window (at most ``flush_every`` requests) is not
-billed. Requests that fail after admission are refunded (a negative ADD on the next flush).
+The API meter (``UsageMeter``), its guarantees in numbers:
+- The first time an instance sees a token on a day it reads the row (one consistent GetItem),
+  so a fresh instance starts from the table's total, not from zero.
+- Usage is written before the answer leaves (``flush_every=1``, the default): one UpdateItem per
+  metered request, which also returns the table's totals (all instances, batch jobs included).
+  If that write fails the answer is a 503 and the request is refunded: nothing served is left
+  unwritten when Lambda discards an instance, and nothing is billed that was not served.
+- Far from the quota (more than ``headroom``, 10 %, left) a request is admitted on what the
+  instance last read; near it every admission is a conditional ``ADD`` (exact across instances).
+  An instance's view can be stale by what others served since its last write, and its next
+  write corrects it, so: texts served per day <= quota + one request's texts per instance that
+  served the token that day (at most ``max_texts`` each).
+- Rate limits (requests and texts per minute) are fixed one-minute windows counted in the same
+  write: instances agree within one request per instance per window. A window is a bucket
+  that is refilled to full at each minute boundary (so up to 2x a limit can pass across one).
+``flush_every > 1`` buffers writes (fewer UpdateItems, same quota logic) at the price of
+losing up to that many requests' usage when an instance is discarded: a stated tradeoff.
+
+Batch jobs use ``reserve`` / ``settle`` below: direct conditional writes on the same rows.
 """
 from __future__ import annotations
 
@@ -22,14 +33,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import QuotaExceededError, TokenStoreUnavailableError
+from .errors import QuotaExceededError, RateLimitedError, TokenStoreUnavailableError
 from .tokens import TokenRecord
 
 USAGE_PK = "USAGE#"
 RETENTION_S = 400 * 86400  # usage rows are billing records: keep them a little over a year
 _UPDATE = "ADD #r :r, #t :t, #k :k SET expires_at = if_not_exists(expires_at, :exp)"
 _NAMES = {"#r": "requests", "#t": "texts", "#k": "tokens"}
+# the rate window, counted in the same write: add to the current window, or start the next one
+_WIN_ADD = "ADD #r :r, #t :t, #k :k, #wr :r, #wt :t SET expires_at = if_not_exists(expires_at, :exp)"
+_WIN_ROLL = "ADD #r :r, #t :t, #k :k SET #w = :m, #wr = :r, #wt = :t, expires_at = if_not_exists(expires_at, :exp)"
+_WIN_NAMES = {**_NAMES, "#w": "win", "#wr": "win_requests", "#wt": "win_texts"}
+_IN_WINDOW, _NEXT_WINDOW = "#w = :m", "(attribute_not_exists(#w) OR #w < :m)"
+_FITS = "(attribute_not_exists(#t) OR #t <= :max_before)"
 RETRY_UNAVAILABLE_S = 5.0  # after a failed write, wait this long before the next try
+WINDOW_S = 60
 
 
 def utc_day(epoch_s: float) -> str:
@@ -40,23 +58,55 @@ def seconds_to_utc_midnight(epoch_s: float) -> int:
     return max(1, math.ceil(86400 - (epoch_s % 86400)))
 
 
+def quota_exceeded(quota: int, now_wall: float) -> QuotaExceededError:
+    """The one 429 every path (API, batch) answers for a spent daily quota."""
+    return QuotaExceededError(f"daily quota of {quota} texts reached; it resets at 00:00 UTC",
+                              retry_after=seconds_to_utc_midnight(now_wall))
+
+
+def seconds_to_next_window(epoch_s: float) -> int:
+    return max(1, math.ceil(WINDOW_S - (epoch_s % WINDOW_S)))
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Per-token limits per minute; 0 means no limit."""
+
+    requests_per_minute: int = 0
+    texts_per_minute: int = 0
+
+
 @dataclass
 class _Day:
-    used: int = 0  # texts the table held at the last write we made (all instances)
+    used: int | None = None  # texts in the table at our last read or write (all instances); None: not read
     requests: int = 0  # pending, not yet written
     texts: int = 0
     tokens: int = 0
+    win: int = -1  # the rate window (epoch minute) the table held at our last read or write ...
+    win_requests: int = 0  # ... and its counts
+    win_texts: int = 0
     last_flush: float = field(default=0.0)
-    retry_at: float = float("-inf")  # after a failed write: no new try before this
 
     @property
     def dirty(self) -> bool:
         return bool(self.requests or self.texts or self.tokens)
 
+    def seen(self, row: dict[str, Any]) -> None:
+        """Take the table's totals from a returned or read row."""
+        self.used = _n(row, "texts")
+        if "win" in row:
+            self.win, self.win_requests, self.win_texts = _n(row, "win"), _n(row, "win_requests"), _n(row, "win_texts")
+
+    def window(self, minute: int) -> tuple[int, int]:
+        """(requests, texts) in ``minute``'s window: what the table held plus what is pending here."""
+        base = (self.win_requests, self.win_texts) if self.win == minute else (0, 0)
+        return base[0] + max(self.requests, 0), base[1] + max(self.texts, 0)
+
 
 @dataclass(frozen=True)
 class Ticket:
-    """One admitted request: refund it if the work fails, record its tokens if it succeeds."""
+    """Admitted texts: refund them if the work fails, record the tokens if it succeeds.
+    For batch jobs (``reserve``) it is a reservation of ``texts`` on ``day``'s row."""
 
     token_id: str
     day: str
@@ -64,60 +114,87 @@ class Ticket:
 
 
 class UsageMeter:
-    """Admission against the daily quota plus buffered usage writes. Thread-safe."""
+    """Admission (rate limits, daily quota) and usage writes for the API. Thread-safe."""
 
-    def __init__(self, client: Any, table: str, *, flush_every: int = 25, flush_interval_s: float = 5.0,
-                 headroom: float = 0.1, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, client: Any, table: str, *, flush_every: int = 1, flush_interval_s: float = 5.0,
+                 headroom: float = 0.1, limits: RateLimits = RateLimits(), clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, on_error: Callable[[Exception], None] | None = None) -> None:
         self.client, self.table = client, table
         self.flush_every, self.flush_interval_s, self.headroom = flush_every, flush_interval_s, headroom
+        self.default_limits = limits
         self.clock, self.wall, self.on_error = clock, wall, on_error
         self._days: dict[tuple[str, str], _Day] = {}
         self._lock = threading.Lock()
+        self._down_until = float("-inf")  # after a failed DynamoDB call: refuse without asking again
 
-    def admit(self, record: TokenRecord, texts: int) -> Ticket:
-        """Reserve ``texts`` of today's quota or raise QuotaExceededError (429, Retry-After)."""
+    def limits_for(self, record: TokenRecord) -> RateLimits:
+        """The token's own limits where it has them, else the service defaults."""
+        d = self.default_limits
+        rpm = record.requests_per_minute if record.requests_per_minute is not None else d.requests_per_minute
+        tpm = record.texts_per_minute if record.texts_per_minute is not None else d.texts_per_minute
+        return RateLimits(rpm, tpm)
+
+    def check(self, record: TokenRecord, texts: int) -> None:
+        """Refuse early (429/503) what ``admit`` would refuse on what this instance knows,
+        reserving nothing: the API calls it before any model is downloaded or loaded."""
         now_wall = self.wall()
         day = utc_day(now_wall)
         quota = record.quota_per_day
         with self._lock:
+            self._check_store()
             state = self._state(record.token_id, day)
+            if state.used is None:
+                self._read(record.token_id, day, state)
+            self._check_rate(state, self.limits_for(record), texts, now_wall)
+            if quota is not None and state.used + state.texts + texts > quota:
+                raise quota_exceeded(quota, now_wall)
+
+    def admit(self, record: TokenRecord, texts: int) -> Ticket:
+        """Admit ``texts`` or raise RateLimitedError / QuotaExceededError (429, Retry-After) or
+        TokenStoreUnavailableError (503). Nothing is loaded or run before this answers."""
+        now_wall = self.wall()
+        day = utc_day(now_wall)
+        quota = record.quota_per_day
+        limits = self.limits_for(record)
+        with self._lock:
+            self._check_store()
+            state = self._state(record.token_id, day)
+            if state.used is None:
+                self._read(record.token_id, day, state)
+            self._check_rate(state, limits, texts, now_wall)
             projected = state.used + state.texts + texts
             if quota is None or projected <= quota - int(quota * self.headroom):
                 state.requests += 1
                 state.texts += texts
                 return Ticket(record.token_id, day, texts)
             # near the boundary: write what is pending, then ask the table, atomically
-            self._write(record.token_id, day, state, strict=True)
-            try:
-                out = self.client.update_item(
-                    TableName=self.table, Key=self._key(record.token_id, day), UpdateExpression=_UPDATE,
-                    ConditionExpression="attribute_not_exists(#t) OR #t <= :max_before",
-                    ExpressionAttributeNames=_NAMES,
-                    ExpressionAttributeValues={":r": {"N": "1"}, ":t": {"N": str(texts)}, ":k": {"N": "0"},
-                                               ":exp": {"N": str(int(now_wall) + RETENTION_S)},
-                                               ":max_before": {"N": str(quota - texts)}},
-                    ReturnValues="ALL_NEW")
-            except Exception as exc:  # noqa: BLE001
-                if _is_condition_failure(exc):
-                    raise QuotaExceededError(
-                        f"daily quota of {quota} texts reached; it resets at 00:00 UTC",
-                        retry_after=seconds_to_utc_midnight(now_wall)) from None
-                raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
-                                                 retry_after=5) from exc
-            state.used = int(out["Attributes"]["texts"]["N"])
+            self._write(record.token_id, day, state)
+            row = self._update(record.token_id, day, 1, texts, 0, now_wall, max_before=quota - texts)
+            if row is None:
+                raise quota_exceeded(quota, now_wall)
+            state.seen(row)
             return Ticket(record.token_id, day, texts)
 
     def record(self, ticket: Ticket, tokens: int) -> None:
-        """The admitted work succeeded: count its tokens, flush if a window is full."""
+        """The admitted work succeeded: count its tokens and write (every request by default).
+        With ``flush_every=1`` a failed write refunds the ticket and raises a 503: the caller
+        must not hand out what could not be billed."""
         with self._lock:
             state = self._state(ticket.token_id, ticket.day)
             state.tokens += tokens
             now = self.clock()
-            due = now >= state.retry_at and (state.requests >= self.flush_every
-                                             or now - state.last_flush >= self.flush_interval_s)
-        if due:
-            self.flush(ticket.token_id)
+            due = state.requests >= self.flush_every or now - state.last_flush >= self.flush_interval_s
+            if not due:
+                return
+            try:
+                self._check_store()
+                self._write(ticket.token_id, ticket.day, state)
+            except TokenStoreUnavailableError:
+                if self.flush_every == 1:
+                    state.requests, state.texts, state.tokens = (state.requests - 1, state.texts - ticket.texts,
+                                                                 state.tokens - tokens)
+                    raise
+                # buffered mode: keep it pending for the next flush (the stated tradeoff)
 
     def refund(self, ticket: Ticket) -> None:
         """The admitted work failed: it is neither billed nor counted against the quota."""
@@ -127,23 +204,38 @@ class UsageMeter:
             state.texts -= ticket.texts
 
     def flush(self, token_id: str | None = None) -> None:
-        """Write pending increments (one token's, or all). Failures keep them pending."""
+        """Write pending increments (one token's, or all). Failures keep them pending.
+        The Lambda handler calls this at the end of every invocation."""
         with self._lock:
             for (tid, day), state in list(self._days.items()):
-                if token_id is None or tid == token_id:
+                if token_id is not None and tid != token_id:
+                    continue
+                if state.dirty and self.clock() >= self._down_until:
                     try:
-                        self._write(tid, day, state, strict=False)
-                        state.retry_at = float("-inf")
-                    except Exception as exc:  # noqa: BLE001 - billing retries on a later flush
-                        state.retry_at = self.clock() + RETRY_UNAVAILABLE_S
-                        if self.on_error is not None:
-                            self.on_error(exc)
-                    if day != utc_day(self.wall()) and not state.dirty:
-                        del self._days[(tid, day)]
+                        self._write(tid, day, state)
+                    except TokenStoreUnavailableError:
+                        pass  # kept pending; on_error has been told
+                if day != utc_day(self.wall()) and not state.dirty:
+                    del self._days[(tid, day)]
 
     def pending(self, token_id: str, day: str | None = None) -> dict[str, int]:
         state = self._days.get((token_id, day or utc_day(self.wall())), _Day())
         return {"requests": state.requests, "texts": state.texts, "tokens": state.tokens}
+
+    def rate_status(self, record: TokenRecord) -> dict[str, tuple[int, int, int]]:
+        """{"requests"|"texts": (limit, remaining, seconds to reset)} for the limits that are on,
+        from what this instance knows (no DynamoDB call)."""
+        now_wall = self.wall()
+        limits = self.limits_for(record)
+        state = self._days.get((record.token_id, utc_day(now_wall)), _Day())
+        used_r, used_t = state.window(int(now_wall // WINDOW_S))
+        reset = seconds_to_next_window(now_wall)
+        out = {}
+        if limits.requests_per_minute:
+            out["requests"] = (limits.requests_per_minute, max(0, limits.requests_per_minute - used_r), reset)
+        if limits.texts_per_minute:
+            out["texts"] = (limits.texts_per_minute, max(0, limits.texts_per_minute - used_t), reset)
+        return out
 
     # --- internals ----------------------------------------------------------------------
     def _state(self, token_id: str, day: str) -> _Day:
@@ -152,28 +244,103 @@ class UsageMeter:
             state = self._days[(token_id, day)] = _Day(last_flush=self.clock())
         return state
 
-    def _key(self, token_id: str, day: str) -> dict[str, Any]:
-        return {"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}
+    def _check_store(self) -> None:
+        if self.clock() < self._down_until:
+            raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                             retry_after=int(RETRY_UNAVAILABLE_S))
 
-    def _write(self, token_id: str, day: str, state: _Day, *, strict: bool) -> None:
+    def _failed(self, exc: Exception) -> TokenStoreUnavailableError:
+        self._down_until = self.clock() + RETRY_UNAVAILABLE_S
+        if self.on_error is not None:
+            self.on_error(exc)
+        return TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                          retry_after=int(RETRY_UNAVAILABLE_S))
+
+    def _check_rate(self, state: _Day, limits: RateLimits, texts: int, now_wall: float) -> None:
+        used_r, used_t = state.window(int(now_wall // WINDOW_S))
+        over = None
+        if limits.requests_per_minute and used_r + 1 > limits.requests_per_minute:
+            over = f"{limits.requests_per_minute} requests per minute"
+        elif limits.texts_per_minute and used_t + texts > limits.texts_per_minute:
+            over = f"{limits.texts_per_minute} texts per minute"
+        if over:
+            raise RateLimitedError(f"rate limit of {over} reached; retry after the window resets",
+                                   retry_after=seconds_to_next_window(now_wall))
+
+    def _read(self, token_id: str, day: str, state: _Day) -> None:
+        try:
+            row = self.client.get_item(TableName=self.table, Key=_key(token_id, day),
+                                       ConsistentRead=True).get("Item") or {}
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed(exc) from exc
+        state.seen(row)
+
+    def _write(self, token_id: str, day: str, state: _Day) -> None:
         state.last_flush = self.clock()
         if not state.dirty:
             return
-        try:
-            out = self.client.update_item(
-                TableName=self.table, Key=self._key(token_id, day), UpdateExpression=_UPDATE,
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":r": {"N": str(state.requests)}, ":t": {"N": str(state.texts)},
-                                           ":k": {"N": str(state.tokens)},
-                                           ":exp": {"N": str(int(self.wall()) + RETENTION_S)}},
-                ReturnValues="ALL_NEW")
-        except Exception as exc:  # noqa: BLE001
-            if strict:
-                raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
-                                                 retry_after=int(RETRY_UNAVAILABLE_S)) from exc
-            raise
+        row = self._update(token_id, day, state.requests, state.texts, state.tokens, self.wall())
         state.requests = state.texts = state.tokens = 0
-        state.used = int(out["Attributes"]["texts"]["N"])
+        state.seen(row or {})
+
+    def _update(self, token_id: str, day: str, requests: int, texts: int, tokens: int, now_wall: float, *,
+                max_before: int | None = None) -> dict[str, Any] | None:
+        """One ADD on the day row, counting the rate window too; None: the quota condition failed."""
+        values = {":r": {"N": str(requests)}, ":t": {"N": str(texts)}, ":k": {"N": str(tokens)},
+                  ":exp": {"N": str(int(now_wall) + RETENTION_S)}}
+        fits = ""
+        if max_before is not None:
+            values[":max_before"] = {"N": str(max_before)}
+            fits = " AND " + _FITS
+        minute = int(now_wall // WINDOW_S)
+        state = self._days.get((token_id, day))
+        same = state is not None and state.win == minute
+        if requests <= 0 and texts <= 0:  # a refund: the window keeps what it counted
+            kwargs = {"UpdateExpression": _UPDATE, "ExpressionAttributeNames": _NAMES}
+            if fits:
+                kwargs["ConditionExpression"] = fits[5:]
+            return self._call(token_id, day, values, kwargs)
+        for _ in range(3):
+            cond = (_IN_WINDOW if same else _NEXT_WINDOW) + fits
+            kwargs = {"UpdateExpression": _WIN_ADD if same else _WIN_ROLL, "ExpressionAttributeNames": _WIN_NAMES,
+                      "ConditionExpression": cond, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+            try:
+                return self._call(token_id, day, {**values, ":m": {"N": str(minute)}}, kwargs, raise_condition=True)
+            except _ConditionFailed as failed:
+                old = failed.item
+                if max_before is not None and _n(old, "texts") > max_before:
+                    return None
+                old_win = _n(old, "win") if "win" in old else -1
+                minute = max(minute, old_win)  # a clock behind the table's counts into its window
+                same = old_win == minute
+        raise self._failed(RuntimeError("usage row kept changing under the rate window"))
+
+    def _call(self, token_id: str, day: str, values: dict[str, Any], kwargs: dict[str, Any], *,
+              raise_condition: bool = False) -> dict[str, Any] | None:
+        try:
+            out = self.client.update_item(TableName=self.table, Key=_key(token_id, day),
+                                          ExpressionAttributeValues=values, ReturnValues="ALL_NEW", **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if _is_condition_failure(exc):
+                if raise_condition:
+                    raise _ConditionFailed(getattr(exc, "response", {}).get("Item") or {}) from None
+                return None
+            raise self._failed(exc) from exc
+        return out.get("Attributes") or {}
+
+
+class _ConditionFailed(Exception):
+    def __init__(self, item: dict[str, Any]) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _key(token_id: str, day: str) -> dict[str, Any]:
+    return {"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}
+
+
+def _n(row: dict[str, Any], name: str) -> int:
+    return int(row.get(name, {}).get("N", "0"))
 
 
 def _is_condition_failure(exc: Exception) -> bool:
@@ -198,7 +365,7 @@ def add_usage(client: Any, table: str, token_id: str, day: str, *, requests: int
     Raises TokenStoreUnavailableError when DynamoDB cannot be written."""
     try:
         out = client.update_item(
-            TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}, UpdateExpression=_UPDATE,
+            TableName=table, Key=_key(token_id, day), UpdateExpression=_UPDATE,
             ExpressionAttributeNames=_NAMES,
             ExpressionAttributeValues={":r": {"N": str(int(requests))}, ":t": {"N": str(int(texts))},
                                        ":k": {"N": str(int(tokens))},
@@ -239,8 +406,7 @@ def reserve(client: Any, table: str, token_id: str, quota_per_day: int | None, t
             return Ticket(token_id, day, grant)
         if not partial:
             break
-    raise QuotaExceededError(f"daily quota of {quota_per_day} texts reached; it resets at 00:00 UTC",
-                             retry_after=seconds_to_utc_midnight(now))
+    raise quota_exceeded(quota_per_day, now)
 
 
 def settle(client: Any, table: str, ticket: Ticket, *, texts: int, tokens: int = 0, requests: int = 1,
@@ -264,7 +430,7 @@ def _read_texts(client: Any, table: str, token_id: str, day: str) -> int:
 def _add_if_fits(client: Any, table: str, token_id: str, day: str, texts: int, quota: int, now: float) -> bool:
     try:
         client.update_item(
-            TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}}, UpdateExpression=_UPDATE,
+            TableName=table, Key=_key(token_id, day), UpdateExpression=_UPDATE,
             ConditionExpression="attribute_not_exists(#t) OR #t <= :max_before", ExpressionAttributeNames=_NAMES,
             ExpressionAttributeValues={":r": {"N": "0"}, ":t": {"N": str(texts)}, ":k": {"N": "0"},
                                        ":exp": {"N": str(int(now) + RETENTION_S)},
@@ -278,15 +444,33 @@ def _add_if_fits(client: Any, table: str, token_id: str, day: str, texts: int, q
 
 
 def _counts(item: dict[str, Any]) -> dict[str, int]:
-    return {k: int(item.get(k, {}).get("N", "0")) for k in ("requests", "texts", "tokens")}
+    return {k: _n(item, k) for k in COUNTERS}
+
+
+COUNTERS = ("requests", "texts", "tokens")
 
 
 def read_usage(client: Any, table: str, token_id: str, day: str) -> dict[str, int]:
-    """Today's (or ``day``'s) counters for one token, straight from the table."""
-    item = client.get_item(TableName=table, Key={"pk": {"S": USAGE_PK + token_id}, "sk": {"S": day}},
-                           ConsistentRead=True).get("Item") or {}
-    return {k: int(item.get(k, {}).get("N", "0")) for k in ("requests", "texts", "tokens")}
+    """One day's counters for one token, straight from the table."""
+    item = client.get_item(TableName=table, Key=_key(token_id, day), ConsistentRead=True).get("Item") or {}
+    return _counts(item)
 
 
-__all__ = ["UsageMeter", "Ticket", "read_usage", "reserve", "settle", "add_usage", "utc_day",
-           "seconds_to_utc_midnight", "USAGE_PK"]
+def read_month(client: Any, table: str, token_id: str, month: str) -> dict[str, dict[str, int]]:
+    """{day: counters} of one token for a month ``YYYY-MM`` (one Query on the token's own rows)."""
+    days: dict[str, dict[str, int]] = {}
+    paginator = client.get_paginator("query")
+    for page in paginator.paginate(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+                                   ExpressionAttributeValues={":pk": {"S": USAGE_PK + token_id},
+                                                              ":m": {"S": month}}):
+        for item in page.get("Items", ()):
+            days[item["sk"]["S"]] = _counts(item)
+    return days
+
+
+def total(days: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {k: sum(d.get(k, 0) for d in days.values()) for k in COUNTERS}
+
+
+__all__ = ["UsageMeter", "RateLimits", "Ticket", "read_usage", "read_month", "total", "reserve", "settle",
+           "add_usage", "utc_day", "seconds_to_utc_midnight", "seconds_to_next_window", "quota_exceeded", "USAGE_PK", "COUNTERS"]

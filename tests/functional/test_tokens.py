@@ -8,7 +8,7 @@ from moto import mock_aws
 from functions.auth.admin import AdminError, create_token, list_tokens, revoke_token
 from functions.auth.errors import (InvalidTokenError, QuotaExceededError, TokenRevokedError,
                                    TokenStoreUnavailableError)
-from functions.auth.tokens import TokenStore, hash_token
+from functions.auth.tokens import TokenStore, has_checksum, hash_token
 from functions.auth.usage import UsageMeter, read_usage, seconds_to_utc_midnight, utc_day
 from functions.store.clients import default_dynamodb_client
 from tests.functional.api_events import TABLE, create_tokens_table
@@ -52,7 +52,7 @@ def ddb():
 
 def test_tokens_are_stored_only_as_hashes(ddb):
     token, record = create_token(ddb, TABLE, owner="alice", models="sentiment,minilm-embed", quota_per_day=100)
-    assert token.startswith("snlp_") and len(token) == 5 + 43
+    assert token.startswith("snlp_") and len(token) == 5 + 43 + 8 and has_checksum(token)
     dump = str(ddb.scan(TableName=TABLE)["Items"])
     assert token not in dump and token[5:] not in dump and hash_token(token) in dump
     [listed] = list_tokens(ddb, TABLE)
@@ -123,9 +123,9 @@ def test_usage_is_buffered_then_flushed_with_atomic_adds(ddb):
     meter = UsageMeter(counting, TABLE, flush_every=5, flush_interval_s=1e9, clock=clock, wall=lambda: NOON)
     for _ in range(4):
         meter.record(meter.admit(record, 3), tokens=20)
-    assert counting.calls == []  # buffered: no DynamoDB write per request
+    assert counting.calls == ["get_item"]  # the first sight reads the row; buffered: no write per request
     meter.record(meter.admit(record, 3), tokens=20)
-    assert counting.calls == ["update_item"]
+    assert counting.calls == ["get_item", "update_item"]
     assert read_usage(ddb, TABLE, record.token_id, utc_day(NOON)) == {"requests": 5, "texts": 15, "tokens": 100}
     ticket = meter.admit(record, 2)
     meter.refund(ticket)

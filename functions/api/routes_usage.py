@@ -1,0 +1,75 @@
+"""GET /v1/usage (a token holder's own day and month) and the OpenAI-style rate-limit headers.
+
+Every answer to an authenticated request carries, for each limit that is on::
+
+    x-ratelimit-limit-requests / -texts       the per-minute limit
+    x-ratelimit-remaining-requests / -texts   what is left in the current window
+    x-ratelimit-reset-requests / -texts       time until the window refills, e.g. "23s"
+
+(OpenAI's names, with ``texts`` where OpenAI counts tokens: texts are what is metered here.)
+The figures are this instance's view, exact to within one request per instance per window.
+"""
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from functions.auth.errors import TokenStoreUnavailableError
+from functions.auth.usage import read_month, total, utc_day
+from functions.nlp.errors import InputTypeError
+
+from .context import ApiContext, json_response
+
+MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+    """{"requests"|"texts": (limit, remaining, reset seconds)} -> the x-ratelimit-* headers."""
+    headers: dict[str, str] = {}
+    for kind, (limit, remaining, reset) in status.items():
+        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
+        headers[f"x-ratelimit-reset-{kind}"] = f"{reset}s"
+    return headers
+
+
+def register(app: Flask, ctx: ApiContext) -> None:
+    @app.get("/v1/usage", endpoint="usage")
+    def usage() -> Response:
+        """The calling token's usage today and this month (or ``?month=YYYY-MM``), from the table."""
+        principal = g.principal
+        meter = ctx.meter
+        today = utc_day(meter.wall() if meter is not None else time.time())
+        month = request.args.get("month", today[:7])
+        if not isinstance(month, str) or not MONTH_RE.fullmatch(month):
+            raise InputTypeError("month must look like YYYY-MM")
+        days: dict[str, dict[str, int]] = {}
+        if meter is not None and ctx.auth_enabled:
+            meter.flush(principal.token_id)  # what this instance still holds is shown too
+            days = _read(meter, principal.token_id, month)
+        day = days.get(today, {"requests": 0, "texts": 0, "tokens": 0}) if month == today[:7] else None
+        quota = principal.quota_per_day
+        body: dict[str, Any] = {
+            "object": "usage", "token_id": principal.token_id, "owner": principal.owner,
+            "quota_per_day": quota,
+            "today": None if day is None else {"date": today, **day,
+                                                "remaining": None if quota is None else max(0, quota - day["texts"])},
+            "month": {"month": month, **total(days), "days": [{"date": d, **c} for d, c in sorted(days.items())]},
+            "rate_limits": {k: {"limit": v[0], "remaining": v[1], "reset_seconds": v[2]}
+                            for k, v in (meter.rate_status(principal) if meter is not None else {}).items()},
+        }
+        return json_response(body)
+
+
+def _read(meter: Any, token_id: str, month: str) -> dict[str, dict[str, int]]:
+    try:
+        return read_month(meter.client, meter.table, token_id, month)
+    except Exception as exc:  # noqa: BLE001 - DynamoDB down: a 503 to retry, never a 500
+        raise TokenStoreUnavailableError("the usage store is unavailable; try again shortly",
+                                         retry_after=5) from exc
+
+
+__all__ = ["register", "rate_limit_headers"]
