@@ -37,7 +37,7 @@ def _require_model(token: Any, ref: str) -> None:
 def _read_body() -> dict[str, Any]:
     """The body as a JSON object ({} when empty), parsed like every other API route."""
     return read_json_body(allow_empty=True,
-                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?}')
+                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?, "texts"?}')
 
 
 def batch_blueprint(jobs: Any, current_token: Callable[[], Any]) -> Blueprint:
@@ -60,7 +60,9 @@ def batch_blueprint(jobs: Any, current_token: Callable[[], Any]) -> Blueprint:
         if not isinstance(fmt, str) or fmt.lower() not in FORMATS_BY_SUFFIX.values():
             raise InputTypeError("format must be one of jsonl, csv")
         _require_model(token, model or jobs.default_model)
-        job = jobs.create_job(str(_field(token, "token_id")), fmt, model)
+        # the token record itself: the job is admitted against its quota (429 when it is used up)
+        owner = token if hasattr(token, "quota_per_day") else str(_field(token, "token_id"))
+        job = jobs.create_job(owner, fmt, model, texts=body.get("texts"))
         response = jsonify(job)
         response.status_code = 201
         response.headers["Location"] = f"/v1/batch/{job['job_id']}"

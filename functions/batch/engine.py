@@ -32,6 +32,7 @@ class Stats:
     ok: int = 0
     failed: int = 0
     tokens: int = 0
+    stopped: str | None = None  # why the runner stopped before the end of its items (the budget ran out)
     timings_ms: dict[str, float] = field(default_factory=lambda: {"read_parse": 0.0, "inference": 0.0,
                                                                   "write": 0.0})
 
@@ -67,7 +68,11 @@ class LineRunner:
         self.labels = list(model.manifest.labels)
 
     def process(self, items: Iterable[Item], results: Sink, errors: Sink,
-                on_progress: Callable[[Stats], None] | None = None) -> Stats:
+                on_progress: Callable[[Stats], None] | None = None,
+                budget: Callable[[int], int] | None = None, stop_reason: str = "budget") -> Stats:
+        """Run ``items``; ``budget(n)``, asked before each micro-batch of n valid texts, says how
+        many may run: fewer than n runs those (and the lines before the next valid one), then stops
+        with ``stats.stopped = stop_reason``. Nothing reaches the model that the budget did not grant."""
         stats = Stats()
         pending: list[Item] = []
         n_valid = 0
@@ -78,7 +83,8 @@ class LineRunner:
             n_valid += item.ok
             if n_valid >= self.micro_batch:
                 stats.timings_ms["read_parse"] += (self.clock() - t) * 1e3
-                self._flush(pending, results, errors, stats)
+                if not self._granted(pending, n_valid, budget, results, errors, stats, stop_reason):
+                    return stats
                 pending, n_valid = [], 0
                 if on_progress is not None and self.clock() - last_progress >= PROGRESS_EVERY_S:
                     on_progress(stats)
@@ -86,8 +92,20 @@ class LineRunner:
                 t = self.clock()
         stats.timings_ms["read_parse"] += (self.clock() - t) * 1e3
         if pending:
-            self._flush(pending, results, errors, stats)
+            self._granted(pending, n_valid, budget, results, errors, stats, stop_reason)
         return stats
+
+    def _granted(self, items: list[Item], n_valid: int, budget: Callable[[int], int] | None, results: Sink,
+                 errors: Sink, stats: Stats, stop_reason: str) -> bool:
+        """Flush what the budget grants of ``items``; False when it granted less than all."""
+        grant = n_valid if budget is None or n_valid == 0 else max(0, min(n_valid, budget(n_valid)))
+        if grant < n_valid:
+            cut = [i for i, item in enumerate(items) if item.ok][grant]  # the first valid item not granted
+            items = items[:cut]
+            stats.stopped = stop_reason
+        if items:
+            self._flush(items, results, errors, stats)
+        return stats.stopped is None
 
     # --- one micro-batch --------------------------------------------------------------------
     def _flush(self, items: list[Item], results: Sink, errors: Sink, stats: Stats) -> None:

@@ -1,8 +1,12 @@
 """The job service behind POST /v1/batch and GET /v1/batch/{job}.
 
-Creating a job records it (status queued, owner = the token) and returns a presigned PUT URL
-for ``incoming/<job>.<fmt>`` whose signature binds the model and owner metadata headers: the
-upload cannot change them. The worker takes the job over when the upload event arrives.
+Creating a job admits it against the owner's daily quota (functions.batch.metering: the
+declared texts are reserved, or the API's 429 problem), records it (status queued, owner = the
+token) and returns a presigned PUT URL for ``incoming/<job>.<fmt>`` whose signature binds the
+model and owner metadata headers and ``If-None-Match: *``: the upload cannot change them, and
+S3 refuses a second object under the key. The URL expires after ``presign_ttl_s``; an object
+over ``batch_max_upload_bytes`` fails its job before any inference (the worker checks it).
+The worker takes the job over when the upload event arrives.
 A token sees only its own jobs; any other job id is simply "not found".
 """
 from __future__ import annotations
@@ -15,12 +19,14 @@ from typing import Any, Callable, Iterator
 
 from functions.nlp.errors import InputTypeError, JobNotFoundError, JobStoreUnavailableError
 
+from . import metering
 from .ledger import Ledger
 from .records import FORMATS
 from .summary import result_keys
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STATUSES = ("queued", "running", "done", "failed")
+STATUSES = ("queued", "running", "done", "failed", metering.QUOTA_STOP)
+EXPIRY_GRACE_S = 300  # an upload signed just before expiry may still be on its way
 
 
 @contextlib.contextmanager
@@ -58,36 +64,65 @@ class JobService:
     """Create jobs and report on them. ``resolve(ref)`` checks a model exists (the artifact store)."""
 
     def __init__(self, s3: Any, ledger: Ledger, *, bucket: str, default_model: str, presign_ttl_s: int = 3600,
+                 max_upload_bytes: int = 256 * 1024 * 1024, usage_table: str | None = None,
                  resolve: Callable[[str], tuple[str, str]] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex, clock: Callable[[], float] = time.time) -> None:
         self.s3, self.ledger, self.bucket = s3, ledger, bucket
         self.presigner = sigv4_client(s3)
         self.default_model, self.ttl, self.resolve = default_model, presign_ttl_s, resolve
+        self.max_upload_bytes = max_upload_bytes
+        self.usage_table = usage_table  # the tokens table's USAGE# rows; None: jobs are not metered
         self.new_id, self.clock = new_id, clock
 
     @classmethod
     def from_settings(cls, settings: Any, s3: Any, ddb: Any, *, store: Any = None, **kwargs: Any) -> "JobService":
+        metered = settings.auth_enabled and settings.tokens_table
         return cls(s3, Ledger(ddb, settings.jobs_table), bucket=settings.data_bucket,
                    default_model=settings.default_classify_model, presign_ttl_s=settings.presign_ttl_s,
+                   max_upload_bytes=settings.batch_max_upload_bytes,
+                   usage_table=settings.tokens_table if metered else None,
                    resolve=None if store is None else store.resolve, **kwargs)
 
-    def create_job(self, owner_token_id: str, fmt: str, model: str | None = None) -> dict[str, Any]:
+    def create_job(self, owner: Any, fmt: str, model: str | None = None, *, texts: int | None = None) -> dict[str, Any]:
+        """A queued job and its upload URL. ``owner``: the caller's token record (token_id,
+        quota_per_day); ``texts``: the lines the client says the file holds (reserved now)."""
         fmt = (fmt or "").lower().lstrip(".")
         if fmt not in FORMATS:
             raise InputTypeError(f"format must be one of {', '.join(FORMATS)}")
+        reserve = metering.declared_texts(texts)
         ref = model or self.default_model
         if self.resolve is not None:
             self.resolve(ref)  # an unknown model fails now, not after the upload
+        owner_id = str(getattr(owner, "token_id", owner))
+        admitted: dict[str, Any] = {}
+        if self.usage_table is not None:
+            if not hasattr(owner, "quota_per_day"):  # fail closed: a job nobody can bill is not created
+                raise TypeError("create_job needs the caller's token record to admit a metered job")
+            admitted = metering.admit(self.ledger.ddb, self.usage_table, owner, reserve, now=self.clock())
         job_id = check_job_id(self.new_id())
         key = f"incoming/{job_id}.{fmt}"
-        metadata = {"model": ref, "owner": owner_token_id}
-        with _ledger_errors():
-            self.ledger.create_job(job_id, owner=owner_token_id, model={"ref": ref}, fmt=fmt, key=key)
+        metadata = {"model": ref, "owner": owner_id}
+        try:
+            with _ledger_errors():
+                self.ledger.create_job(job_id, owner=owner_id, model={"ref": ref}, fmt=fmt, key=key,
+                                       upload_ttl_s=self.ttl, **admitted)
+        except JobStoreUnavailableError:
+            self._give_back(admitted)
+            raise
+        # If-None-Match: * is signed: S3 stores one object under the key, a second PUT gets 412
         url = self.presigner.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "Metadata": metadata}, ExpiresIn=self.ttl)
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "Metadata": metadata, "IfNoneMatch": "*"},
+            ExpiresIn=self.ttl)
         return {"job_id": job_id, "status": "queued", "upload_url": url, "upload_method": "PUT",
-                "upload_headers": {f"x-amz-meta-{k}": v for k, v in metadata.items()},
-                "key": key, "model": ref, "format": fmt, "expires_in": self.ttl}
+                "upload_headers": {**{f"x-amz-meta-{k}": v for k, v in metadata.items()}, "If-None-Match": "*"},
+                "key": key, "model": ref, "format": fmt, "expires_in": self.ttl,
+                "max_upload_bytes": self.max_upload_bytes,
+                **({"reserved_texts": admitted["reservation"]["texts"]} if admitted else {})}
+
+    def _give_back(self, admitted: dict[str, Any]) -> None:
+        if admitted:
+            metering.give_back(self.ledger.ddb, str(self.usage_table), admitted["meter"], admitted["reservation"],
+                               now=self.clock())
 
     def get_job(self, job_id: str, owner_token_id: str) -> dict[str, Any]:
         check_job_id(job_id)
@@ -98,22 +133,40 @@ class JobService:
         status = item.get("status", "queued")
         if status not in STATUSES:
             status = "running"
+        if status == "queued" and self.clock() > float(item.get("created_at", 0)) + self.ttl + EXPIRY_GRACE_S:
+            status = "failed"  # its upload URL expired unused: the reservation goes back to the quota
+            item = {**item, "reason": f"upload-expired: no upload arrived within the upload URL's {self.ttl} s"}
+            self._expire(job_id, item)
         counts = item.get("counts") or {"lines_read": 0, "ok": 0, "failed": 0}
         if status == "running" and item.get("run_id"):
             counts = self._progress(item["run_id"])
         out: dict[str, Any] = {"job_id": job_id, "status": status, "counts": counts,
                                "model": item.get("model"), "format": item.get("fmt"),
                                "created_at": item.get("created_at"), "finished_at": item.get("finished_at")}
-        if status == "failed":
+        if status in ("failed", metering.QUOTA_STOP):
             out["reason"] = item.get("reason")
         keys = result_keys(job_id)
         if status == "done":
             out["results_url"] = self._get_url(keys["results"])
             out["errors_url"] = self._get_url(keys["errors"])
-        if status in ("done", "failed"):
+        if status == metering.QUOTA_STOP:  # what ran before the quota stopped it
+            out["results_url"] = self._get_url(keys["results"])
+            out["errors_url"] = self._get_url(keys["errors"])
+        if status in ("done", "failed", metering.QUOTA_STOP):
             out["summary_url"] = self._get_url(keys["summary"])
             out["expires_in"] = self.ttl
         return out
+
+    def _expire(self, job_id: str, item: dict[str, Any]) -> None:
+        if self.usage_table is None or not item.get("meter"):
+            return
+        with _ledger_errors():
+            reservation = self.ledger.take_reservation(job_id)
+        if reservation:
+            try:
+                metering.give_back(self.ledger.ddb, self.usage_table, item["meter"], reservation, now=self.clock())
+            except Exception:  # noqa: BLE001 - over-counting a reservation never gives anything away
+                pass
 
     def _progress(self, run_id: str) -> dict[str, int]:
         with _ledger_errors():

@@ -69,7 +69,8 @@ def summary(run: Run, *, status: str, reason: str | None, counts: dict[str, int]
                    "failed": counts.get("failed", 0)},
         "model": run.model or None,
         "source": {**run.source.as_dict(), "size": run.size, "format": run.fmt},
-        "outputs": {"results": keys["results"], "errors": keys["errors"]} if status == "done" else {},
+        "outputs": ({"results": keys["results"], "errors": keys["errors"]}
+                    if status in ("done", "quota-exceeded") else {}),
         "started_at": iso(run.started_at) if run.started_at else None,
         "finished_at": iso(finished_at),
         "timings_ms": {"total": round((finished_at - run.started_at) * 1e3, 1) if run.started_at else None,

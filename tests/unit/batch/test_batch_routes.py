@@ -17,8 +17,8 @@ class FakeJobs:
     def __init__(self) -> None:
         self.created: list[tuple] = []
 
-    def create_job(self, owner, fmt, model):
-        self.created.append((owner, fmt, model))
+    def create_job(self, owner, fmt, model, *, texts=None):
+        self.created.append((getattr(owner, "token_id", owner), fmt, model, texts))
         return {"job_id": "j1", "upload_url": "https://example/put", "key": f"incoming/j1.{fmt}", "expires_in": 60}
 
     def get_job(self, job_id, owner):
@@ -51,10 +51,10 @@ def app_and_jobs():
 
 def test_create_passes_owner_format_and_model(app_and_jobs):
     client, jobs = app_and_jobs
-    r = client.post("/v1/batch", json={"format": "csv", "model": "sentiment:fp32"}, headers={"X-Who": "a"})
+    r = client.post("/v1/batch", json={"format": "csv", "model": "sentiment:fp32", "texts": 12}, headers={"X-Who": "a"})
     assert r.status_code == 201 and r.headers["Location"] == "/v1/batch/j1"
     assert client.post("/v1/batch", headers={"X-Who": "d"}).status_code == 201  # empty body: defaults
-    assert jobs.created == [("tok_a", "csv", "sentiment:fp32"), ("tok_d", "jsonl", None)]
+    assert jobs.created == [("tok_a", "csv", "sentiment:fp32", 12), ("tok_d", "jsonl", None, None)]
 
 
 def test_token_model_permissions_for_records_and_dicts(app_and_jobs):
