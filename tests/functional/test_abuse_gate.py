@@ -1,0 +1,97 @@
+"""Abuse costs nothing: malformed or checksum-failing tokens are refused without a DynamoDB call,
+unknown well-formed ones are asked once and the answer cached, legacy tokens keep working until
+the operator turns them off (the real Lambda handler on moto)."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from functions.auth.admin import create_token
+from functions.auth.tokens import TokenRecord, hash_token, new_token, precheck, to_item
+from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
+                                         lambda_env, response_json)
+from tests.support.s3 import upload_registry
+
+pytestmark = pytest.mark.timeout(120)
+LEGACY = "snlp_" + "L" * 43  # the pre-checksum shape: 48 characters
+
+
+@pytest.fixture
+def aws(tiny_registry):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        upload_registry(s3, BUCKET, tiny_registry)
+        create_tokens_table(ddb)
+        ddb.put_item(TableName=TABLE, Item=to_item(hash_token(LEGACY), TokenRecord(
+            token_id="tok_legacy", owner="old customer", models="*", quota_per_day=100, legacy=True)))
+        yield s3, ddb
+
+
+def handler_for(aws, tmp_path, **env):
+    from functions.api.handler import build_runtime, make_handler
+
+    s3, ddb = aws
+    return make_handler(build_runtime(lambda_env(tmp_path / "cache", **env), s3_client=s3, dynamodb_client=ddb))
+
+
+def dynamodb_calls(ddb) -> list[str]:
+    calls: list[str] = []
+    ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def classify(handler, token):
+    event = http_v2_event("POST", "/v1/classify", body={"texts": ["good"]}, headers={"Authorization": f"Bearer {token}"})
+    return handler(event, FakeLambdaContext())
+
+
+def _with_bad_checksum(token: str) -> str:
+    last = "0" if token[-1] != "0" else "1"
+    return token[:-1] + last
+
+
+@pytest.mark.parametrize("token", [
+    "garbage", "Bearer", "snlp_", "snlp_has space", "snlp_ünïcode" + "x" * 40, "snlp_" + "x" * 200,
+    "snlp_" + "x" * 51,  # the checksummed length, checksum wrong
+    "other_" + "x" * 43,
+])
+def test_malformed_tokens_are_refused_without_any_dynamodb_call(aws, tmp_path, token):
+    handler = handler_for(aws, tmp_path)
+    calls = dynamodb_calls(aws[1])
+    out = classify(handler, token)
+    assert out["statusCode"] == 401 and response_json(out)["type"].endswith("/invalid-token")
+    assert calls == []
+
+
+def test_a_real_token_with_one_character_changed_never_reaches_dynamodb(aws, tmp_path):
+    token, _ = create_token(aws[1], TABLE, owner="a", models="*", quota_per_day=10)
+    handler = handler_for(aws, tmp_path)
+    calls = dynamodb_calls(aws[1])
+    assert classify(handler, _with_bad_checksum(token))["statusCode"] == 401
+    assert calls == []
+    assert classify(handler, token)["statusCode"] == 200 and "GetItem" in calls
+
+
+def test_unknown_well_formed_tokens_are_asked_once_then_cached(aws, tmp_path):
+    handler = handler_for(aws, tmp_path)
+    stranger = new_token()  # valid checksum, not in the table
+    calls = dynamodb_calls(aws[1])
+    for _ in range(5):
+        assert classify(handler, stranger)["statusCode"] == 401
+    assert calls == ["GetItem"]
+
+
+def test_legacy_tokens_work_until_turned_off_then_cost_nothing(aws, tmp_path):
+    assert classify(handler_for(aws, tmp_path), LEGACY)["statusCode"] == 200
+    handler = handler_for(aws, tmp_path, SNLP_LEGACY_TOKENS="false")
+    calls = dynamodb_calls(aws[1])
+    assert classify(handler, LEGACY)["statusCode"] == 401 and calls == []
+
+
+def test_precheck_rules():
+    token = new_token()
+    assert len(token) == 56 and precheck(token) and precheck(token, accept_legacy=False)
+    assert not precheck(_with_bad_checksum(token))
+    assert precheck(LEGACY) and not precheck(LEGACY, accept_legacy=False)
