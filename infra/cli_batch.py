@@ -51,7 +51,8 @@ def submit(api: Api, path: Path, model: str | None) -> dict[str, Any]:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise CliError(f"{path.name}: only .jsonl and .csv files can be submitted")
-    body: dict[str, Any] = {"format": fmt, "filename": path.name}
+    # the declared lines are reserved from the token's daily quota now (a 429 if they do not fit)
+    body: dict[str, Any] = {"format": fmt, "filename": path.name, "texts": max(1, count_lines(path))}
     if model:
         body["model"] = model
     job = api.call("POST", "/v1/batch", body)
