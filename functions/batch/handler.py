@@ -3,7 +3,9 @@
 Each SQS record is one unit for Powertools' BatchProcessor: a record that raises is reported
 in ``batchItemFailures`` and comes back after the visibility timeout; the others are deleted.
 A record that still fails on its last receive before the queue's redrive sends it to the DLQ
-is counted as a poison message.
+is counted as a poison message, and its job ends ``failed`` with the reason and the counts so
+far (:meth:`Worker.give_up`); ``dead_letter_handler``, on the DLQ, does the same for any message
+that got there another way, so no job stays ``running``.
 """
 from __future__ import annotations
 
@@ -113,10 +115,46 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
             _count(telemetry.POISON_MESSAGES, 1)
             logger.exception("poison message: last try before the DLQ",
                              extra={"message_id": record.message_id, "receives": receives})
+            _give_up(record.body, f"failed {receives} times: {failure_reason()}")
         else:
             logger.exception("message failed; SQS will redeliver it",
                              extra={"message_id": record.message_id, "receives": receives})
         raise
+
+
+def failure_reason() -> str:
+    """The exception being handled, as a job's failure reason: its type and first line, bounded."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return "unknown error"
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _give_up(body: str, reason: str) -> None:
+    """End the message's job as failed (best effort: the DLQ consumer tries again)."""
+    try:
+        worker().give_up(body, reason)
+    except Exception:  # noqa: BLE001 - the message still goes to the DLQ, whose consumer retries this
+        logger.exception("could not mark the job failed")
+
+
+def dead_letter_record(record: SQSRecord, lambda_context: Any = None) -> None:
+    """A message in the DLQ will never be processed: its job ends failed, with the reason."""
+    receives = record.attributes.approximate_receive_count or "?"
+    worker().give_up(record.body, f"gave up after repeated failures: the message reached the dead-letter queue "
+                                  f"(received {receives} times in the DLQ); see the batch function's logs")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+def dead_letter_handler(event: dict, context: Any) -> dict:
+    """Lambda entry point on the DLQ: mark the jobs of dead messages failed (messages that fail
+    here stay in the DLQ for the alarm and an operator)."""
+    return process_partial_response(event=event, record_handler=dead_letter_record, processor=processor,
+                                    context=context)
 
 
 @logger.inject_lambda_context
@@ -128,4 +166,4 @@ def handler(event: dict, context: Any) -> dict:
                                     context=context)
 
 
-__all__ = ["handler", "record_handler", "build_worker", "worker", "reset", "DeferredError"]
+__all__ = ["handler", "dead_letter_handler", "record_handler", "dead_letter_record", "failure_reason", "build_worker", "worker", "reset", "DeferredError"]

@@ -16,9 +16,10 @@ from typing import Any, Callable
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-CLAIMED, DONE, BUSY = "claimed", "done", "busy"
+CLAIMED, DONE, BUSY, SUPERSEDED = "claimed", "done", "busy", "superseded"
 FINAL = ("done", "failed", "superseded")
 LEASE_S = 16 * 60  # longer than a Lambda can run (15 min): a live worker never loses its lease
+COMMIT_LEASE_S = 16 * 60  # a commit is a few S3 copies, but it must outlive any Lambda that holds it
 TTL_S = 30 * 24 * 3600
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
@@ -60,8 +61,9 @@ class Ledger:
     """Typed access to the jobs table. ``clock`` returns epoch seconds (injectable for tests)."""
 
     def __init__(self, ddb: Any, table: str, *, clock: Callable[[], float] = time.time,
-                 lease_s: float = LEASE_S, ttl_s: int = TTL_S) -> None:
+                 lease_s: float = LEASE_S, ttl_s: int = TTL_S, commit_lease_s: float = COMMIT_LEASE_S) -> None:
         self.ddb, self.table, self.clock, self.lease_s, self.ttl_s = ddb, table, clock, lease_s, ttl_s
+        self.commit_lease_s = commit_lease_s
 
     # --- low level --------------------------------------------------------------------------
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
@@ -272,10 +274,77 @@ class Ledger:
                 raise
             return False
 
-    def finish_job(self, job_id: str, run_id: str, **attrs: Any) -> bool:
-        """Record the outcome unless a newer run took the job over meanwhile."""
+    def claim_commit(self, job_id: str, run_id: str) -> str:
+        """Take the job's commit lease before writing its final outputs (results, summary).
+
+        Granted only while the job still points at this run and is running, so outputs land
+        only from the current run, checked at commit time; the lease serialises commits, so an
+        older run that passed the check finishes writing before a newer run may start its own.
+        Returns CLAIMED, SUPERSEDED (another run owns the job, or it ended) or BUSY (an older
+        run is still committing: retry later).
+        """
+        now = self.clock()
         try:
-            self._update(f"job#{job_id}", "job", {"updated_at": self.clock(), **attrs},
+            self._update(f"job#{job_id}", "job", {"commit_run": run_id, "commit_until": now + self.commit_lease_s},
+                         condition="#run = :run AND #st = :running AND "
+                                   "(attribute_not_exists(#cu) OR #cu < :now OR #cr = :run)",
+                         values={"#run": "run_id", "#st": "status", "#cu": "commit_until", "#cr": "commit_run",
+                                 ":run": run_id, ":running": "running", ":now": now})
+            return CLAIMED
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+        job = self.get_job(job_id) or {}
+        if job.get("run_id") == run_id and job.get("status") == "running":
+            return BUSY
+        return SUPERSEDED
+
+    def release_commit(self, job_id: str, run_id: str) -> None:
+        """End this run's commit lease (also when the job moved on meanwhile), so the next run
+        need not wait for it to expire."""
+        try:
+            self._update(f"job#{job_id}", "job", {"commit_until": 0}, condition="#cr = :run",
+                         values={"#cr": "commit_run", ":run": run_id})
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+
+    def expire_job(self, job_id: str, *, reason: str, finished_at: float, counts: dict[str, int]) -> bool:
+        """Mark a job that ran past its deadline failed (and its run, so its chunks stop);
+        False when it ended meanwhile."""
+        try:
+            job = self._update(f"job#{job_id}", "job",
+                               {"status": "failed", "reason": reason, "finished_at": finished_at,
+                                "updated_at": finished_at, "counts": counts},
+                               condition="#st IN (:queued, :running)",
+                               values={"#st": "status", ":queued": "queued", ":running": "running"},
+                               returns="ALL_NEW")
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+        run_id = (job or {}).get("run_id")
+        if run_id:
+            self.fail_run(run_id, reason=reason, finished_at=finished_at)
+        return True
+
+    def fail_run(self, run_id: str, **attrs: Any) -> bool:
+        """Mark a run failed unless it already ended; no merge may start after this."""
+        try:
+            self._update(f"run#{run_id}", "run", {"status": "failed", "lease_until": 0, "merge_status": "failed",
+                                                  **attrs},
+                         condition="attribute_exists(pk) AND NOT #st IN (:done, :failed, :superseded)",
+                         values={"#st": "status", ":done": "done", ":failed": "failed", ":superseded": "superseded"})
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+
+    def finish_job(self, job_id: str, run_id: str, **attrs: Any) -> bool:
+        """Record the outcome unless a newer run took the job over meanwhile; ends the commit lease."""
+        try:
+            self._update(f"job#{job_id}", "job", {"updated_at": self.clock(), "commit_until": 0, **attrs},
                          condition="#run = :run", values={"#run": "run_id", ":run": run_id})
             return True
         except Exception as exc:  # noqa: BLE001
@@ -287,26 +356,5 @@ class Ledger:
         job = self.get_job(job_id)
         return job is None or job.get("run_id") in (None, run_id)
 
-    def take_reservation(self, job_id: str) -> dict[str, Any] | None:
-        """Remove the job's quota reservation and return it; None when already taken (so it is
-        given back to the quota once, whoever asks first: the worker or an expired job's status)."""
-        try:
-            out = self.ddb.update_item(TableName=self.table, Key=self._key(f"job#{job_id}", "job"),
-                                       UpdateExpression="REMOVE reservation",
-                                       ConditionExpression="attribute_exists(reservation)", ReturnValues="UPDATED_OLD")
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return None
-        return _plain(_de.deserialize(out["Attributes"]["reservation"]))
 
-    def reject_upload(self, job_id: str, run_id: str, reason: str, **attrs: Any) -> None:
-        """Fail the job for good because of this upload: it becomes the job's run (so no earlier
-        run is current any more, and none can finish the job) and its sequence sorts after every
-        S3 sequencer (so start_job never hands the job to a later upload)."""
-        now = self.clock()
-        self._update(f"job#{job_id}", "job", {"status": "failed", "reason": reason, "run_id": run_id,
-                                              "sequence": "~", "updated_at": now, "finished_at": now, **attrs})
-
-
-__all__ = ["Ledger", "CLAIMED", "DONE", "BUSY", "FINAL", "LEASE_S", "chunk_sk"]
+__all__ = ["Ledger", "CLAIMED", "DONE", "BUSY", "SUPERSEDED", "FINAL", "LEASE_S", "COMMIT_LEASE_S", "chunk_sk"]

@@ -173,6 +173,10 @@ def concat(s3: Any, bucket: str, keys: list[str], target: str, *, part_size: int
     part is under S3's 5 MiB minimum the bytes are streamed through a bounded S3Writer instead.
     """
     sizes = [int(s3.head_object(Bucket=bucket, Key=k)["ContentLength"]) for k in keys]
+    if len(keys) == 1 and sizes[0] <= MAX_COPY_PART:  # one part: a copy inside S3
+        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": keys[0]},
+                       ContentType=JSONL_TYPE, MetadataDirective="REPLACE")
+        return sizes[0]
     if len(keys) > 1 and all(size >= MIN_PART for size in sizes[:-1]) and sizes[-1] > 0 \
             and max(sizes) <= MAX_COPY_PART and len(keys) <= 10_000:
         upload = s3.create_multipart_upload(Bucket=bucket, Key=target, ContentType=JSONL_TYPE)["UploadId"]
@@ -197,17 +201,32 @@ def put_json(s3: Any, bucket: str, key: str, body: bytes) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
+class CleanupError(Exception):
+    """Some objects under a prefix could not be deleted (DeleteObjects reports them inside a 200)."""
+
+    def __init__(self, prefix: str, errors: list[dict[str, Any]]) -> None:
+        codes = sorted({str(e.get("Code", "?")) for e in errors})
+        super().__init__(f"{len(errors)} objects under {prefix} were not deleted ({', '.join(codes)})")
+        self.errors = errors
+
+
 def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
-    """Delete every object under prefix (best effort housekeeping); returns how many."""
+    """Delete every object under prefix; returns how many. Raises CleanupError when S3 kept
+    some (DeleteObjects answers 200 and lists per-key failures in ``Errors``)."""
     deleted = 0
+    errors: list[dict[str, Any]] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            deleted += len(keys)
+            got = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            failed = got.get("Errors") or []
+            errors += failed
+            deleted += len(keys) - len(failed)
+    if errors:
+        raise CleanupError(prefix, errors)
     return deleted
 
 
 __all__ = ["Source", "SourceError", "SourceChangedError", "head", "read_range", "S3Writer", "put_json",
-           "delete_prefix", "concat", "PART_SIZE", "READ_CHUNK", "WINDOW"]
+           "delete_prefix", "CleanupError", "concat", "PART_SIZE", "READ_CHUNK", "WINDOW"]
