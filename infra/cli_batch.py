@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from infra.cli_common import Api, CliError, add_connection_args, print_json, resolve
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
+ENDED = ("done", "failed", "quota-exceeded")  # the job statuses that do not change any more (GET /v1/batch/{id})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,7 +91,7 @@ def wait(api: Api, job_id: str, total: int | None, *, interval: float, timeout: 
         seen = total or counts.get("total") or counts.get("lines_read")  # lines_read grows while running
         out.write("\r" + progress_line(status.get("status", "?"), done, seen))
         out.flush()
-        if status.get("status") in ("done", "failed"):
+        if status.get("status") in ENDED:
             out.write("\n")
             return status
         if clock() > deadline:
@@ -151,7 +152,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     status = Api(resolve(args)).call("GET", f"/v1/batch/{args.job_id}")
-    if status.get("status") != "done":
+    if status.get("status") not in ("done", "quota-exceeded"):
         raise CliError(f"job {args.job_id} is {status.get('status')}, not done yet")
     return _finish(status, args.job_id, args.output_dir)
 
@@ -163,6 +164,8 @@ def _finish(status: dict[str, Any], job_id: str, out_dir: Path) -> int:
     for path in download(status, job_id, out_dir):
         print(path)
     print(f"job {job_id}: {counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed", file=sys.stderr)
+    if status.get("status") == "quota-exceeded":  # the lines before the stop are saved; the rest did not run
+        raise CliError(f"job {job_id} stopped at the token's daily quota: {status.get('reason')}", 5)
     return 0
 
 

@@ -77,6 +77,10 @@ class FakeApi(BaseHTTPRequestHandler):
         n = self.polls[job] = self.polls.get(job, 0) + 1
         if n < 3:
             return self._send(200, {"job_id": job, "status": "running", "counts": {"ok": n, "failed": 0}})
+        if self.jobs.get(job, {}).get("filename") == "over-quota.jsonl":
+            return self._send(200, {"job_id": job, "status": "quota-exceeded", "counts": {"ok": 1, "failed": 0},
+                                    "reason": "quota-exceeded: the token's daily quota ran out after 1 lines",
+                                    "results_url": f"{base}/results/{job}"})
         self._send(200, {"job_id": job, "status": "done", "counts": {"ok": 2, "failed": 1},
                          "results_url": f"{base}/results/{job}", "errors_url": f"{base}/results/{job}.errors"})
 
@@ -146,6 +150,15 @@ def test_batch_submit_uploads_polls_and_downloads(api, capsys, tmp_path):
     assert [p.name for p in saved] == ["job1.jsonl", "job1.errors.jsonl"]
     assert json.loads(saved[0].read_text())["label"] == "positive"
     assert "2 ok, 1 failed" in captured.err
+
+
+def test_batch_stopped_at_the_quota_saves_what_ran_and_exits_like_a_429(api, capsys, tmp_path):
+    src = tmp_path / "over-quota.jsonl"
+    src.write_text('{"text": "a"}\n{"text": "b"}\n')
+    assert main(["batch", "submit", str(src), "-o", str(tmp_path / "out"), "--poll-interval", "0.01"]) == 5
+    captured = capsys.readouterr()
+    assert [Path(p).suffix for p in captured.out.split()] == [".jsonl"]  # the results that ran, saved
+    assert "stopped at the token's daily quota" in captured.err
 
 
 def test_batch_rejects_other_formats(api, capsys, tmp_path):

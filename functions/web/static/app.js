@@ -344,6 +344,12 @@
         if ((c.failed || 0) > 0) addLink(st.errors_url, "Download the list of problem lines", jobId + ".errors.jsonl");
         return;
       }
+      if (st.status === "quota-exceeded") {
+        bar.hidden = true;
+        batchText("Stopped at your daily quota after " + (c.ok || 0) + " lines; the rest was not processed (or billed). The quota resets at 00:00 UTC.");
+        addLink(st.results_url, "Download the results so far", jobId + ".results.jsonl");
+        return;
+      }
       if (st.status === "failed") {
         bar.hidden = true;
         batchText("The job could not be processed" + (st.reason || st.error ? ": " + (st.reason || st.error) : ".") + " Check the file format and try again.");
