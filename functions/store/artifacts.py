@@ -30,9 +30,25 @@ from .s3io import S3Reader
 
 RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
 MAX_MANIFESTS = 256
+MAX_NAMES = 1024  # alias / version-number answers kept, known or unknown: model names come from requests
 _SAFE_FILE = NAME_RE  # manifest file names become local paths: no slashes, no "..", no dotfiles
 
 EventHook = Callable[[str, dict], None]
+
+
+class BoundedDict(OrderedDict):
+    """A dict that forgets its least recently written entries beyond ``limit``: a caller sending
+    endless made-up model names costs one cached "not found" each, never unbounded memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
 
 
 @dataclass
@@ -60,8 +76,8 @@ class ArtifactStore:
         self._version_locks: dict[Key, threading.Lock] = {}
         self._models: OrderedDict[Key, InferenceModel] = OrderedDict()  # LRU: most recent last
         self._manifests: OrderedDict[Key, Manifest] = OrderedDict()
-        self._aliases: dict[str, _Timed] = {}  # name -> mapping (None: no such model)
-        self._numbers: dict[str, _Timed] = {}  # name -> {number: version}
+        self._aliases: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> mapping (None: no such model)
+        self._numbers: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> {number: version}
         self._listing: _Timed | None = None
         self._failures: dict[Key, tuple[float, NlpError]] = {}
         self._loading: set[Key] = set()  # versions being downloaded/verified: never evicted from disk

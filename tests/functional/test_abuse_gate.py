@@ -95,3 +95,20 @@ def test_precheck_rules():
     assert len(token) == 56 and precheck(token) and precheck(token, accept_legacy=False)
     assert not precheck(_with_bad_checksum(token))
     assert precheck(LEGACY) and not precheck(LEGACY, accept_legacy=False)
+
+
+def test_made_up_model_names_are_404_and_their_cache_stays_bounded(aws, tmp_path, monkeypatch):
+    from functions.store import artifacts
+
+    monkeypatch.setattr(artifacts, "MAX_NAMES", 8)
+    token, _ = create_token(aws[1], TABLE, owner="a", models="*", quota_per_day=1000)
+    from functions.api.handler import build_runtime, make_handler
+
+    runtime = build_runtime(lambda_env(tmp_path / "cache"), s3_client=aws[0], dynamodb_client=aws[1])
+    handler = make_handler(runtime)
+    for i in range(20):
+        event = http_v2_event("POST", "/v1/classify", body={"texts": ["good"], "model": f"made-up-{i}"},
+                              headers={"Authorization": f"Bearer {token}"})
+        assert handler(event, FakeLambdaContext())["statusCode"] == 404
+    assert len(runtime.store._aliases) <= 8 and len(runtime.store._numbers) <= 8
+    assert classify(handler, token)["statusCode"] == 200  # real models still resolve
