@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import batch_bench, report, sections
+from bench import batch_bench, long_inputs, report, sections
 from bench.corpus import load_texts
 from bench.machine import cpu_info, package_versions
 from bench.raw import DIST
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-lines", type=int, default=None, help="lines of the batch-vs-raw file (20000)")
     parser.add_argument("--fanout-lines", type=int, default=None, help="lines of the fan-out file (200000)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
-                        "latency,bucketing,coldstart,batch,fanout")
+                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types")
     args = parser.parse_args(argv)
     if not (DIST / "sentiment" / "aliases.json").is_file():
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         results["handler_overhead"] = sections.handler_overhead(results["latency"])
     step("bucketing", lambda: sections.bucketing(texts, max(10, repeats // 2)))
     step("coldstart", lambda: sections.cold_start(3 if args.quick else 5))
+    step("chunking", lambda: long_inputs.chunking_rows(texts, max(5, repeats // 4)))
+    step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))
     step("batch", lambda: _batch(batch_lines))
     step("fanout", lambda: _fanout(fanout_lines))
     results["elapsed_s"] = round(time.perf_counter() - started, 1)

@@ -66,6 +66,10 @@ def write(results: dict, stem: Path) -> str:
                  "handler_overhead"),
                 ("Throughput: length bucketing vs padding to the longest", "bucketing"),
                 ("Cold start: new process, empty cache, artifact from local S3 (ms; peak RSS in MB)", "coldstart"),
+                ("Long inputs: a ~2,000-token document through on_overflow: chunk vs its windows run one call "
+                 "each (goal: chunk_vs_apart <= 1.1)", "chunking"),
+                ("Embedding types vs float (minilm-embed, corpus pairs): cosine and recall@10 against float's top 10",
+                 "embedding_types"),
                 ("Batch (S3 -> SQS -> batch handler) vs raw bulk int8 throughput", "batch"),
                 ("Batch fan-out over local workers", "fanout")]
     for title, key in sections:

@@ -18,8 +18,11 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _schemas(s: Settings) -> dict[str, Any]:
-    text = {"type": "string", "minLength": 1, "maxLength": s.max_document_chars,
-            "description": f"at most {s.max_chars} characters; up to {s.max_document_chars} with on_overflow: chunk"}
+    text = {"type": "string", "minLength": 1, "maxLength": s.max_chars}
+    document = {"type": "string", "minLength": 1, "maxLength": s.max_document_chars,
+                "description": f"one text: at most {s.max_chars} characters, or a whole document of up to "
+                               f"{s.max_document_chars} with on_overflow: chunk (list items may be documents too, "
+                               "within the body limit)"}
     texts = {"type": "array", "items": text, "minItems": 1, "maxItems": s.max_texts}
     model = {"type": "string", "description": "`name` (alias prod), `name:alias` or `name@version`",
              "examples": ["sentiment", "sentiment:fp32", "minilm-embed@3-int8"]}
@@ -57,7 +60,7 @@ def _schemas(s: Settings) -> dict[str, Any]:
         "TFServingError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
         "ClassifyRequest": {"type": "object", "required": ["texts"],
-                            "properties": {"model": model, "texts": {"oneOf": [text, texts]}, **long_inputs}},
+                            "properties": {"model": model, "texts": {"oneOf": [document, texts]}, **long_inputs}},
         "Prediction": {"type": "object", "required": ["label", "score", "scores"],
                        "properties": {"label": {"type": "string"}, "score": {"type": "number"},
                                       "scores": {"type": "object", "additionalProperties": {"type": "number"}}}},
@@ -65,7 +68,7 @@ def _schemas(s: Settings) -> dict[str, Any]:
                              "properties": {"model": {"type": "string"}, "usage": usage, **report,
                                             "predictions": {"type": "array", "items": _ref("Prediction")}}},
         "EmbedRequest": {"type": "object", "required": ["texts"],
-                         "properties": {"model": model, "texts": {"oneOf": [text, texts]}, **long_inputs,
+                         "properties": {"model": model, "texts": {"oneOf": [document, texts]}, **long_inputs,
                                         "embedding_types": {
                                             "type": "array", "minItems": 1, "items": {"enum": list(EMBEDDING_TYPES)},
                                             "description": "answer embeddings as an object with one list per "
@@ -165,7 +168,7 @@ def _schemas(s: Settings) -> dict[str, Any]:
                                "shape": {"type": "array", "items": {"type": "integer"}},
                                "data": {**floats, "description": "row-major"}}}}}},
         "EmbeddingsRequest": {"type": "object", "required": ["input"],
-                              "properties": {"input": {"oneOf": [text, texts]}, "model": model,
+                              "properties": {"input": {"oneOf": [document, texts]}, "model": model,
                                              "encoding_format": {"enum": ["float", "base64"], "default": "float"},
                                              "dimensions": {"type": "integer", "description": (
                                                  "the model's dim, or a size its manifest declares it was "
@@ -309,6 +312,33 @@ def _page(summary: str, description: str) -> dict[str, Any]:
                               "application/problem+json": {"schema": _ref("Problem")}}}}}
 
 
+# one runnable example per protocol with its own client library ("{base}": the API's URL)
+CODE_SAMPLES: dict[tuple[str, str], dict[str, str]] = {
+    ("/v2/models/{name}/infer", "post"): {"label": "Python, tritonclient[http]", "source": """\
+import os, numpy as np, tritonclient.http as http
+client = http.InferenceServerClient(url="{base}".split("://", 1)[1], ssl="{base}".startswith("https"))
+auth = {"Authorization": "Bearer " + os.environ["SNLP_TOKEN"]}
+text = http.InferInput("text", [2], "BYTES")
+text.set_data_from_numpy(np.array(["I love this!", "Not great."], dtype=object), binary_data=False)
+out = http.InferRequestedOutput("probabilities", binary_data=False)  # JSON tensors: binary_data=False
+result = client.infer("sentiment", [text], outputs=[out], headers=auth)
+print(result.as_numpy("probabilities"))"""},
+    ("/v1/embeddings", "post"): {"label": "Python, openai", "source": """\
+import os
+from openai import OpenAI
+client = OpenAI(base_url="{base}/v1", api_key=os.environ["SNLP_TOKEN"])
+got = client.embeddings.create(model="minilm-embed", input=["a sentence to embed"])
+print(len(got.data[0].embedding), got.usage.total_tokens)
+# a whole document, chunked and pooled: extra_body={"on_overflow": "chunk"}"""},
+    ("/v1/models/{name}:predict", "post"): {"label": "Python, requests (TF Serving's own client is gRPC only)",
+                                           "source": """\
+import os, requests
+auth = {"Authorization": "Bearer " + os.environ["SNLP_TOKEN"]}
+rows = requests.post("{base}/v1/models/sentiment/versions/1:predict", headers=auth,
+                     json={"instances": ["I love this!", "Not great."]}).json()["predictions"]
+cols = requests.post("{base}/v1/models/sentiment:predict", headers=auth,
+                     json={"inputs": {"text": ["I love this!"]}}).json()["outputs"]"""},
+}
 TF = "TensorFlow Serving"
 V2 = "Open Inference Protocol v2"
 VERSION_PARAM = _path_param("version", "version number (1, 2, … in publish order) or version name")
@@ -400,6 +430,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                           "security": [], "responses": {"200": {"description": "HTML page",
                                                                 "content": {"text/html": {}}}}}},
     }
+    for (path, method), sample in CODE_SAMPLES.items():
+        paths[path][method]["x-codeSamples"] = [sample]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Serverless NLP API", "version": "1.0.0",

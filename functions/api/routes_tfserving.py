@@ -32,8 +32,8 @@ PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "tensorflow/serving/classify"
 METHODS = {PREDICT_SIGNATURE: "tensorflow/serving/predict", CLASSIFY_SIGNATURE: "tensorflow/serving/classify"}
 # every path of this protocol except the bare GET /v1/models/{name} (that one is also our catalog's)
-PATH_RE = re.compile(r"^/v1/models/[^/]+(/(versions|labels)/[^/:]+)?(:(predict|classify|regress)|/metadata)$"
-                     r"|^/v1/models/[^/]+/(versions|labels)/[^/:]+$")
+PATH_RE = re.compile(r"^/v1/models/[^/]+(/(versions|labels)/[^/]+)?(:(predict|classify|regress)|/metadata)$"
+                     r"|^/v1/models/[^/]+/(versions|labels)/[^/]+$")
 
 
 def is_tfserving_path(path: str) -> bool:

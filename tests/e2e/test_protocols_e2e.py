@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import requests
 
+from functions.api.openapi import CODE_SAMPLES
 from tests.e2e.live import LiveApi, live_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -106,3 +107,11 @@ def test_a_whole_document_is_chunked_and_metered_by_windows(live):
     assert resp.headers["X-Windows"] == str(body["chunks"][0])
     cut = requests.post(f"{live.url}/v1/embed", json={"texts": [DOCUMENT[:1900]]}, headers=_auth(live), timeout=60)
     assert cut.json()["truncated"] == [True] and cut.headers["X-Truncated-Texts"] == "1"
+
+
+@pytest.mark.parametrize("key", sorted(CODE_SAMPLES))
+def test_the_documented_client_examples_run(live, key, monkeypatch, capsys):
+    """The OpenAPI document's x-codeSamples (shown on /docs) run as printed against the live API."""
+    pytest.importorskip("tritonclient.http")
+    monkeypatch.setenv("SNLP_TOKEN", live.token)
+    exec(compile(CODE_SAMPLES[key]["source"].replace("{base}", live.url), f"<sample {key[0]}>", "exec"), {})

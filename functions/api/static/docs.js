@@ -51,6 +51,11 @@ function renderOperation(spec, path, method, op) {
       section.append(el("h3", {}, "Example"), el("pre", {}, curl));
     }
   }
+  for (const sample of op["x-codeSamples"] || []) {  // the protocol's own client library
+    const base = location.origin + location.pathname.replace(/docs$/, "");
+    section.append(el("h3", {}, "Example (" + sample.label + ")"),
+      el("pre", {}, sample.source.split("{base}").join(base.replace(/\/$/, ""))));
+  }
   const rows = Object.entries(op.responses || {}).map(([status, response]) => {
     const content = response.content || {};
     const media = Object.keys(content)[0];
