@@ -28,6 +28,7 @@ metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _state: dict[str, Any] = {}
+DLQ_SUFFIX = "-dlq"  # the DLQ's name is the work queue's plus this (infra/config.py names both)
 DEFER_BELOW = 0.5  # start no further record once less than half of the invocation's time is left
 
 
@@ -99,7 +100,16 @@ def _release_now(record: SQSRecord) -> None:
         logger.warning("could not release a deferred message", extra={"message_id": record.message_id})
 
 
+def _dead_letter(record: SQSRecord) -> bool:
+    """True for a record from the work queue's DLQ, named ``<work queue>-dlq`` (infra/config.py)."""
+    queue = getattr(_state.get("settings"), "batch_queue_url", "") or ""
+    return bool(queue) and (record.event_source_arn or "").endswith(":" + queue.rsplit("/", 1)[-1] + DLQ_SUFFIX)
+
+
 def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    worker()  # settings first: they name the work queue
+    if _dead_letter(record):
+        return dead_letter_record(record, lambda_context)
     if _defer(record, lambda_context):
         _release_now(record)
         logger.info("deferred to another invocation", extra={"message_id": record.message_id})
@@ -144,6 +154,8 @@ def _give_up(body: str, reason: str) -> None:
 def dead_letter_record(record: SQSRecord, lambda_context: Any = None) -> None:
     """A message in the DLQ will never be processed: its job ends failed, with the reason."""
     receives = record.attributes.approximate_receive_count or "?"
+    _count(telemetry.DEAD_LETTERS, 1)
+    logger.error("dead letter: ending its job", extra={"message_id": record.message_id, "body": record.body[:2000]})
     worker().give_up(record.body, f"gave up after repeated failures: the message reached the dead-letter queue "
                                   f"(received {receives} times in the DLQ); see the batch function's logs")
 

@@ -136,3 +136,19 @@ def test_part_deletes_that_s3_refuses_are_reported(aws, tiny_registry, tmp_path)
         delete_prefix(RefusingS3(stack.s3), DATA, "results/_parts/j/")
     assert delete_prefix(stack.s3, DATA, "results/_parts/j/") == 3
     assert stack.keys("results/_parts/") == []
+
+
+def test_the_batch_function_treats_records_from_its_dlq_as_dead_letters(aws, tiny_registry, tmp_path, capsys):
+    """serverless.yml wires the DLQ to the same function: records from another queue end their jobs."""
+    stack = _stack(tiny_registry, tmp_path)
+    stack.fault = AlwaysCrash("object-written")
+    stack.upload("incoming/dlq.jsonl", _lines(2))
+    body = _upload_event(stack)["Body"]
+    stack.invoke(sqs_event(body, receive_count=1))
+    event = sqs_event(body)
+    event["Records"][0]["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:snlp-batch-dlq"  # batch_stack's
+    capsys.readouterr()
+    assert stack.invoke(event) == {"batchItemFailures": []}
+    job = _job(stack, "dlq")
+    assert job["status"] == "failed" and "dead-letter queue" in job["reason"]
+    assert '"BatchDeadLetters"' in capsys.readouterr().out

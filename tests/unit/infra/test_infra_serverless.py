@@ -83,11 +83,13 @@ def test_startup_and_overhead_levers_are_rendered_from_the_stage():
 
 
 def test_batch_consumes_the_queue_with_partial_failures(sls):
-    (event,) = sls["functions"]["batch"]["events"]
+    event, dead = sls["functions"]["batch"]["events"]
     sqs = event["sqs"]
     assert sqs["arn"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
     assert sqs["functionResponseType"] == "ReportBatchItemFailures"
     assert {"batchSize", "maximumBatchingWindow"} <= set(sqs)
+    # and its DLQ, to end the jobs of dead messages (functions.batch.handler: by event source)
+    assert dead["sqs"]["arn"] == {"Fn::GetAtt": ["BatchDeadLetterQueue", "Arn"]}
     assert "reservedConcurrency" in sls["functions"]["batch"]
 
 
@@ -157,7 +159,7 @@ def test_each_function_has_its_own_scoped_role(sls, res, role, function):
             for r in resources:
                 sub = r.get("Fn::Sub", "") if isinstance(r, dict) else r
                 if "Bucket.Arn}/" in sub:  # object ARNs are scoped to a prefix
-                    assert re.search(r"\}/(models|incoming|results)/\*$", sub), sub
+                    assert re.search(r"\}/(models|incoming|results|results/_parts|files)/\*$", sub), sub
         else:
             assert actions == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] or stmt["Sid"] == "Logs"
 
@@ -298,3 +300,8 @@ def test_alarms_cover_the_issue_list(sls):
         assert any("errors / requests" in m.get("Expression", "") for m in rate)
     dlq = load()["resources"]["Resources"]["BatchDeadLetterAlarm"]["Properties"]
     assert dlq["MetricName"] == "ApproximateNumberOfMessagesVisible" and dlq["Threshold"] == 0
+
+
+def test_batch_may_delete_part_files_only(res):
+    deletes = [s for role in ("ApiRole", "BatchRole") for s in _statements(res, role) if "s3:DeleteObject" in s["Action"]]
+    assert [d["Resource"] for d in deletes] == [{"Fn::Sub": "${DataBucket.Arn}/results/_parts/*"}]
