@@ -75,9 +75,12 @@ class StageConfig:
     alarm_5xx_rate_pct: float
     alarm_p99_latency_ms: float
     alarm_email: str
-    rest_quota_per_day: int
-    rest_throttle_rate: int
-    rest_throttle_burst: int
+    api_throttle_rate: int
+    api_throttle_burst: int
+    api_rate_requests_per_minute: int
+    api_rate_texts_per_minute: int
+    legacy_tokens: bool
+    price_per_1000_texts: float
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,13 @@ def _stage(name: str, values: Any) -> StageConfig:
     _int(v, "batch_size", where, minimum=1)
     _int(v, "batch_window_s", where, minimum=0)
     _int(v, "batch_max_receive_count", where, minimum=1)
-    for key in ("results_expire_days", "incoming_expire_days", "rest_quota_per_day",
-                "rest_throttle_rate", "rest_throttle_burst"):
+    for key in ("results_expire_days", "incoming_expire_days", "api_throttle_rate", "api_throttle_burst"):
         _int(v, key, where, minimum=1)
+    for key in ("api_rate_requests_per_minute", "api_rate_texts_per_minute"):
+        _int(v, key, where, minimum=0)
+    price = v["price_per_1000_texts"]
+    if not isinstance(price, (int, float)) or isinstance(price, bool) or price < 0:
+        raise ConfigError(f"{where}.price_per_1000_texts: expected a price >= 0 (USD), got {price!r}")
     if v["log_retention_days"] not in LOG_RETENTION_DAYS:
         raise ConfigError(f"{where}.log_retention_days: {v['log_retention_days']!r} is not a CloudWatch "
                           f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS[:8]))}, ...)")
@@ -169,7 +176,7 @@ def _stage(name: str, values: Any) -> StageConfig:
         if not isinstance(v[key], (int, float)) or isinstance(v[key], bool) or not 0 <= v[key] <= 1:
             raise ConfigError(f"{where}.{key}: expected a share between 0 and 1, got {v[key]!r}")
     _int(v, "xray_reservoir_per_s", where, minimum=0)
-    for key in ("tracing", "powertools_trace_disabled", "api_snapstart", "metrics_per_model"):
+    for key in ("tracing", "powertools_trace_disabled", "api_snapstart", "metrics_per_model", "legacy_tokens"):
         if not isinstance(v[key], bool):
             raise ConfigError(f"{where}.{key}: expected true or false, got {v[key]!r}")
     for key in ("alarm_5xx_rate_pct", "alarm_p99_latency_ms"):
@@ -268,7 +275,10 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["threads"]: str(threads),
         **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),
         **({ENV["access_log_sample_rate"]: str(cfg.access_log_sample_rate),
-            ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower()} if function == "api" else {}),
+            ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower(),
+            ENV["rate_requests_per_minute"]: str(cfg.api_rate_requests_per_minute),
+            ENV["rate_texts_per_minute"]: str(cfg.api_rate_texts_per_minute),
+            ENV["legacy_tokens"]: str(cfg.legacy_tokens).lower()} if function == "api" else {}),
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
         "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),
