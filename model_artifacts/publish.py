@@ -88,15 +88,8 @@ def publish(s3, bucket: str, artifact_dir: str | Path) -> str:
 
 def read_numbers(s3, bucket: str, name: str) -> tuple[dict[int, str], str | None]:
     """({number: version}, ETag) of a model; ({}, None) before its first numbered version."""
-    from botocore.exceptions import ClientError
-
-    try:
-        obj = _call(f"read version numbers of {name}", s3.get_object, Bucket=bucket, Key=versions_key(name))
-    except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "404"):
-            return {}, None
-        raise RegistryError(f"cannot read version numbers of {name}: {exc}") from exc
-    return parse_numbers(obj["Body"].read()), obj.get("ETag")
+    numbers, etag = _read_json(s3, bucket, versions_key(name), f"version numbers of {name}")
+    return (parse_numbers(numbers) if numbers is not None else {}), etag
 
 
 def number_version(s3, bucket: str, name: str, version: str, retries: int = 5) -> int:
@@ -125,17 +118,23 @@ def number_version(s3, bucket: str, name: str, version: str, retries: int = 5) -
     raise RegistryError(f"version numbers of {name} kept changing; gave up after {retries} tries")
 
 
-def read_aliases(s3, bucket: str, name: str) -> tuple[dict[str, str], str | None]:
-    """(aliases, ETag) of a model; ({}, None) when it has none yet."""
+def _read_json(s3, bucket: str, key: str, what: str) -> tuple[Any, str | None]:
+    """(parsed object, ETag), or (None, None) when the object does not exist yet."""
     from botocore.exceptions import ClientError
 
     try:
-        obj = _call(f"read aliases of {name}", s3.get_object, Bucket=bucket, Key=aliases_key(name))
+        obj = _call(f"read {what}", s3.get_object, Bucket=bucket, Key=key)
     except ClientError as exc:
         if _code(exc) in ("NoSuchKey", "404"):
-            return {}, None
-        raise RegistryError(f"cannot read aliases of {name}: {exc}") from exc
+            return None, None
+        raise RegistryError(f"cannot read {what}: {exc}") from exc
     return json.loads(obj["Body"].read()), obj.get("ETag")
+
+
+def read_aliases(s3, bucket: str, name: str) -> tuple[dict[str, str], str | None]:
+    """(aliases, ETag) of a model; ({}, None) when it has none yet."""
+    aliases, etag = _read_json(s3, bucket, aliases_key(name), f"aliases of {name}")
+    return aliases or {}, etag
 
 
 def promote(s3, bucket: str, name: str, version: str, alias: str = "prod", retries: int = 5) -> dict[str, str]:
