@@ -356,5 +356,26 @@ class Ledger:
         job = self.get_job(job_id)
         return job is None or job.get("run_id") in (None, run_id)
 
+    def take_reservation(self, job_id: str) -> dict[str, Any] | None:
+        """Remove the job's quota reservation and return it; None when already taken (so it is
+        given back to the quota once, whoever asks first: the worker or an expired job's status)."""
+        try:
+            out = self.ddb.update_item(TableName=self.table, Key=self._key(f"job#{job_id}", "job"),
+                                       UpdateExpression="REMOVE reservation",
+                                       ConditionExpression="attribute_exists(reservation)", ReturnValues="UPDATED_OLD")
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return None
+        return _plain(_de.deserialize(out["Attributes"]["reservation"]))
+
+    def reject_upload(self, job_id: str, run_id: str, reason: str, **attrs: Any) -> None:
+        """Fail the job for good because of this upload: it becomes the job's run (so no earlier
+        run is current any more, and none can finish the job) and its sequence sorts after every
+        S3 sequencer (so start_job never hands the job to a later upload)."""
+        now = self.clock()
+        self._update(f"job#{job_id}", "job", {"status": "failed", "reason": reason, "run_id": run_id,
+                                              "sequence": "~", "updated_at": now, "finished_at": now, **attrs})
+
 
 __all__ = ["Ledger", "CLAIMED", "DONE", "BUSY", "SUPERSEDED", "FINAL", "LEASE_S", "COMMIT_LEASE_S", "chunk_sk"]

@@ -4,6 +4,11 @@ Small objects run in the worker that got the upload event. Objects above
 ``settings.batch_chunk_bytes`` are cut into chunks on record boundaries and fanned out as chunk
 messages on the same queue; each chunk writes its own part files whole (a retry overwrites
 them) and the worker that finishes the last chunk merges the parts in order.
+Jobs created through the API are metered (functions.batch.metering): nothing reaches the model
+before the owner's quota granted it, and a job takes one object of at most
+``settings.batch_max_upload_bytes``: a bigger one, or a second upload, fails the job before
+any model is loaded. Objects put under incoming/ without a job (an account principal's own)
+are processed as before, unmetered: only IAM principals can write there without a job's URL.
 Metrics and logs go through plain callables so this module stays free of Powertools.
 """
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, Callable
 from functions.nlp.errors import ArtifactIntegrityError, ModelNotFoundError, WrongTaskError
 from functions.nlp.model import Limits
 
-from . import telemetry
+from . import metering, telemetry
 from .engine import LineRunner, Stats
 from .errors import MalformedMessageError
 from .events import ChunkTask, Ignored, ObjectCreated, chunk_message, parse_body
@@ -91,7 +96,17 @@ class Worker:
         ref = metadata.get("model") or self.settings.default_classify_model
         run.size = int(meta.get("ContentLength", run.size))
         run.model = {"ref": ref}
+        job = self.ledger.get_job(run.job_id) or {}
+        if job.get("meter") and job.get("run_id") not in (None, run.run_id):
+            self._give_back(job)
+            return self._reject(run, "second-upload: a job's upload URL takes one object and this job already "
+                                     "had one; nothing of the second was processed: create a new job for it")
         self._claim_job(run, ev, metadata.get("owner"), {"model": run.model})
+        self._give_back(job)  # from here on the job is billed for what it runs
+        limit = self.settings.batch_max_upload_bytes
+        if run.size > limit:
+            return self._fail(run, f"upload-too-large: the object has {run.size} bytes; an upload may have at "
+                                   f"most {limit} bytes: split the file into several jobs")
         if run.fmt is None:
             return self._fail(run, f"unsupported format: {run.source.key} (use .jsonl or .csv)")
         try:
@@ -104,9 +119,10 @@ class Worker:
             return self._fail(run, f"model {ref!r} does {model.manifest.task}, not classify or embed")
         run.model = {"ref": ref, "name": model.manifest.name, "version": model.manifest.version,
                      "task": model.manifest.task}
-        self.ledger.update_run(run.run_id, model=run.model, size=run.size)
+        meter = job.get("meter") if self.settings.tokens_table else None
+        self.ledger.update_run(run.run_id, model=run.model, size=run.size, **({"meter": meter} if meter else {}))
         if run.size <= self.settings.batch_chunk_bytes:
-            self._run_whole(run, model, owner)
+            self._run_whole(run, model, owner, meter)
         else:
             self._fan_out(run, owner)
 
@@ -115,7 +131,34 @@ class Worker:
                                      source=run.source.as_dict(), fmt=run.fmt or "", **attrs):
             raise SupersededError(f"a later upload of {run.source.key} owns job {run.job_id}")
 
-    def _run_whole(self, run: Run, model: Any, owner: str) -> None:
+    def _give_back(self, job: dict[str, Any]) -> None:
+        """The job's admission reservation goes back to the quota, once (whoever takes it first)."""
+        if not job.get("meter") or not self.settings.tokens_table:
+            return
+        reservation = self.ledger.take_reservation(str(job["job_id"]))
+        try:
+            metering.give_back(self.ledger.ddb, self.settings.tokens_table, job["meter"], reservation, now=self.clock())
+        except Exception:  # noqa: BLE001 - an unreturned reservation over-counts; it never gives work away
+            self.log.warning("could not give a job's reservation back", extra={"job": job.get("job_id")})
+
+    def _chunk_meter(self, meter: dict[str, Any] | None) -> metering.ChunkMeter | None:
+        if not meter or not self.settings.tokens_table:
+            return None
+        return metering.ChunkMeter(self.ledger.ddb, self.settings.tokens_table, meter, self.clock)
+
+    def _run_items(self, model: Any, items: Any, out: Any, err: Any, progress: Callable[[Stats], None],
+                   meter: dict[str, Any] | None) -> Stats:
+        """Run items under the owner's quota (when the job is metered), then bill what ran."""
+        budget = self._chunk_meter(meter)
+        stats = self._runner(model).process(items, out, err, progress, budget=budget, stop_reason=metering.QUOTA_STOP)
+        if budget is not None:
+            try:
+                budget.settle(stats.ok, stats.tokens)
+            except Exception:  # noqa: BLE001 - the grants are counted already; only the refund is lost
+                self.log.warning("could not settle a chunk's usage", extra={"granted": budget.granted})
+        return stats
+
+    def _run_whole(self, run: Run, model: Any, owner: str, meter: dict[str, Any] | None = None) -> None:
         """The whole object in this worker, written as part 0, then committed to the result keys."""
         keys = part_keys(run.job_id, run.run_id, 0)
         self.ledger.put_chunk(run.run_id, 0, start=0, end=run.size, first_line=1)
@@ -130,7 +173,7 @@ class Worker:
                     S3Writer(self.s3, run.source.bucket, keys["errors"]) as err:
                 _, items = whole_object_items(self.s3, run.source, run.fmt or "", self.limits,
                                               max_line_bytes=self.settings.batch_max_line_bytes)
-                stats = self._runner(model).process(items, out, err, self._progress(run, 0))
+                stats = self._run_items(model, items, out, err, self._progress(run, 0), meter)
         except (FormatError, SourceError) as exc:
             if isinstance(exc, SourceChangedError):
                 raise SupersededError(str(exc)) from exc
@@ -181,7 +224,7 @@ class Worker:
             return
         if claim == CLAIMED:
             try:
-                stats, t0 = self._process_chunk(run, task.index)
+                stats, t0 = self._process_chunk(run, task.index, item.get("meter"))
             except SourceChangedError:  # replaced mid-run (no versioning): the new upload has its own run
                 self.ledger.finish_run(run.run_id, "superseded")
                 return
@@ -194,7 +237,7 @@ class Worker:
         if self.ledger.mark_chunk_counted(run.run_id, task.index) >= run.chunks_total:
             self._merge(run, owner)
 
-    def _process_chunk(self, run: Run, index: int) -> tuple[Stats, float]:
+    def _process_chunk(self, run: Run, index: int, meter: dict[str, Any] | None = None) -> tuple[Stats, float]:
         t0 = self.clock()
         record = self.ledger.get_chunk(run.run_id, index) or {}
         chunk = Chunk(index, int(record["start"]), int(record["end"]), int(record["first_line"]),
@@ -206,14 +249,15 @@ class Worker:
                 S3Writer(self.s3, run.source.bucket, keys["errors"]) as err:
             items = chunk_items(self.s3, run.source, run.fmt or "", self.limits, run.layout, chunk,
                                 max_line_bytes=self.settings.batch_max_line_bytes)
-            stats = self._runner(model).process(items, out, err, self._progress(run, index))
+            stats = self._run_items(model, items, out, err, self._progress(run, index), meter)
         self.fault("chunk-written", {"run": run.run_id, "index": index})
         return stats, t0
 
     def _complete_chunk(self, run: Run, index: int, stats: Stats, t0: float) -> dict[str, Any]:
         now = self.clock()
         fields = dict(stats.counts(), tokens=stats.tokens, finished_at=now,
-                      timings_ms={k: round(v, 1) for k, v in stats.timings_ms.items()})
+                      timings_ms={k: round(v, 1) for k, v in stats.timings_ms.items()},
+                      **({"stopped": stats.stopped} if stats.stopped else {}))
         if self.ledger.complete_chunk(run.run_id, index, **fields):
             self.metric(telemetry.LINES_OK, stats.ok)
             self.metric(telemetry.LINES_FAILED, stats.failed)
@@ -271,6 +315,10 @@ class Worker:
         now = self.clock()
         counts = total_counts(chunks)
         status, reason = "done", None
+        if any(c.get("stopped") == metering.QUOTA_STOP for c in chunks):
+            status = metering.QUOTA_STOP
+            reason = (f"quota-exceeded: the token's daily quota ran out after {counts['lines_read']} lines; "
+                      "the results hold the lines that ran (and were billed); the quota resets at 00:00 UTC")
         self.exporter(run, status, outputs)
         doc = summary(run, status=status, reason=reason, counts=counts, finished_at=now, chunks=chunks,
                       timings_ms=timings_ms)
@@ -342,6 +390,16 @@ class Worker:
             job = self.ledger.get_job(run.job_id) or {}
             if job.get("run_id") == run.run_id and job.get("status") in ("queued", "running"):
                 self._fail(run, reason)
+
+    def _reject(self, run: Run, reason: str) -> None:
+        """A second upload to a job: fail the job for good; nothing of this object is read."""
+        now = self.clock()
+        doc = summary(run, status="failed", reason=reason, counts={}, finished_at=now)
+        put_json(self.s3, run.source.bucket, result_keys(run.job_id)["summary"], dumps(doc))
+        self.ledger.reject_upload(run.job_id, run.run_id, reason, counts=doc["counts"])
+        self.ledger.finish_run(run.run_id, "failed", reason=reason, finished_at=now)
+        self.metric(telemetry.JOBS_FAILED, 1)
+        self.log.warning("upload rejected", extra={"job": run.job_id, "run": run.run_id, "reason": reason})
 
     # --- helpers ----------------------------------------------------------------------------
     def _runner(self, model: Any) -> LineRunner:
