@@ -15,7 +15,7 @@ import sys
 
 from infra.cli_common import CliError
 
-GROUPS = ("tokens", "infer", "batch", "models", "cost")
+GROUPS = ("tokens", "usage", "infer", "batch", "models", "cost")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--models", required=True, help="comma-separated model names, or '*' for all")
     create.add_argument("--quota-per-day", required=True, type=int, metavar="N",
                         help="texts per UTC day; over it the API answers 429 with Retry-After")
+    create.add_argument("--requests-per-minute", type=int, metavar="N",
+                        help="this token's rate limit (default: the stage's api_rate_requests_per_minute; 0: none)")
+    create.add_argument("--texts-per-minute", type=int, metavar="N",
+                        help="this token's texts per minute (default: the stage's api_rate_texts_per_minute; 0: none)")
     create.add_argument("--json", action="store_true", help="print JSON (token + record) instead of text")
     create.set_defaults(func=cmd_create)
 
@@ -85,7 +89,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     client, table = connect(args)
     token, record = _aws_call(create_token, client, table, owner=args.owner, models=args.models,
-                              quota_per_day=args.quota_per_day)
+                              quota_per_day=args.quota_per_day, requests_per_minute=args.requests_per_minute,
+                              texts_per_minute=args.texts_per_minute)
     if args.json:
         print(json.dumps({"token": token, **record.public()}))
     else:
@@ -106,11 +111,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         for record in records:
             print(json.dumps(record.public()))
         return 0
-    print(f"{'TOKEN_ID':<22} {'OWNER':<20} {'QUOTA/DAY':>10} {'REVOKED':<8} {'CREATED':<21} MODELS")
+    print(f"{'TOKEN_ID':<22} {'OWNER':<20} {'QUOTA/DAY':>10} {'REVOKED':<8} {'FORMAT':<7} {'CREATED':<21} MODELS")
     for record in records:
         public = record.public()
         print(f"{record.token_id:<22} {record.owner[:20]:<20} {record.quota_per_day:>10} "
-              f"{'yes' if record.revoked else 'no':<8} {record.created_at:<21} {_models(public['models'])}")
+              f"{'yes' if record.revoked else 'no':<8} {'legacy' if record.legacy else 'ok':<7} "
+              f"{record.created_at:<21} {_models(public['models'])}")
+    legacy = sum(1 for r in records if r.legacy and not r.revoked)
+    if legacy:
+        print(f"{legacy} active token(s) predate the checksum: create replacements, revoke these, then set "
+              "legacy_tokens: false in config/stages.yml", file=sys.stderr)
     return 0
 
 

@@ -11,19 +11,16 @@ The figures are this instance's view, exact to within one request per instance p
 """
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from flask import Flask, Response, g, request
 
 from functions.auth.errors import TokenStoreUnavailableError
-from functions.auth.usage import read_month, total, utc_day
+from functions.auth.usage import MONTH_RE, read_month, total, utc_day
 from functions.nlp.errors import InputTypeError
 
 from .context import ApiContext, json_response
-
-MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str]:

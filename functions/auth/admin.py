@@ -73,4 +73,18 @@ def revoke_token(client: Any, table: str, token_id: str) -> TokenRecord:
     raise AdminError(f"no token with id {token_id}")
 
 
-__all__ = ["create_token", "list_tokens", "revoke_token", "parse_models", "AdminError"]
+def usage_report(client: Any, table: str, month: str, *, owner: str | None = None) -> list[dict[str, Any]]:
+    """Per token: its record's public fields and its requests, texts and tokens in ``month``
+    (YYYY-MM, UTC days), oldest token first; ``owner`` keeps only that owner's tokens."""
+    from .usage import read_month, total
+
+    rows = []
+    for record in list_tokens(client, table):
+        if owner is not None and record.owner != owner:
+            continue
+        rows.append({"month": month, "token_id": record.token_id, "owner": record.owner,
+                     **total(read_month(client, table, record.token_id, month))})
+    return rows
+
+
+__all__ = ["create_token", "list_tokens", "revoke_token", "usage_report", "parse_models", "AdminError"]

@@ -28,6 +28,7 @@ Batch jobs use ``reserve`` / ``settle`` below: direct conditional writes on the 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ _IN_WINDOW, _NEXT_WINDOW = "#w = :m", "(attribute_not_exists(#w) OR #w < :m)"
 _FITS = "(attribute_not_exists(#t) OR #t <= :max_before)"
 RETRY_UNAVAILABLE_S = 5.0  # after a failed write, wait this long before the next try
 WINDOW_S = 60
+MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # a month of usage rows: YYYY-MM (UTC)
 
 
 def utc_day(epoch_s: float) -> str:
@@ -473,4 +475,4 @@ def total(days: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 __all__ = ["UsageMeter", "RateLimits", "Ticket", "read_usage", "read_month", "total", "reserve", "settle",
-           "add_usage", "utc_day", "seconds_to_utc_midnight", "seconds_to_next_window", "quota_exceeded", "USAGE_PK", "COUNTERS"]
+           "add_usage", "utc_day", "seconds_to_utc_midnight", "seconds_to_next_window", "quota_exceeded", "USAGE_PK", "COUNTERS", "MONTH_RE"]
