@@ -105,3 +105,13 @@ def test_errors_use_the_tfserving_body_everywhere(client, path):
     resp = client.post(path, data="{", content_type="application/json", headers=auth()) if ":" in path \
         else client.get(path)
     assert set(resp.get_json()) == {"error"} and resp.status_code in (400, 401)
+
+
+def test_bodies_without_a_json_content_type_are_read_as_json(client):
+    """TF Serving's docs call it with a bare `curl -d` (form content type); so may its users."""
+    resp = client.post("/v1/models/tiny-embed:predict", data='{"instances": ["good"]}', headers=auth(),
+                       content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 200 and len(resp.get_json()["predictions"]) == 1
+    resp = client.post("/v2/models/tiny-embed/infer", headers=auth(), content_type="text/plain",
+                       data='{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["good"]}]}')
+    assert resp.status_code == 200
