@@ -2,7 +2,7 @@
 /**
  * Plugin Name:       Serverless NLP Sentiment
  * Description:       Sentiment labels for any text, post or comment, from your Serverless NLP API: a [sentiment] shortcode, an editor block, comment sentiment in the background and related posts.
- * Version:           0.1.0
+ * Version:           0.2.0
  * Requires at least: 6.0
  * Requires PHP:      7.4
  * Author:            Serverless NLP
@@ -16,7 +16,7 @@
 
 defined( 'ABSPATH' ) || exit;
 
-define( 'SNLP_VERSION', '0.1.0' );
+define( 'SNLP_VERSION', '0.2.0' );
 define( 'SNLP_PLUGIN_FILE', __FILE__ );
 define( 'SNLP_PLUGIN_DIR', plugin_dir_path( __FILE__ ) );
 

@@ -93,6 +93,8 @@ class SNLP_Admin {
 		add_settings_field( 'snlp_timeout', __( 'Timeout (seconds)', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_timeout' ), self::PAGE, 'snlp_api', array( 'label_for' => 'snlp_timeout' ) );
 		add_settings_field( 'snlp_classify_model', __( 'Sentiment model', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_model' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_classify_model', 'key' => 'classify_model' ) );
 		add_settings_field( 'snlp_comments_enabled', __( 'Comment sentiment', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_checkbox' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_comments_enabled', 'key' => 'comments_enabled', 'text' => __( 'Classify new comments in the background', 'serverless-nlp-sentiment' ) ) );
+		add_settings_field( 'snlp_comments_per_hour', __( 'Comments per hour', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_comments_per_hour' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_comments_per_hour' ) );
+		add_settings_field( 'snlp_model_capability', __( 'Who may choose a model', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_model_capability' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_model_capability' ) );
 		add_settings_field( 'snlp_related_enabled', __( 'Related posts', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_checkbox' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_related_enabled', 'key' => 'related_enabled', 'text' => __( 'Show the 3 most similar posts under each post (uses embeddings)', 'serverless-nlp-sentiment' ) ) );
 		add_settings_field( 'snlp_embed_model', __( 'Embedding model', 'serverless-nlp-sentiment' ), array( __CLASS__, 'field_model' ), self::PAGE, 'snlp_features', array( 'label_for' => 'snlp_embed_model', 'key' => 'embed_model' ) );
 	}
@@ -106,9 +108,12 @@ class SNLP_Admin {
 		$old   = SNLP_Options::settings();
 		$out   = $old;
 		if ( isset( $input['base_url'] ) ) {
-			$url = esc_url_raw( trim( (string) $input['base_url'] ), array( 'http', 'https' ) );
+			$url   = esc_url_raw( trim( (string) $input['base_url'] ), array( 'http', 'https' ) );
+			$check = '' === $url ? true : SNLP_Api_Client::check_base_url( $url );
 			if ( '' === $url && '' !== trim( (string) $input['base_url'] ) ) {
-				add_settings_error( SNLP_Options::SETTINGS, 'snlp_base_url', __( 'The API base URL must start with http:// or https://.', 'serverless-nlp-sentiment' ) );
+				add_settings_error( SNLP_Options::SETTINGS, 'snlp_base_url', __( 'The API base URL must start with https://.', 'serverless-nlp-sentiment' ) );
+			} elseif ( is_wp_error( $check ) ) {
+				add_settings_error( SNLP_Options::SETTINGS, 'snlp_base_url', $check->get_error_message() );
 			} else {
 				$out['base_url'] = untrailingslashit( $url );
 			}
@@ -121,6 +126,12 @@ class SNLP_Admin {
 		}
 		if ( isset( $input['timeout'] ) ) {
 			$out['timeout'] = max( 1, min( 30, absint( $input['timeout'] ) ) );
+		}
+		if ( isset( $input['comments_per_hour'] ) ) {
+			$out['comments_per_hour'] = max( 1, min( 100000, absint( $input['comments_per_hour'] ) ) );
+		}
+		if ( isset( $input['model_capability'] ) && in_array( $input['model_capability'], SNLP_Options::MODEL_CAPABILITIES, true ) ) {
+			$out['model_capability'] = $input['model_capability'];
 		}
 		// An unticked checkbox is absent from the form (which sends the _form marker). WordPress
 		// may also run this callback again on the sanitised array (first save: update_option
@@ -183,6 +194,32 @@ class SNLP_Admin {
 			(int) SNLP_Options::get( 'timeout' ),
 			esc_html__( 'How long a page waits for the API before leaving the widget out. Background jobs wait longer.', 'serverless-nlp-sentiment' )
 		);
+	}
+
+	/** Hourly cap on comment texts sent to the API. */
+	public static function field_comments_per_hour() {
+		printf(
+			'<input type="number" min="1" max="100000" class="small-text" id="snlp_comments_per_hour" name="%s[comments_per_hour]" value="%d" /><p class="description">%s</p>',
+			esc_attr( SNLP_Options::SETTINGS ),
+			(int) SNLP_Options::get( 'comments_per_hour' ),
+			esc_html__( 'Only approved comments are sent, at most this many per hour; the others wait for the next hour. A comment flood cannot use up your API quota.', 'serverless-nlp-sentiment' )
+		);
+	}
+
+	/** The capability an author needs for the model="..." of a shortcode or block to count. */
+	public static function field_model_capability() {
+		$names   = array(
+			'manage_options'    => __( 'Administrators (manage_options)', 'serverless-nlp-sentiment' ),
+			'edit_others_posts' => __( 'Editors and up (edit_others_posts)', 'serverless-nlp-sentiment' ),
+			'publish_posts'     => __( 'Authors and up (publish_posts)', 'serverless-nlp-sentiment' ),
+			'edit_posts'        => __( 'Contributors and up (edit_posts)', 'serverless-nlp-sentiment' ),
+		);
+		$current = (string) SNLP_Options::get( 'model_capability' );
+		printf( '<select id="snlp_model_capability" name="%s[model_capability]">', esc_attr( SNLP_Options::SETTINGS ) );
+		foreach ( SNLP_Options::MODEL_CAPABILITIES as $cap ) {
+			printf( '<option value="%s"%s>%s</option>', esc_attr( $cap ), selected( $current, $cap, false ), esc_html( $names[ $cap ] ) );
+		}
+		echo '</select><p class="description">' . esc_html__( 'Other authors get the sentiment model above, whatever model their shortcode or block names.', 'serverless-nlp-sentiment' ) . '</p>';
 	}
 
 	/**

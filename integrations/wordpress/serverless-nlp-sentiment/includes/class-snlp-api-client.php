@@ -7,13 +7,18 @@
  * the Retry-After delay and whether retrying later can help. The token is never put in
  * an error message.
  *
+ * Requests go through wp_safe_remote_get / wp_safe_remote_post (no redirects, no private
+ * addresses), and only to an https base URL; plain http is accepted for loopback alone (a
+ * local API on the same machine), and that one configured loopback host and port is let
+ * through the safe-URL check for the duration of the request, nothing else.
+ *
  * @package ServerlessNlpSentiment
  */
 
 defined( 'ABSPATH' ) || exit;
 
 /**
- * Talks to /v1/models, /v1/classify and /v1/embed with wp_remote_get / wp_remote_post.
+ * Talks to /v1/models, /v1/classify and /v1/embed with wp_safe_remote_get / wp_safe_remote_post.
  */
 class SNLP_Api_Client {
 
@@ -174,6 +179,10 @@ class SNLP_Api_Client {
 		if ( '' === $this->base_url || ! preg_match( '#^https?://#i', $this->base_url ) ) {
 			return new WP_Error( self::ERR_CONFIG, __( 'The API base URL is not set.', 'serverless-nlp-sentiment' ), array( 'retryable' => false ) );
 		}
+		$unsafe = self::check_base_url( $this->base_url );
+		if ( is_wp_error( $unsafe ) ) {
+			return $unsafe;
+		}
 		if ( '' === $this->token ) {
 			return new WP_Error( self::ERR_CONFIG, __( 'The API token is not set.', 'serverless-nlp-sentiment' ), array( 'retryable' => false ) );
 		}
@@ -191,8 +200,28 @@ class SNLP_Api_Client {
 			$args['headers']['Content-Type'] = 'application/json';
 			$args['body']                    = wp_json_encode( $body );
 		}
-		$url      = $this->base_url . $path;
-		$response = 'GET' === $method ? wp_remote_get( $url, $args ) : wp_remote_post( $url, $args );
+		$url   = $this->base_url . $path;
+		$parts = wp_parse_url( $this->base_url );
+		$host  = strtolower( trim( (string) $parts['host'], '[]' ) );
+		$port  = isset( $parts['port'] ) ? (int) $parts['port'] : 0;
+		// The configured API itself, and nothing else, passes the safe-URL check even when it is
+		// a loopback address or listens on a port outside 80/443/8080.
+		$allow_host = static function ( $external, $checked_host ) use ( $host ) {
+			return $external || strtolower( trim( (string) $checked_host, '[]' ) ) === $host;
+		};
+		$allow_port = static function ( $ports, $checked_host ) use ( $host, $port ) {
+			if ( $port && strtolower( trim( (string) $checked_host, '[]' ) ) === $host && is_array( $ports ) ) {
+				$ports[] = $port;
+			}
+			return $ports;
+		};
+		if ( self::is_loopback( $host ) ) { // A public host needs no exception.
+			add_filter( 'http_request_host_is_external', $allow_host, 10, 2 );
+		}
+		add_filter( 'http_allowed_safe_ports', $allow_port, 10, 2 );
+		$response = 'GET' === $method ? wp_safe_remote_get( $url, $args ) : wp_safe_remote_post( $url, $args );
+		remove_filter( 'http_request_host_is_external', $allow_host, 10 );
+		remove_filter( 'http_allowed_safe_ports', $allow_port, 10 );
 
 		if ( is_wp_error( $response ) ) {
 			return new WP_Error(
@@ -215,6 +244,38 @@ class SNLP_Api_Client {
 			return self::bad_response( $path );
 		}
 		return $data;
+	}
+
+	/**
+	 * The API must be reached over https; plain http only on loopback (the token travels in a header).
+	 *
+	 * @param string $url Base URL.
+	 * @return true|WP_Error ERR_CONFIG when the URL is not acceptable.
+	 */
+	public static function check_base_url( $url ) {
+		$parts  = wp_parse_url( trim( (string) $url ) );
+		$scheme = isset( $parts['scheme'] ) ? strtolower( $parts['scheme'] ) : '';
+		$host   = isset( $parts['host'] ) ? strtolower( trim( $parts['host'], '[]' ) ) : '';
+		if ( '' === $host || ! in_array( $scheme, array( 'http', 'https' ), true ) ) {
+			return new WP_Error( self::ERR_CONFIG, __( 'The API base URL must start with https://.', 'serverless-nlp-sentiment' ), array( 'retryable' => false ) );
+		}
+		if ( isset( $parts['user'] ) || isset( $parts['pass'] ) ) {
+			return new WP_Error( self::ERR_CONFIG, __( 'The API base URL must not contain a user name or password.', 'serverless-nlp-sentiment' ), array( 'retryable' => false ) );
+		}
+		if ( 'http' === $scheme && ! self::is_loopback( $host ) ) {
+			return new WP_Error( self::ERR_CONFIG, __( 'The API base URL must use https:// (plain http is allowed only for an API on this machine: localhost, 127.0.0.1 or ::1).', 'serverless-nlp-sentiment' ), array( 'retryable' => false ) );
+		}
+		return true;
+	}
+
+	/**
+	 * @param string $host Host name or IP (no brackets).
+	 * @return bool True for localhost, 127.0.0.0/8 and ::1.
+	 */
+	public static function is_loopback( $host ) {
+		$host = strtolower( trim( (string) $host, '[]' ) );
+		return 'localhost' === $host || '::1' === $host
+			|| 1 === preg_match( '/^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/', $host );
 	}
 
 	/**

@@ -11,6 +11,11 @@ defined( 'ABSPATH' ) || exit;
 /**
  * Posting a comment only schedules an event; the API is called later by cron, and a
  * failure reschedules with exponential backoff. Nothing here can block or reject a comment.
+ *
+ * The site's quota is spent only on purpose: only approved comments are sent (spam, trash
+ * and comments waiting for moderation are not; a held comment is queued when it is approved),
+ * and at most the "comments per hour" setting of them per clock hour: the rest wait, marked
+ * "deferred", for the next hour. A comment flood costs the API at most that many texts an hour.
  */
 class SNLP_Comments {
 
@@ -19,7 +24,7 @@ class SNLP_Comments {
 
 	const META_LABEL    = '_snlp_sentiment';
 	const META_SCORE    = '_snlp_sentiment_score';
-	const META_STATUS   = '_snlp_sentiment_status';   // pending | retrying | done | failed.
+	const META_STATUS   = '_snlp_sentiment_status';   // pending | retrying | deferred | done | failed.
 	const META_ATTEMPTS = '_snlp_sentiment_attempts';
 	const META_MODEL    = '_snlp_sentiment_model';
 	const META_ERROR    = '_snlp_sentiment_error';
@@ -71,10 +76,9 @@ class SNLP_Comments {
 	 * @param int|string $approved   1, 0 or 'spam'.
 	 */
 	public static function on_comment_post( $comment_id, $approved ) {
-		if ( 'spam' === $approved || 'trash' === $approved ) {
-			return;
+		if ( 1 === $approved || '1' === $approved ) { // Not 0 (held for moderation), 'spam' or 'trash'.
+			self::queue( (int) $comment_id );
 		}
-		self::queue( (int) $comment_id );
 	}
 
 	/**
@@ -83,18 +87,28 @@ class SNLP_Comments {
 	 * @param int $comment_id Comment ID.
 	 */
 	public static function on_comment_edit( $comment_id ) {
-		self::queue( (int) $comment_id );
+		if ( self::is_approved( get_comment( (int) $comment_id ) ) ) {
+			self::queue( (int) $comment_id );
+		}
 	}
 
 	/**
-	 * A comment rescued from spam was never queued: queue it now.
+	 * @param WP_Comment|null $comment Comment.
+	 * @return bool True for a comment that is published (approved).
+	 */
+	private static function is_approved( $comment ) {
+		return $comment && '1' === (string) $comment->comment_approved;
+	}
+
+	/**
+	 * A comment approved by a moderator (or rescued from spam) was never sent: queue it now.
 	 *
 	 * @param string     $new_status New status.
 	 * @param string     $old_status Old status.
 	 * @param WP_Comment $comment    Comment.
 	 */
 	public static function on_status_change( $new_status, $old_status, $comment ) {
-		if ( 'spam' === $old_status && in_array( $new_status, array( 'approved', 'unapproved' ), true )
+		if ( 'approved' === $new_status && 'approved' !== $old_status
 			&& '' === (string) get_comment_meta( $comment->comment_ID, self::META_STATUS, true ) ) {
 			self::queue( (int) $comment->comment_ID );
 		}
@@ -122,7 +136,10 @@ class SNLP_Comments {
 	 */
 	public static function classify_comment( $comment_id, $attempt = 0 ) {
 		$comment = get_comment( (int) $comment_id );
-		if ( ! $comment || in_array( $comment->comment_approved, array( 'spam', 'trash' ), true ) ) {
+		if ( ! self::is_approved( $comment ) ) { // Unapproved, spammed or trashed since it was queued.
+			if ( $comment ) {
+				delete_comment_meta( $comment->comment_ID, self::META_STATUS );
+			}
 			return;
 		}
 		$text = SNLP_Service::clean_text( $comment->comment_content );
@@ -130,7 +147,16 @@ class SNLP_Comments {
 			update_comment_meta( $comment->comment_ID, self::META_STATUS, 'done' );
 			return;
 		}
+		if ( ! self::take_hourly_slot() ) {
+			update_comment_meta( $comment->comment_ID, self::META_STATUS, 'deferred' );
+			wp_schedule_single_event( self::next_hour() + wp_rand( 0, 300 ), self::HOOK, array( (int) $comment->comment_ID, (int) $attempt ) );
+			return;
+		}
 		$result = SNLP_Service::classify( array( $text ), '', self::CRON_TIMEOUT );
+		$data   = is_wp_error( $result ) ? $result->get_error_data() : null;
+		if ( is_array( $data ) && ! empty( $data['breaker'] ) ) {
+			self::give_back_slot(); // The breaker answered: no request reached the API.
+		}
 		if ( ! is_wp_error( $result ) ) {
 			$id = (int) $comment->comment_ID;
 			update_comment_meta( $id, self::META_LABEL, sanitize_key( $result[0]['label'] ) );
@@ -142,6 +168,51 @@ class SNLP_Comments {
 			return;
 		}
 		self::after_failure( (int) $comment->comment_ID, (int) $attempt, $result );
+	}
+
+	/**
+	 * Count one comment text against this hour's cap; false when the cap is reached.
+	 *
+	 * @param int|null $now Unix time (tests pass it).
+	 * @return bool
+	 */
+	public static function take_hourly_slot( $now = null ) {
+		$now   = null === $now ? time() : (int) $now;
+		$hour  = gmdate( 'YmdH', $now );
+		$calls = get_option( SNLP_Options::CALLS, array() );
+		$count = is_array( $calls ) && isset( $calls['hour'], $calls['count'] ) && $calls['hour'] === $hour ? (int) $calls['count'] : 0;
+		if ( $count >= max( 1, (int) SNLP_Options::get( 'comments_per_hour' ) ) ) {
+			return false;
+		}
+		update_option(
+			SNLP_Options::CALLS,
+			array(
+				'hour'  => $hour,
+				'count' => $count + 1,
+			),
+			false
+		);
+		return true;
+	}
+
+	/**
+	 * Undo take_hourly_slot() when no request was sent after all.
+	 */
+	private static function give_back_slot() {
+		$calls = get_option( SNLP_Options::CALLS, array() );
+		if ( is_array( $calls ) && ! empty( $calls['count'] ) ) {
+			$calls['count'] = (int) $calls['count'] - 1;
+			update_option( SNLP_Options::CALLS, $calls, false );
+		}
+	}
+
+	/**
+	 * @param int|null $now Unix time.
+	 * @return int The start of the next clock hour (UTC).
+	 */
+	public static function next_hour( $now = null ) {
+		$now = null === $now ? time() : (int) $now;
+		return $now - ( $now % HOUR_IN_SECONDS ) + HOUR_IN_SECONDS;
 	}
 
 	/**
@@ -191,6 +262,7 @@ class SNLP_Comments {
 			array(
 				'fields'     => 'ids',
 				'number'     => 100,
+				'status'     => 'approve',
 				'meta_key'   => self::META_STATUS, // phpcs:ignore WordPress.DB.SlowDBQuery.slow_db_query_meta_key
 				'meta_value' => 'failed', // phpcs:ignore WordPress.DB.SlowDBQuery.slow_db_query_meta_value
 			)
@@ -226,6 +298,7 @@ class SNLP_Comments {
 		$texts  = array(
 			'pending'  => __( 'Queued', 'serverless-nlp-sentiment' ),
 			'retrying' => __( 'Retrying later', 'serverless-nlp-sentiment' ),
+			'deferred' => __( 'Next hour (hourly cap)', 'serverless-nlp-sentiment' ),
 			'failed'   => __( 'Failed', 'serverless-nlp-sentiment' ),
 		);
 		echo '<span class="snlp-sentiment-status" data-status="' . esc_attr( $status ) . '">'

@@ -17,9 +17,13 @@ class SNLP_Options {
 	const LAST_ERROR = 'snlp_last_error';
 	const CACHE_GEN  = 'snlp_cache_gen';
 	const LABELS     = 'snlp_known_labels';
+	const CALLS      = 'snlp_comment_calls'; // API calls for comments this hour: array( 'hour' => 'YmdH', 'count' => n ).
 
 	/** Every option the plugin writes (uninstall.php deletes them). */
-	const ALL = array( 'snlp_settings', 'snlp_api_token', 'snlp_last_error', 'snlp_cache_gen', 'snlp_known_labels' );
+	const ALL = array( 'snlp_settings', 'snlp_api_token', 'snlp_last_error', 'snlp_cache_gen', 'snlp_known_labels', 'snlp_comment_calls' );
+
+	/** Capabilities an admin may require for choosing a model in a shortcode or block, most to least trusted. */
+	const MODEL_CAPABILITIES = array( 'manage_options', 'edit_others_posts', 'publish_posts', 'edit_posts' );
 
 	/**
 	 * Defaults for the settings array.
@@ -34,6 +38,10 @@ class SNLP_Options {
 			'comments_enabled' => 1,
 			'related_enabled'  => 0,
 			'timeout'          => 5,
+			// Comments send at most this many texts to the API per hour; the rest wait for the next hour.
+			'comments_per_hour' => 100,
+			// Authors without this capability get the configured model, whatever their shortcode or block asks for.
+			'model_capability'  => 'manage_options',
 		);
 	}
 

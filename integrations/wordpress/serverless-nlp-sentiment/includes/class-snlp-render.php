@@ -99,12 +99,32 @@ class SNLP_Render {
 	 * @return string HTML.
 	 */
 	public static function widget_for( $text, $model ) {
-		$prediction = SNLP_Service::classify_for_display( $text, $model );
+		$prediction = SNLP_Service::classify_for_display( $text, self::allowed_model( $model ) );
 		if ( is_wp_error( $prediction ) ) {
 			return '';
 		}
 		wp_enqueue_style( 'snlp-sentiment' );
 		return self::widget_html( $prediction['label'], $prediction['score'] );
+	}
+
+	/**
+	 * The model a shortcode or block may use: the one it names only when the post's author (or,
+	 * outside a post, the current user) has the capability chosen in the settings; otherwise ''
+	 * (the configured model), so an author cannot spend the site's quota on models of their choice.
+	 *
+	 * @param string $model Model reference from the shortcode or block.
+	 * @return string
+	 */
+	public static function allowed_model( $model ) {
+		$model = (string) $model;
+		if ( '' === $model ) {
+			return '';
+		}
+		$cap    = (string) SNLP_Options::get( 'model_capability' );
+		$post   = get_post();
+		$author = $post ? (int) $post->post_author : 0;
+		$may    = $author > 0 ? user_can( $author, $cap ) : current_user_can( $cap );
+		return $may ? $model : '';
 	}
 
 	/**

@@ -203,6 +203,42 @@ final class ApiClientTest extends TestCase {
 		);
 	}
 
+	public function test_requests_use_the_safe_http_api() {
+		Fake_Http::answer( 200, array( 'data' => array() ) );
+		$this->client()->models();
+		$this->assertTrue( Fake_Http::$sent[0]['args']['_safe'], 'wp_safe_remote_get, not wp_remote_get' );
+		$this->assertFalse( Fake_Http::$sent[0]['external'], 'a public https API needs no exception' );
+	}
+
+	/**
+	 * @dataProvider plain_http_elsewhere
+	 */
+	public function test_plain_http_is_refused_unless_loopback( $base ) {
+		$err = $this->client( $base )->classify( array( 'x' ), 'sentiment' );
+		$this->assertSame( SNLP_Api_Client::ERR_CONFIG, $err->get_error_code() );
+		$this->assertSame( array(), Fake_Http::$sent, 'the token is never sent in the clear' );
+		if ( 0 === strpos( $base, 'http://' ) ) {
+			$this->assertStringContainsString( 'must use https://', $err->get_error_message() );
+		}
+	}
+
+	public function plain_http_elsewhere() {
+		return array( array( 'http://api.example.test' ), array( 'http://10.0.0.5:8000' ), array( 'http://127.0.0.1.example.test' ), array( 'ftp://api.example.test' ), array( 'https://user:pw@api.example.test' ) );
+	}
+
+	public function test_loopback_http_is_let_through_for_that_request_only() {
+		Fake_Http::answer( 200, array( 'data' => array() ) );
+		$this->client( 'http://127.0.0.1:9123' )->models();
+		$sent = Fake_Http::$sent[0];
+		$this->assertSame( 'http://127.0.0.1:9123/v1/models', $sent['url'] );
+		$this->assertTrue( $sent['external'], 'the configured loopback host passes the safe-URL check' );
+		$this->assertContains( 9123, $sent['ports'], 'and so does its port' );
+		$this->assertFalse( apply_filters( 'http_request_host_is_external', false, '127.0.0.1', '' ), 'only during the request' );
+		$this->assertSame( array( 80, 443, 8080 ), apply_filters( 'http_allowed_safe_ports', array( 80, 443, 8080 ), '127.0.0.1', '' ) );
+		$this->assertTrue( SNLP_Api_Client::check_base_url( 'http://localhost:8000' ) );
+		$this->assertTrue( SNLP_Api_Client::check_base_url( 'http://[::1]:8000' ) );
+	}
+
 	public function test_missing_configuration_sends_nothing() {
 		$no_token = new SNLP_Api_Client( 'https://api.example.test', '' );
 		$this->assertSame( SNLP_Api_Client::ERR_CONFIG, $no_token->models()->get_error_code() );

@@ -88,9 +88,13 @@ class Fake_Http {
 	}
 
 	public static function handle( $url, $args ) {
+		$host         = (string) parse_url( $url, PHP_URL_HOST );
 		self::$sent[] = array(
-			'url'  => $url,
-			'args' => $args,
+			'url'      => $url,
+			'args'     => $args,
+			// What WordPress's safe-URL check would be told while this request is sent.
+			'external' => apply_filters( 'http_request_host_is_external', false, $host, $url ),
+			'ports'    => apply_filters( 'http_allowed_safe_ports', array( 80, 443, 8080 ), $host, $url ),
 		);
 		if ( array() === self::$answers ) {
 			throw new RuntimeException( 'unexpected HTTP request to ' . $url );
@@ -99,14 +103,47 @@ class Fake_Http {
 	}
 }
 
-function wp_remote_get( $url, $args = array() ) {
+// Only the safe variants exist here: a call to wp_remote_get/post would be a fatal error.
+function wp_safe_remote_get( $url, $args = array() ) {
 	$args['method'] = 'GET';
+	$args['_safe']  = true;
 	return Fake_Http::handle( $url, $args );
 }
 
-function wp_remote_post( $url, $args = array() ) {
+function wp_safe_remote_post( $url, $args = array() ) {
 	$args['method'] = 'POST';
+	$args['_safe']  = true;
 	return Fake_Http::handle( $url, $args );
+}
+
+function wp_parse_url( $url, $component = -1 ) {
+	return parse_url( $url, $component );
+}
+
+/** Filters: enough of WordPress's add_filter / apply_filters to see what the plugin hooks, and when. */
+class Fake_Filters {
+	/** @var array hook => list of callbacks */
+	public static $hooks = array();
+}
+
+function add_filter( $hook, $callback, $priority = 10, $accepted_args = 1 ) {
+	Fake_Filters::$hooks[ $hook ][] = $callback;
+	return true;
+}
+
+function remove_filter( $hook, $callback, $priority = 10 ) {
+	$list                          = isset( Fake_Filters::$hooks[ $hook ] ) ? Fake_Filters::$hooks[ $hook ] : array();
+	Fake_Filters::$hooks[ $hook ] = array_values( array_filter( $list, function ( $c ) use ( $callback ) {
+		return $c !== $callback;
+	} ) );
+	return true;
+}
+
+function apply_filters( $hook, $value, ...$args ) {
+	foreach ( isset( Fake_Filters::$hooks[ $hook ] ) ? Fake_Filters::$hooks[ $hook ] : array() as $callback ) {
+		$value = $callback( $value, ...$args );
+	}
+	return $value;
 }
 
 function wp_remote_retrieve_response_code( $response ) {
@@ -160,6 +197,22 @@ function current_user_can( $cap ) {
 	return in_array( $cap, Fake_User::$caps, true );
 }
 
+/** Other users' capabilities (user id => caps) and the post being rendered. */
+class Fake_Posts {
+	/** @var array */
+	public static $user_caps = array();
+	/** @var object|null */
+	public static $current = null;
+}
+
+function user_can( $user_id, $cap ) {
+	return in_array( $cap, isset( Fake_Posts::$user_caps[ $user_id ] ) ? Fake_Posts::$user_caps[ $user_id ] : array(), true );
+}
+
+function get_post() {
+	return Fake_Posts::$current;
+}
+
 function human_time_diff( $from, $to ) {
 	$mins = (int) round( abs( $to - $from ) / 60 );
 	return $mins . ' mins';
@@ -189,9 +242,95 @@ function delete_option( $name ) {
 	return true;
 }
 
+/** Comments, their meta, scheduled events and transients: in memory. */
+class Fake_Comments {
+	/** @var array id => object with comment_ID, comment_approved, comment_content */
+	public static $comments = array();
+	/** @var array id => key => value */
+	public static $meta = array();
+	/** @var array[] Scheduled single events: time, hook, args. */
+	public static $events = array();
+	/** @var array name => value */
+	public static $transients = array();
+
+	public static function reset() {
+		self::$comments   = array();
+		self::$meta       = array();
+		self::$events     = array();
+		self::$transients = array();
+	}
+
+	public static function add( $id, $approved, $content ) {
+		self::$comments[ $id ] = (object) array(
+			'comment_ID'       => (string) $id,
+			'comment_approved' => (string) $approved,
+			'comment_content'  => $content,
+		);
+	}
+}
+
+function get_comment( $id ) {
+	return isset( Fake_Comments::$comments[ $id ] ) ? Fake_Comments::$comments[ $id ] : null;
+}
+
+function get_comment_meta( $id, $key, $single = false ) {
+	return isset( Fake_Comments::$meta[ $id ][ $key ] ) ? Fake_Comments::$meta[ $id ][ $key ] : '';
+}
+
+function update_comment_meta( $id, $key, $value ) {
+	Fake_Comments::$meta[ $id ][ $key ] = $value;
+	return true;
+}
+
+function delete_comment_meta( $id, $key ) {
+	unset( Fake_Comments::$meta[ $id ][ $key ] );
+	return true;
+}
+
+function wp_schedule_single_event( $timestamp, $hook, $args = array() ) {
+	Fake_Comments::$events[] = array(
+		'time' => $timestamp,
+		'hook' => $hook,
+		'args' => $args,
+	);
+	return true;
+}
+
+function wp_rand( $min = 0, $max = 0 ) {
+	return $min;
+}
+
+function get_transient( $name ) {
+	return isset( Fake_Comments::$transients[ $name ] ) ? Fake_Comments::$transients[ $name ] : false;
+}
+
+function set_transient( $name, $value, $ttl = 0 ) {
+	Fake_Comments::$transients[ $name ] = $value;
+	return true;
+}
+
+function home_url( $path = '' ) {
+	return 'https://site.test' . $path;
+}
+
+function wp_strip_all_tags( $text ) {
+	return strip_tags( (string) $text );
+}
+
+function sanitize_key( $key ) {
+	return preg_replace( '/[^a-z0-9_\-]/', '', strtolower( (string) $key ) );
+}
+
+function sanitize_text_field( $text ) {
+	return trim( strip_tags( (string) $text ) );
+}
+
+define( 'SNLP_VERSION', 'test' );
+
 $snlp_dir = dirname( __DIR__, 2 ) . '/serverless-nlp-sentiment/includes/';
 require_once $snlp_dir . 'class-snlp-api-client.php';
 require_once $snlp_dir . 'class-snlp-options.php';
+require_once $snlp_dir . 'class-snlp-service.php';
 require_once $snlp_dir . 'class-snlp-render.php';
 require_once $snlp_dir . 'class-snlp-comments.php';
 require_once $snlp_dir . 'class-snlp-related.php';
