@@ -20,7 +20,7 @@ $(VENV_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[aws,build,dev]'
+	$(VENV)/bin/pip install -q -e '.[aws,build,dev,keras]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(VENV_STAMP)

@@ -21,15 +21,22 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
     d.add_argument("--dist", type=Path, default=DIST, help="output root (default: %(default)s)")
 
-    b = sub.add_parser("build", help="export your own Hugging Face model directory")
-    b.add_argument("--source", required=True, type=Path, help="Hugging Face model directory")
+    b = sub.add_parser("build", help="export your own model: a Hugging Face directory or a Keras 3 .keras file")
+    b.add_argument("--source", required=True, type=Path, help="Hugging Face model directory or a .keras file")
     b.add_argument("--task", required=True, help="classify (sequence classification) or embed (feature extraction)")
     b.add_argument("--name", required=True, help="artifact name (lowercase, e.g. my-model)")
     b.add_argument("--variants", default=",".join(VARIANTS), help="comma list of fp32,fp16,int8 (default: all)")
     b.add_argument("--prune", type=float, default=0.0, help="global magnitude pruning fraction before export")
     b.add_argument("--labels", default="", help="comma list of labels in id order (classify; default: id2label)")
-    b.add_argument("--max-length", type=int, default=128, help="truncation length in tokens (default: 128)")
+    b.add_argument("--max-length", type=int, default=None,
+                   help="truncation length in tokens (default: 128; Keras: the model's input length)")
     b.add_argument("--out", type=Path, default=DIST, help="output root (default: %(default)s)")
+    k = b.add_argument_group("Keras sources (.keras)")
+    k.add_argument("--vocab", type=Path, default=None,
+                   help="Tokenizer.to_json() or TextVectorization vocabulary JSON (see README: Bring your Keras model)")
+    k.add_argument("--padding", default="post", choices=("post", "pre"),
+                   help="where the training data was padded (pad_sequences' padding; TextVectorization: post)")
+    k.add_argument("--eval-csv", type=Path, default=None, help="labelled CSV (text,label) to evaluate every variant on")
 
     r = sub.add_parser("report", help="show the evaluation report of the default build")
     r.add_argument("--print", dest="print_", action="store_true", help="print the results table")
@@ -90,18 +97,41 @@ def _run(args: argparse.Namespace) -> int:
         print(f"report: {args.dist / 'report.md'}")
         return 0
     if args.command == "build":
-        from .build import build_user_model
-
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         labels = [v.strip() for v in args.labels.split(",") if v.strip()] or None
         if args.task not in ("classify", "embed"):
             raise ValueError(f"unknown task {args.task!r}: expected classify or embed")
-        built = build_user_model(args.source, args.task, args.name, args.out, variants=variants,
-                                 prune=args.prune, labels=labels, max_length=args.max_length)
+        if _is_keras(args.source):
+            built = _build_keras(args, variants, labels)
+        else:
+            from .build import build_user_model
+
+            built = build_user_model(args.source, args.task, args.name, args.out, variants=variants,
+                                     prune=args.prune, labels=labels, max_length=args.max_length or 128)
         for variant, path in built.items():
             print(f"{variant}: {path}")
         return 0
     return _registry(args)
+
+
+def _is_keras(source: Path) -> bool:
+    """A .keras file, or a TensorFlow SavedModel directory (refused with the way out)."""
+    return source.suffix in (".keras", ".h5") or (source / "saved_model.pb").is_file()
+
+
+def _build_keras(args: argparse.Namespace, variants: list[str], labels: list[str] | None) -> dict[str, Path]:
+    from .keras_source import build_keras_model
+    from .tokenization import SourceError
+
+    if args.task != "classify":
+        raise SourceError("Keras sources: only --task classify is supported")
+    if args.prune:
+        raise SourceError("--prune applies to Hugging Face models only")
+    if args.vocab is None:
+        raise SourceError("a Keras model needs its vocabulary: pass --vocab (Tokenizer.to_json() or the "
+                          "TextVectorization vocabulary)")
+    return build_keras_model(args.source, args.vocab, args.name, labels or [], args.out, variants=variants,
+                             max_length=args.max_length, padding=args.padding, eval_csv=args.eval_csv)
 
 
 def _registry(args: argparse.Namespace) -> int:

@@ -1,0 +1,91 @@
+"""The Keras example: a word-embedding + LSTM sentiment model trained on the packaged tweet corpus.
+
+`python -m model_artifacts.keras_example --out DIR` writes DIR/model.keras and DIR/vocab.json
+(the fitted ``Tokenizer.to_json()``): the two inputs of
+`python -m model_artifacts build --source DIR/model.keras --vocab DIR/vocab.json ...`.
+Trained on a shuffled sample of the default build's train split (same corpus, seed and split),
+so its test-split accuracy sits next to the fine-tuned MiniLM in the model report.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import CORPUS_CSV, SENTIMENT_LABELS, BuildConfig
+from .data import load_corpus, stratified_split
+from .keras_source import keras_inputs, keras_module
+
+PADDING = "pre"  # keras.utils.pad_sequences' default, and what an LSTM without masking wants
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    """Small enough to train in seconds on one CPU thread (an LSTM step is ~65 ms here)."""
+
+    train_texts: int = 12000
+    epochs: int = 2
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    num_words: int = 8000
+    sequence_length: int = 32
+    embedding_dim: int = 32
+    lstm_units: int = 32
+    seed: int = 0
+
+
+def corpus_splits(seed: int = BuildConfig().seed) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The default build's split of the tweet corpus: {part: (texts, label ids)}."""
+    corpus = load_corpus(CORPUS_CSV)
+    split = stratified_split(corpus.labels, BuildConfig().split, seed)
+    return {part: ([corpus.texts[i] for i in getattr(split, part)], corpus.labels[getattr(split, part)])
+            for part in ("train", "validation", "test")}
+
+
+def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int = 1) -> dict:
+    """Fit the tokenizer and the model, save both; returns training facts."""
+    import torch
+
+    keras = keras_module()
+    from keras.src.legacy.preprocessing.text import Tokenizer
+
+    torch.set_num_threads(threads)
+    texts, labels = corpus_splits()["train"]
+    pick = np.random.default_rng(cfg.seed).permutation(len(texts))[: cfg.train_texts]  # the split is label-sorted
+    texts, labels = [texts[i] for i in pick], labels[pick]
+    tokenizer = Tokenizer(num_words=cfg.num_words, oov_token="[UNK]")
+    tokenizer.fit_on_texts(texts)
+    x = keras_inputs(tokenizer.texts_to_sequences(texts), cfg.sequence_length, PADDING)
+    keras.utils.set_random_seed(cfg.seed)
+    model = keras.Sequential([
+        keras.Input((cfg.sequence_length,), dtype="int32", name="token_ids"),
+        keras.layers.Embedding(cfg.num_words, cfg.embedding_dim, name="embedding"),
+        keras.layers.LSTM(cfg.lstm_units, name="lstm"),
+        keras.layers.Dense(len(SENTIMENT_LABELS), activation="softmax", name="probabilities"),
+    ])
+    model.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(x, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0)
+    seconds = round(time.perf_counter() - start, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    (out / "vocab.json").write_text(tokenizer.to_json())
+    return {"config": asdict(cfg), "seconds": seconds, "threads": threads, "padding": PADDING,
+            "train_accuracy": round(float(history.history["accuracy"][-1]), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m model_artifacts.keras_example", description=__doc__)
+    p.add_argument("--out", type=Path, required=True, help="folder for model.keras and vocab.json")
+    args = p.parse_args(argv)
+    facts = train_example(args.out)
+    print(f"trained in {facts['seconds']} s: {args.out / 'model.keras'}, {args.out / 'vocab.json'} "
+          f"(pad with --padding {PADDING})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

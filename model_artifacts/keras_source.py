@@ -1,0 +1,362 @@
+"""`build --source model.keras`: a Keras 3 text classifier -> the same artifact as ours.
+
+Exporter: Keras 3 on the torch backend, traced by the same torch.onnx exporter as our own models
+(Keras's `model.export(format="onnx")` does the same on this backend). Measured 2026-12-01 on
+this machine: keras 3.15.1 adds 54 MB (keras, h5py, absl-py, optree, namex) and installs in
+~3 s into the project venv (9 s into an empty one); tensorflow-cpu 2.21 + tf2onnx 1.17 is
+1.4 GB, 29 s from a warm mirror, and pulls onnx 1.23 / protobuf 7 against our onnx pin.
+
+The graph takes the runtime's inputs (``input_ids`` right-padded to the longest text of a
+micro-batch, ``attention_mask``) and rebuilds the fixed-length, ``pre``- or ``post``-padded
+sequence the Keras model was trained on inside the graph, so a text's answer does not depend on
+its neighbours. Softmax (or sigmoid -> two classes) is added to the graph when the model ends in
+logits. Everything after the fp32 export (fp16, int8 and their fidelity gates, manifests,
+versions) is the pipeline the Hugging Face path uses.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import cache
+from .artifact import commit_dir, set_aliases, stage_version, version_for
+from .build import Built, check_metrics, manifest_fields, pick_int8
+from .config import OPSET, VARIANTS, package_version
+from .errors import ParityError
+from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx, onnx_session, run_onnx
+from .keras_vocab import KerasText, check_equivalence, load_vocab, word_tokenizer
+from .quantize import to_fp16
+from .tokenization import SourceError, encode, save_artifact_tokenizer
+
+PADDING = ("post", "pre")
+# layers whose torch-backend code traces into plain ONNX ops (checked by the parity test on export)
+SUPPORTED_LAYERS = frozenset({
+    "InputLayer", "Embedding", "LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "Bidirectional", "Dense", "Dropout", "SpatialDropout1D",
+    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D", "Flatten",
+    "Activation", "LayerNormalization", "BatchNormalization", "ReLU", "Softmax", "Masking", "Sequential",
+    "Functional", "Model",
+})
+TF_ONLY_LAYERS = frozenset({"TextVectorization", "StringLookup", "IntegerLookup", "Hashing", "TFSMLayer"})
+VOCAB_HINT = ("save the vocabulary with json.dump({**layer.get_config(), 'vocabulary': layer.get_vocabulary()}) "
+              "and build the model that takes token ids (the layers after it) with --vocab")
+
+
+def keras_module():
+    """Keras on the torch backend (the backend is fixed when keras is first imported)."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"
+    try:
+        import keras
+    except ImportError as exc:
+        raise SourceError("Keras is not installed: pip install -e '.[build,keras]'") from exc
+    if keras.backend.backend() != "torch":
+        raise SourceError(f"keras was imported with the {keras.backend.backend()} backend; "
+                          "run with KERAS_BACKEND=torch")
+    return keras
+
+
+def _config_layers(config: dict) -> list[dict]:
+    """Every layer entry in a saved model config, nested models included."""
+    found = []
+    for layer in config.get("config", {}).get("layers", []) or []:
+        found.append(layer)
+        if isinstance(layer.get("config"), dict) and "layers" in layer["config"]:
+            found += _config_layers(layer)
+        inner = layer.get("config", {}).get("layer") if isinstance(layer.get("config"), dict) else None
+        if isinstance(inner, dict):  # Bidirectional / TimeDistributed wrap one layer
+            found.append(inner)
+    return found
+
+
+def _layer_label(layer: dict) -> str:
+    return f"layer {layer.get('config', {}).get('name', '?')!r} ({layer.get('class_name')})"
+
+
+def inspect_saved(source: Path) -> None:
+    """Refuse what we cannot serve before Keras tries to deserialize it, naming the layer."""
+    if source.is_dir():
+        if (source / "saved_model.pb").is_file():
+            raise SourceError(f"{source} is a TensorFlow SavedModel: loading one needs TensorFlow. Where TensorFlow is "
+                              "installed, load it with tf.keras.models.load_model() and model.save('model.keras'), "
+                              "then build from the .keras file")
+        raise SourceError(f"{source} is a directory: expected a .keras file")
+    if not source.is_file():
+        raise SourceError(f"Keras model not found: {source}")
+    if source.suffix != ".keras":
+        raise SourceError(f"{source}: expected a Keras 3 .keras file")
+    try:
+        with zipfile.ZipFile(source) as zf:
+            config = json.loads(zf.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise SourceError(f"{source}: not a Keras 3 .keras archive ({exc})") from exc
+    for layer in _config_layers(config):
+        if layer.get("class_name") in TF_ONLY_LAYERS:
+            raise SourceError(f"{_layer_label(layer)} runs TensorFlow string ops that cannot become ONNX: "
+                              f"{VOCAB_HINT}")
+
+
+def load_keras(source: Path):
+    inspect_saved(source)
+    keras = keras_module()
+    try:
+        model = keras.saving.load_model(str(source), compile=False, safe_mode=True)
+    except (TypeError, ValueError) as exc:
+        with zipfile.ZipFile(source) as zf:
+            layers = _config_layers(json.loads(zf.read("config.json")))
+        custom = [layer for layer in layers if not str(layer.get("module", "keras")).startswith("keras")]
+        if custom:
+            raise SourceError(f"{_layer_label(custom[0])} is a custom layer with no registered object: import the "
+                              "module that defines it (decorated with @keras.saving.register_keras_serializable) "
+                              f"before building ({str(exc).splitlines()[0]})") from exc
+        raise SourceError(f"{source}: Keras cannot load it ({str(exc).splitlines()[0]})") from exc
+    check_structure(model)
+    return model
+
+
+def check_structure(model) -> None:
+    if len(model.inputs) != 1:
+        names = ", ".join(repr(t.name) for t in model.inputs)
+        raise SourceError(f"multi-input models are not supported: inputs {names}; serve one token-id input")
+    if len(model.outputs) != 1:
+        raise SourceError(f"multi-output models are not supported: {len(model.outputs)} outputs")
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        kind = type(layer).__name__
+        if kind in TF_ONLY_LAYERS:
+            raise SourceError(f"layer {layer.name!r} ({kind}) runs TensorFlow string ops: {VOCAB_HINT}")
+        if kind not in SUPPORTED_LAYERS:
+            raise SourceError(f"layer {layer.name!r} ({kind}) is not supported for export; supported: "
+                              f"{', '.join(sorted(SUPPORTED_LAYERS - {'Sequential', 'Functional', 'Model'}))}")
+    if "int" not in str(model.inputs[0].dtype) or len(model.inputs[0].shape) != 2:
+        raise SourceError(f"the model input {model.inputs[0].name!r} is {model.inputs[0].dtype} "
+                          f"{tuple(model.inputs[0].shape)}: expected integer token ids [batch, sequence]")
+
+
+def output_kind(model, n_labels: int) -> str:
+    """'probabilities' (softmax already applied), 'logits' or 'sigmoid' (one unit, two labels)."""
+    last = model.layers[-1]
+    units = int(model.outputs[0].shape[-1])
+    activation = getattr(getattr(last, "activation", None), "__name__", "linear")
+    if type(last).__name__ == "Softmax":
+        activation = "softmax"
+    if units == 1 and activation == "sigmoid":
+        kind = "sigmoid"
+        units = 2
+    elif activation == "softmax":
+        kind = "probabilities"
+    elif activation == "linear":
+        kind = "logits"
+    else:
+        raise SourceError(f"output layer {last.name!r} ends in {activation!r}: expected softmax, logits or one "
+                          "sigmoid unit (single-label classification)")
+    if units != n_labels:
+        raise SourceError(f"{n_labels} labels given but the model has {units} classes")
+    return kind
+
+
+def to_probabilities(out: np.ndarray, kind: str) -> np.ndarray:
+    out = np.asarray(out, dtype=np.float64)
+    if kind == "sigmoid":
+        return np.concatenate([1.0 - out, out], axis=1)
+    if kind == "logits":
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+class KerasIdsWrapper(nn.Module):
+    """Runtime inputs -> the fixed-length Keras sequence -> class probabilities."""
+
+    def __init__(self, model, length: int, padding: str, kind: str) -> None:
+        super().__init__()
+        self.model = model
+        self.length = length
+        self.padding = padding
+        self.kind = kind
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
+        length = self.length
+        lengths = attention_mask.sum(dim=1, keepdim=True)
+        positions = torch.arange(length, dtype=lengths.dtype).unsqueeze(0)
+        source = positions - (length - lengths) if self.padding == "pre" else positions + 0 * lengths
+        valid = (source >= 0) & (source < lengths)
+        # widen by `length` so every clamped index exists whatever the batch's own width is
+        wide = nn.functional.pad(input_ids, (0, length))
+        ids = torch.gather(wide, 1, source.clamp(0, length - 1)) * valid.to(input_ids.dtype)
+        out = self.model(ids, training=False)
+        if self.kind == "logits":
+            return torch.softmax(out, dim=-1)
+        if self.kind == "sigmoid":
+            return torch.cat([1.0 - out, out], dim=-1)
+        return out
+
+
+def keras_inputs(rows: Sequence[np.ndarray], length: int, padding: str) -> np.ndarray:
+    """Keras's own padding (``keras.utils.pad_sequences``, truncating='post') of token rows."""
+    from keras.utils import pad_sequences
+
+    return pad_sequences([list(r) for r in rows], maxlen=length, padding=padding, truncating="post", value=0)
+
+
+def keras_predict(model, rows: Sequence[np.ndarray], length: int, padding: str, kind: str) -> np.ndarray:
+    out = model.predict(keras_inputs(rows, length, padding), verbose=0, batch_size=256)
+    return to_probabilities(out, kind).astype(np.float32)
+
+
+def keras_parity(model, session, rows: Sequence[np.ndarray], length: int, padding: str, kind: str,
+                 atol: float = PARITY_ATOL["classify"]) -> float:
+    """Max abs difference of the ONNX graph fed as the runtime feeds it (right padding to the longest
+    of a length-sorted micro-batch, and each text alone) vs the Keras model on Keras-padded input."""
+    expected = keras_predict(model, rows, length, padding, kind)
+    worst = 0.0
+    for batch_size in (64, 1):
+        got = run_onnx(session, rows, 0, batch_size)
+        worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
+    if not worst <= atol:
+        raise ParityError(f"ONNX export of the Keras model fails parity: max abs diff {worst:.3g} > tolerance {atol:g}")
+    return worst
+
+
+def sequence_length(model, text: KerasText, max_length: int | None) -> int:
+    fixed = model.inputs[0].shape[1]
+    for name, value in (("--max-length", max_length), ("the vocabulary's output_sequence_length",
+                                                        text.sequence_length)):
+        if fixed is not None and value is not None and int(value) != int(fixed):
+            raise SourceError(f"{name} is {value} but the model input takes sequences of {fixed}")
+    length = fixed or text.sequence_length or max_length
+    if not length:
+        raise SourceError("the model input has no fixed sequence length: pass --max-length (the padded length "
+                          "used in training)")
+    return int(length)
+
+
+def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], work: Path, *,
+                 max_length: int | None = None, padding: str = "post", variants: Sequence[str] = VARIANTS,
+                 check_texts: Sequence[str] = PARITY_TEXTS, progress: Callable[[str], None] = print) -> Built:
+    """Tokenizer + fp32 export + parity with Keras + fp16/int8 (same gates as ours) into ``work``."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"unknown variant(s) {unknown}: expected some of {', '.join(VARIANTS)}")
+    if padding not in PADDING:
+        raise ValueError(f"padding must be one of {PADDING}, got {padding!r}")
+    text = load_vocab(vocab)
+    model = load_keras(Path(source))
+    kind = output_kind(model, len(labels))
+    length = sequence_length(model, text, max_length)
+    tok = word_tokenizer(text, length)
+    texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
+    equivalence = check_equivalence(text, tok, texts)
+    progress(f"{name}: tokenizer matches Keras token for token on {equivalence['checked']} texts")
+    wrapper = KerasIdsWrapper(model, length, padding, kind).eval()
+    loaded = LoadedModel(wrapper, "classify", tuple(labels), False, None)
+    built = Built(name, "classify", loaded, tok, length, work)
+    save_artifact_tokenizer(tok, built.tokenizer_file, length)
+    fp32 = work / "fp32.onnx"
+    progress(f"{name}: exporting to ONNX (opset {OPSET}, Keras {package_version('keras')} on torch)")
+    try:
+        export_onnx(loaded, tok, fp32)
+    except Exception as exc:  # noqa: BLE001 - the exporter names the op it could not convert
+        raise SourceError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
+    rows = encode(tok, texts)
+    worst = keras_parity(model, onnx_session(fp32), rows, length, padding, kind)
+    built.files["fp32"] = fp32
+    built.info["fp32"] = {"parity_max_abs_diff_vs_keras": worst, "parity_atol": PARITY_ATOL["classify"],
+                          "tokenizer": {**text.describe(), **equivalence}, "padding": padding,
+                          "output": kind}
+    check_rows = encode(tok, check_texts)
+    reference = keras_predict(model, check_rows, length, padding, kind)
+    if "fp16" in variants:
+        progress(f"{name}: fp16")
+        to_fp16(fp32, work / "fp16.onnx")
+        built.files["fp16"] = work / "fp16.onnx"
+        outputs = run_onnx(onnx_session(work / "fp16.onnx"), check_rows, 0)
+        built.info["fp16"] = {"check": check_metrics("classify", outputs, reference)}
+    if "int8" in variants:
+        built.files["int8"], built.info["int8"] = pick_int8(built, check_rows, reference, progress)
+    if "fp32" not in variants:
+        built.files.pop("fp32")
+    return built
+
+
+def read_eval_csv(path: Path, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """A labelled CSV with a header holding ``text`` and ``label`` columns."""
+    import csv
+
+    index = {name: i for i, name in enumerate(labels)}
+    texts, ids = [], []
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+            raise SourceError(f"{path}: expected a header with text and label columns")
+        for line, row in enumerate(reader, start=2):
+            if row["label"] not in index:
+                raise SourceError(f"{path}:{line}: unknown label {row['label']!r} (labels: {', '.join(labels)})")
+            texts.append(row["text"])
+            ids.append(index[row["label"]])
+    if not texts:
+        raise SourceError(f"{path}: no rows")
+    return texts, np.asarray(ids, dtype=np.int64)
+
+
+def evaluate_variants(built: Built, texts: Sequence[str], gold: np.ndarray) -> dict[str, dict]:
+    from .evaluate import classify_metrics, file_sizes
+
+    rows = encode(built.tokenizer, texts)
+    return {variant: {"eval": classify_metrics(run_onnx(onnx_session(path), rows, 0), gold, built.loaded.labels),
+                      **file_sizes(path)} for variant, path in built.files.items()}
+
+
+def source_key(files: Sequence[Path], config: dict) -> str:
+    pipeline = cache.module_closure("keras_source")
+    return cache.input_hash(pipeline, ("keras", "torch", "onnx", "onnxruntime", "tokenizers"), config, files)
+
+
+def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: Sequence[str], out_root: Path, *,
+                      variants: Sequence[str] = VARIANTS, max_length: int | None = None, padding: str = "post",
+                      eval_csv: str | Path | None = None, check_texts: Sequence[str] = PARITY_TEXTS,
+                      progress: Callable[[str], None] = print) -> dict[str, Path]:
+    """The ``build`` command for a .keras file: out_root/<name>/<version>/ for each variant."""
+    source, vocab = Path(source), Path(vocab)
+    if not labels:
+        raise SourceError("a Keras model has no label names: pass --labels neg,neu,pos (in output order)")
+    files = [f for f in (source, vocab, Path(eval_csv) if eval_csv else None) if f is not None and f.is_file()]
+    key = source_key(files, {"labels": list(labels), "variants": list(variants), "max_length": max_length,
+                             "padding": padding})
+    model_dir = out_root / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_dir))
+    try:
+        built = export_keras(source, vocab, name, labels, work, max_length=max_length, padding=padding,
+                             variants=variants, check_texts=check_texts, progress=progress)
+        evaluation = evaluate_variants(built, *read_eval_csv(Path(eval_csv), labels)) if eval_csv else {}
+        src = {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
+               "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+               "vocab": vocab.name}
+        staged = {}
+        for variant, path in built.files.items():
+            version = version_for(key, variant)
+            metrics = {"build": built.info.get(variant, {}), **evaluation.get(variant, {})}
+            stage_version(work / "versions" / version, path, built.tokenizer_file,
+                          manifest_fields(built, variant, version, src, metrics))
+            staged[variant] = version
+        for version in staged.values():  # everything exported and checked: now publish locally
+            commit_dir(work / "versions" / version, model_dir / version)
+        set_aliases(model_dir, {**staged, "latest": staged[list(staged)[-1]]})
+        return {variant: model_dir / version for variant, version in staged.items()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+__all__ = ["build_keras_model", "export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind",
+           "KerasIdsWrapper", "keras_parity", "keras_predict", "keras_inputs", "keras_module", "read_eval_csv",
+           "SUPPORTED_LAYERS", "PADDING"]
