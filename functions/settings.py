@@ -44,6 +44,8 @@ ENV = {
     "presign_ttl_s": "SNLP_PRESIGN_TTL_S",
     "batch_max_upload_bytes": "SNLP_BATCH_MAX_UPLOAD_BYTES",
     "batch_max_receives": "SNLP_BATCH_MAX_RECEIVES",
+    "batch_job_deadline_s": "SNLP_BATCH_JOB_DEADLINE_S",
+    "batch_file_max_bytes": "SNLP_BATCH_FILE_MAX_BYTES",
     "access_log_sample_rate": "SNLP_ACCESS_LOG_SAMPLE_RATE",
     "metrics_per_model": "SNLP_METRICS_PER_MODEL",
 }
@@ -102,6 +104,12 @@ class Settings:
     # model is loaded (a presigned PUT cannot cap the size S3 accepts: the worker checks it)
     batch_max_upload_bytes: int = 256 * 1024 * 1024
     batch_max_receives: int = 5  # the queue's redrive maxReceiveCount: the last try before the DLQ
+    # a job still running this long after its upload started is shown (and recorded) failed, so
+    # no job polls forever; 24 h, the OpenAI Batch API's completion window (docs/batch-scale.md)
+    batch_job_deadline_s: int = 24 * 3600
+    # POST /v1/files (OpenAI Batch API) takes the file in the request body: API Gateway passes a
+    # binary body base64-encoded inside Lambda's 6 MB event, so ~4.4 MB of file at most
+    batch_file_max_bytes: int = 4 * 1024 * 1024
     # per-request overhead levers (config/stages.yml): log lines and metric-months are paid fees
     access_log_sample_rate: float = 1.0  # share of successful requests with an access log line
     metrics_per_model: bool = True  # per-model copies of the inference metrics (a metric-month each)

@@ -160,6 +160,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def _finish(status: dict[str, Any], job_id: str, out_dir: Path) -> int:
     counts = status.get("counts") or {}
     if status.get("status") == "failed":
+        for path in download(status, job_id, out_dir) if status.get("results_url") else ():
+            print(path)  # the rows of the chunks that finished before it failed
         raise CliError(f"job {job_id} failed: {status.get('reason') or status.get('error') or 'see its summary'}", 6)
     for path in download(status, job_id, out_dir):
         print(path)

@@ -65,12 +65,14 @@ class JobService:
 
     def __init__(self, s3: Any, ledger: Ledger, *, bucket: str, default_model: str, presign_ttl_s: int = 3600,
                  max_upload_bytes: int = 256 * 1024 * 1024, usage_table: str | None = None,
+                 deadline_s: float = 24 * 3600,
                  resolve: Callable[[str], tuple[str, str]] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex, clock: Callable[[], float] = time.time) -> None:
         self.s3, self.ledger, self.bucket = s3, ledger, bucket
         self.presigner = sigv4_client(s3)
         self.default_model, self.ttl, self.resolve = default_model, presign_ttl_s, resolve
         self.max_upload_bytes = max_upload_bytes
+        self.deadline_s = deadline_s  # a running job older than this is failed when looked at
         self.usage_table = usage_table  # the tokens table's USAGE# rows; None: jobs are not metered
         self.new_id, self.clock = new_id, clock
 
@@ -79,7 +81,7 @@ class JobService:
         metered = settings.auth_enabled and settings.tokens_table
         return cls(s3, Ledger(ddb, settings.jobs_table), bucket=settings.data_bucket,
                    default_model=settings.default_classify_model, presign_ttl_s=settings.presign_ttl_s,
-                   max_upload_bytes=settings.batch_max_upload_bytes,
+                   max_upload_bytes=settings.batch_max_upload_bytes, deadline_s=settings.batch_job_deadline_s,
                    usage_table=settings.tokens_table if metered else None,
                    resolve=None if store is None else store.resolve, **kwargs)
 
@@ -140,6 +142,12 @@ class JobService:
         counts = item.get("counts") or {"lines_read": 0, "ok": 0, "failed": 0}
         if status == "running" and item.get("run_id"):
             counts = self._progress(item["run_id"])
+        started = float(item.get("updated_at") or item.get("created_at") or 0)
+        if status == "running" and self.clock() > started + self.deadline_s:
+            status = "failed"  # the worker never ended it (it is gone): end it here, once
+            item = {**item, "reason": f"deadline: the job did not finish within {int(self.deadline_s)} s"}
+            with _ledger_errors():
+                self.ledger.expire_job(job_id, reason=item["reason"], finished_at=self.clock(), counts=counts)
         out: dict[str, Any] = {"job_id": job_id, "status": status, "counts": counts,
                                "model": item.get("model"), "format": item.get("fmt"),
                                "created_at": item.get("created_at"), "finished_at": item.get("finished_at")}
@@ -149,7 +157,8 @@ class JobService:
         if status == "done":
             out["results_url"] = self._get_url(keys["results"])
             out["errors_url"] = self._get_url(keys["errors"])
-        if status == metering.QUOTA_STOP:  # what ran before the quota stopped it
+        if status == metering.QUOTA_STOP or (status == "failed" and (item.get("outputs") or {}).get("results")):
+            # what ran before the quota stopped it, or before the job failed (its finished chunks)
             out["results_url"] = self._get_url(keys["results"])
             out["errors_url"] = self._get_url(keys["errors"])
         if status in ("done", "failed", metering.QUOTA_STOP):

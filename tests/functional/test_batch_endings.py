@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from functions.batch import handler as batch_handler
+from functions.batch.jobs import JobService
 from functions.batch.ledger import BUSY, CLAIMED, SUPERSEDED, Ledger
 from functions.batch.objects import CleanupError, delete_prefix
 from infra.local_worker import FakeContext
@@ -52,6 +53,14 @@ def _job(stack, job_id: str) -> dict:
     return Ledger(stack.ddb, TABLE).get_job(job_id) or {}
 
 
+def _status(stack, job_id: str, *, deadline_s: float = 3600, later_s: float = 0) -> dict:
+    """What GET /v1/batch/{job} answers the job's owner ("tok"), ``later_s`` seconds from now."""
+    now = time.time()
+    jobs = JobService(stack.s3, Ledger(stack.ddb, TABLE), bucket=DATA, default_model="tiny-sentiment",
+                      deadline_s=deadline_s, clock=lambda: now + later_s)
+    return jobs.get_job(job_id, "tok")
+
+
 def test_the_last_receive_ends_the_job_failed_with_the_reason(aws, tiny_registry, tmp_path):
     stack = _stack(tiny_registry, tmp_path)
     stack.fault = AlwaysCrash("object-written")
@@ -72,7 +81,7 @@ def test_the_last_receive_ends_the_job_failed_with_the_reason(aws, tiny_registry
 def test_a_dead_chunk_fails_the_job_and_the_finished_chunks_stay_downloadable(aws, tiny_registry, tmp_path):
     stack = _stack(tiny_registry, tmp_path, batch_chunk_bytes=300)
     stack.fault = AlwaysCrash("chunk-written", index=1)
-    stack.upload("incoming/half.jsonl", _lines(40))
+    stack.upload("incoming/half.jsonl", _lines(40), owner="tok")
     stack.drain()  # chunk 1 fails on each receive; its 5th ends the job, later receives are no-ops
     job = _job(stack, "half")
     assert job["status"] == "failed" and "disk on fire" in job["reason"]
@@ -83,6 +92,9 @@ def test_a_dead_chunk_fails_the_job_and_the_finished_chunks_stay_downloadable(aw
     assert lines == sorted(lines) and len(lines) < 40 and 1 in lines and 40 in lines
     assert stack.keys("results/_parts/") == []  # parts of the failed run are deleted too
     assert stack.summary("half")["outputs"]["results"] == "results/half.jsonl"
+    status = _status(stack, "half")  # what the web page and `snlp batch` show
+    assert status["status"] == "failed" and status["reason"] == job["reason"] and status["counts"] == counts
+    assert "results_url" in status and "errors_url" in status
 
 
 def test_the_dead_letter_consumer_ends_a_job_left_running(aws, tiny_registry, tmp_path):
@@ -152,3 +164,16 @@ def test_the_batch_function_treats_records_from_its_dlq_as_dead_letters(aws, tin
     job = _job(stack, "dlq")
     assert job["status"] == "failed" and "dead-letter queue" in job["reason"]
     assert '"BatchDeadLetters"' in capsys.readouterr().out
+
+
+def test_a_job_never_shows_running_past_its_deadline(aws, tiny_registry, tmp_path):
+    stack = _stack(tiny_registry, tmp_path)
+    stack.fault = AlwaysCrash("object-written")
+    stack.upload("incoming/late.jsonl", _lines(3), owner="tok")
+    stack.invoke(sqs_event(_upload_event(stack)["Body"], receive_count=1))  # a worker that vanished
+    assert _status(stack, "late", deadline_s=600, later_s=599)["status"] == "running"
+    status = _status(stack, "late", deadline_s=600, later_s=601)
+    assert status["status"] == "failed" and status["reason"] == "deadline: the job did not finish within 600 s"
+    job = _job(stack, "late")
+    assert job["status"] == "failed" and job["reason"] == status["reason"]  # recorded, not only shown
+    assert Ledger(stack.ddb, TABLE).get_run(job["run_id"])["status"] == "failed"  # its messages stop

@@ -353,6 +353,7 @@
       if (st.status === "failed") {
         bar.hidden = true;
         batchText("The job could not be processed" + (st.reason || st.error ? ": " + (st.reason || st.error) : ".") + " Check the file format and try again.");
+        if (st.results_url) addLink(st.results_url, "Download the " + (c.lines_read || 0) + " lines that ran before it failed", jobId + ".results.jsonl");
         return;
       }
       bar.value = seen ? Math.min(99, Math.round((100 * done) / seen)) : 0;
