@@ -14,7 +14,7 @@ from typing import Callable
 
 from .errors import MissingPriceError
 from .measurements import Measurements, Profile
-from .model import GB, SECONDS_PER_MONTH, Cost, Deployment, Workload, billed_ms, estimate
+from .model import GB, SECONDS_PER_MONTH, Cost, Deployment, Workload, billed_ms, cold_share, estimate
 from .pricing import PriceBook
 
 HOURS = 730
@@ -32,9 +32,12 @@ class Option:
     note: str
 
 
-def _shared_per_request(cost: Cost) -> float:
+SHARED = ("logs_ingest", "logs_storage", "dynamodb", "data_out")
+
+
+def shared_fees(cost: Cost) -> float:
     """Fees every option pays per request wherever the model runs."""
-    return sum(cost.per_request[k] for k in ("logs", "dynamodb", "data_out"))
+    return sum(cost.per_request[k] for k in SHARED)
 
 
 def _capacity(duration_ms: float, vcpus: float) -> float:
@@ -52,7 +55,7 @@ def options(meas: Measurements, prices: PriceBook, workload: Workload, model: st
         cost = estimate(profile, Deployment(model, variant, memory_mb, arch, api), workload, prices)
         opts.append(Option(f"Lambda + {api.upper()} API ({memory_mb} MB, {arch})", cost.monthly,
                            "per request; S3 storage fixed"))
-    shared = _shared_per_request(estimate(profile, Deployment(model, variant, memory_mb, arch, "http"),
+    shared = shared_fees(estimate(profile, Deployment(model, variant, memory_mb, arch, "http"),
                                           workload, prices))
     fargate_hour = (FARGATE_VCPU * prices.get("fargate.vcpu_hour_x86_64")
                     + FARGATE_GB * prices.get("fargate.gb_hour_x86_64"))
@@ -68,7 +71,7 @@ def options(meas: Measurements, prices: PriceBook, workload: Workload, model: st
                        f"{cap_ec2 / 1e6:.1f}M requests/month per instance at its 20 % CPU baseline; "
                        "x86 durations assumed for Graviton"))
     try:
-        opts.append(_sagemaker(meas, prices, workload, model, variant, memory_mb, shared))
+        opts.append(sagemaker_option(meas, prices, workload, model, variant, memory_mb, shared))
     except MissingPriceError as exc:
         skipped.append(f"SageMaker Serverless left out: {exc}")
     return opts, skipped
@@ -80,15 +83,16 @@ def _full_vcpu_profile(meas: Measurements, model: str, variant: str, workload: W
     return meas.profile(model, variant, memory, workload.texts_per_request)
 
 
-def _sagemaker(meas: Measurements, prices: PriceBook, workload: Workload, model: str, variant: str,
-               memory_mb: int, shared: float) -> Option:
+def sagemaker_option(meas: Measurements, prices: PriceBook, workload: Workload, model: str, variant: str,
+                     memory_mb: int, shared: float) -> Option:
+    """SageMaker Serverless Inference at the smallest size that holds the model, behind a REST API."""
     gb_s = prices.get("sagemaker.serverless_gb_second")
     data = prices.get("sagemaker.serverless_data_gb")
     front = prices.get("apigateway.rest_request")
     size = next((s for s in SAGEMAKER_SIZES_MB if s >= memory_mb), SAGEMAKER_SIZES_MB[-1])
     measured = min(meas.memories(model, variant), key=lambda m: abs(m - size))
     p = meas.profile(model, variant, measured, workload.texts_per_request)
-    c = workload.cold_start_share
+    c = cold_share(p, Deployment(model, variant, max(memory_mb, 128)), workload)
     mean_ms = (1 - c) * billed_ms(p.warm_ms) + c * (billed_ms(p.init_ms) + billed_ms(p.first_ms))
     per_request = (size / 1024 * mean_ms / 1000 * gb_s + (p.request_bytes + p.response_bytes) / GB * data
                    + front + shared)
@@ -109,4 +113,4 @@ def break_even(a: Callable[[float], float], b: Callable[[float], float],
     return None
 
 
-__all__ = ["Option", "options", "break_even", "TARGET_UTILISATION"]
+__all__ = ["Option", "options", "break_even", "sagemaker_option", "shared_fees", "TARGET_UTILISATION"]

@@ -27,7 +27,7 @@ def edge_table(meas: Measurements, prices: PriceBook, cloud: Cost, *,
         ("Latency (warm)", f"{local.warm_ms:.1f} ms with {vcpu_share(local_memory):.1f} vCPU of this host, no network",
          f"{here.warm_ms:.1f} ms in Lambda at {d.memory_mb} MB + {TYPICAL_RTT_MS} ms network round trip"),
         ("Latency (first request)", f"{local.init_ms + local.first_ms:.0f} ms once per boot",
-         f"{here.init_ms + here.first_ms:.0f} ms on a cold start ({cloud.workload.cold_start_share:.1%} of requests)"),
+         f"{here.init_ms + here.first_ms:.0f} ms on a cold start ({cloud.cold_start_share:.2%} of requests)"),
         ("Needs a connection", "no: works offline", "yes: every request crosses the internet"),
         ("Cost per device", f"${edge_month:.2f}/month (${device:.0f} board over {DEVICE_LIFETIME_MONTHS} months "
                             f"+ {DEVICE_WATTS:.0f} W power), whatever the traffic",

@@ -47,6 +47,7 @@ class Profile:
     ddb_reads_on_miss: float  # read units when the token cache misses
     ddb_write_units_per_flush: float  # usage metering: units per buffered usage write
     peak_rss_mb: float
+    ddb_writes_per_request: float = 0.0  # write units a warm request caused, back to back (as flushed)
 
 
 class Measurements:
@@ -128,6 +129,7 @@ class Measurements:
             ddb_write_units_per_flush=(float(r["ddb_write_units_total"]) / r["ddb_write_ops"]
                                        if r.get("ddb_write_ops") else 1.0),
             peak_rss_mb=float(r.get("peak_rss_mb", 0.0)),
+            ddb_writes_per_request=interpolate({n: w.get("ddb_write_units", 0) for n, w in warm.items()}, texts),
         )
 
 

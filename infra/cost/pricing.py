@@ -22,6 +22,20 @@ class Price:
     url: str
     checked: str
     note: str = ""
+    # volume tiers: (cumulative units per month up to which the price holds, usd); last upto is inf
+    tiers: tuple[tuple[float, float], ...] = ()
+
+    def cost(self, quantity: float) -> float:
+        """USD for ``quantity`` units in one month, each tier at its own price."""
+        if not self.tiers:
+            return quantity * self.usd
+        total, floor = 0.0, 0.0
+        for upto, usd in self.tiers:
+            if quantity <= floor:
+                break
+            total += (min(quantity, upto) - floor) * usd
+            floor = upto
+        return total
 
 
 @dataclass(frozen=True)
@@ -46,11 +60,29 @@ class PriceBook:
                 f"(region {self.region}); add it with its source and date"
             ) from None
 
+    def monthly(self, key: str, quantity: float) -> float:
+        """USD for ``quantity`` units of ``key`` used in one month, volume tiers applied."""
+        return self.price(key).cost(quantity)
+
     def has(self, key: str) -> bool:
         return key in self.prices
 
     def used(self, keys: list[str]) -> list[Price]:
         return [self.prices[k] for k in keys if k in self.prices]
+
+
+def _tiers(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
+    if not raw:
+        return ()
+    tiers, last = [], 0.0
+    for i, pair in enumerate(raw):
+        upto, usd = pair
+        upto = float("inf") if upto is None else float(upto)
+        if upto <= last or (upto == float("inf")) != (i == len(raw) - 1):
+            raise MissingPriceError(f"{where}: tiers must rise and end with [null, usd] (open-ended)")
+        tiers.append((upto, float(usd)))
+        last = upto
+    return tuple(tiers)
 
 
 def available_regions(directory: Path = PRICING_DIR) -> list[str]:
@@ -86,7 +118,7 @@ def parse_prices(doc: Mapping[str, Any], path: str = "") -> PriceBook:
                 key=f"{group}.{name}", usd=float(entry["usd"]), per=str(entry.get("per", "")),
                 source=source, url=url,
                 checked=str(entry.get("checked") or defaults["checked"] or checked),
-                note=str(entry.get("note", "")))
+                note=str(entry.get("note", "")), tiers=_tiers(entry.get("tiers"), f"{path}: {group}.{name}"))
     return PriceBook(region=region, checked=checked, prices=prices,
                      free_tiers=tuple(doc.get("free_tiers") or ()), path=path)
 

@@ -5,13 +5,13 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import breakeven, edge
+from . import breakeven, edge, report_goals, stamp
 from .lambda_cpu import vcpu_share
 from .measurements import PYTORCH_VARIANT, Measurements
-from .model import Deployment, Workload, estimate, s3_storage_month
+from .model import APIS, Deployment, Workload, estimate
 from .pricing import PriceBook
-from .recommend import STRATEGIES, function_memory, grid, recommend
-from .stage_config import StageParams, served_variant
+from .recommend import BALANCED_WEIGHT, STRATEGIES, function_memory, grid, recommend
+from .stage_config import StageParams, drift, served_variant
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TRAFFIC_MARKS = (1e5, 1e6, 1e7, 1e8)
@@ -54,20 +54,26 @@ def goal(meas: Measurements, prices: PriceBook, workload: Workload, arch: str = 
 
 
 def write_report(meas: Measurements, prices: PriceBook, stage: StageParams, workload: Workload,
-                 out_dir: Path = RESULTS_DIR, aliases: dict[str, dict[str, str]] | None = None) -> Path:
+                 out_dir: Path = RESULTS_DIR, aliases: dict[str, dict[str, str]] | None = None,
+                 stale: list[str] | None = None, weight: float = BALANCED_WEIGHT) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     out_dir.mkdir(parents=True, exist_ok=True)
-    arch, api = stage.architecture, stage.api_type
+    arch, aliases = stage.architecture, aliases or {}
     lines = [f"# Cost report: {', '.join(meas.models())}", ""]
-    lines += _header(meas, prices, workload)
+    lines += _header(meas, prices, workload, stale or [])
+    lines += report_goals.goal_section(meas, prices, stage, aliases)
+    lines += report_goals.line_items_section(meas, prices, stage, aliases)
+    lines += report_goals.traffic_section(meas, prices, stage, aliases)
+    lines += report_goals.startup_section(meas, prices, stage, aliases)
+    lines += report_goals.batch_section(meas, prices, stage, aliases)
+    lines += _recommend_section(meas, prices, workload, stage, aliases, weight)
     lines += _goal_section(meas, prices, workload)
-    lines += _recommend_section(meas, prices, workload, stage, aliases or {})
     for model in meas.models():
         lines += _grid_section(meas, prices, workload, model, arch, out_dir)
-    lines += _storage_section(meas, prices, workload)
-    lines += _breakeven_section(meas, prices, workload, stage, aliases or {}, out_dir)
+    lines += report_goals.storage_section(meas, prices, stage, workload)
+    lines += _breakeven_section(meas, prices, workload, stage, aliases, out_dir)
     lines += _edge_section(meas, prices, workload, stage, aliases or {})
     lines += _method_section(meas)
     _write_csv(meas, prices, workload, out_dir / "grid.csv")
@@ -90,21 +96,33 @@ def write_catalog_costs(meas: Measurements, prices: PriceBook, stage: StageParam
         for variant in meas.variants(model):
             if variant.startswith("pytorch"):
                 continue
-            rec = recommend(meas, prices, w, model, variant, "balanced", arch=stage.architecture, api=stage.api_type)
+            rec = recommend(meas, prices, w, model, variant, "balanced", make=_maker(stage))
             rows.append({"model": model, "quantization": variant, "memory_mb": rec.memory_mb,
-                         "usd_per_1m_requests": round(rec.chosen.cost.per_million_requests, 3)})
+                         "usd_per_1m_requests": round(rec.chosen.cost.all_in_per_million, 3)})
     doc = {"generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "assumptions": (f"{stage.api_type.upper()} API, {stage.architecture}, {w.texts_per_request:g} text(s)/request, "
-                           f"balanced memory, {prices.region} list prices; see infra/cost/results/report.md"),
+                           f"{w.requests_per_month:,.0f} requests/month all-in (fixed fees spread), balanced memory, "
+                           f"{prices.region} list prices; see infra/cost/results/report.md"),
+           "build": meas.doc.get("build"),
            "models": rows}
     path.write_text(_json.dumps(doc, indent=2) + "\n")
     return path
 
 
-def _header(meas: Measurements, prices: PriceBook, w: Workload) -> list[str]:
+def _header(meas: Measurements, prices: PriceBook, w: Workload, stale: list[str]) -> list[str]:
     d = meas.doc
+    check = d.get("host_check") or {}
+    busy = [f"{r['model']}/{r['variant']}@{r['memory_mb']}" for r in meas.runs if r.get("host_busy_cores", 0) > 0.25]
     return [
         *([f"**Note:** {d['note']}", ""] if d.get("note") else []),
+        *(["**STALE: these measurements are not of the build the stage deploys.** "
+           "Re-measure with `make cost SWEEP=1`. Differences:", "", *[f"- {s}" for s in stale], ""] if stale else []),
+        f"Build measured: {stamp.describe(d.get('build'))}.",
+        *([f"**Host check:** {'quiet' if check.get('quiet') else 'BUSY: the sweep ran on a loaded host'} "
+           f"(other work {check.get('busy_cores', 0):.2f} of {check.get('cpus', '?')} cores before it started)"
+           + (f"; runs with other work above 0.25 cores: {', '.join(busy)}" if busy else "") + "."] if check else
+          ["Host check: not recorded (a sweep made before the check existed)."]),
+        f"Cold starts per size: {d.get('cold_starts', 1)}; CFS period: {d.get('cfs_period_ms', 10)} ms.",
         f"Measurements: `{Path(meas.path).name}` ({d.get('created', '?')}), host {d.get('host', {}).get('cpus', '?')} "
         f"cores ({d.get('host', {}).get('cpu', '?')}), load average {d.get('load_avg_start', '?')} at the start.",
         f"CPU emulation: **{d.get('cpu_limit_method', '?')}**; {d.get('lambda_cpu_rule', '')}. "
@@ -112,14 +130,17 @@ def _header(meas: Measurements, prices: PriceBook, w: Workload) -> list[str]:
         f"Prices: `{Path(prices.path).name}`, checked {prices.checked}: list prices **as recalled without network "
         "access; verify before relying**. Each price's source is in the pricing file.",
         "**Free tiers are excluded** (not subtracted anywhere): " + "; ".join(prices.free_tiers) + ".",
-        f"Billed duration = measured duration rounded up to 1 ms; cold starts bill INIT + first request. "
-        f"Workload: {w.cold_start_share:.1%} cold starts, token cache hit rate {w.token_cache_hit_rate:.0%}, "
-        f"{w.versions_kept} versions kept per variant. Durations were measured on x86_64; arm64 rows assume "
-        "the same duration (not measured).", ""]
+        "Billed duration = measured duration rounded up to 1 ms; cold starts bill INIT + first request. "
+        "Volume tiers are applied to each line item's monthly quantity. Cold starts: "
+        + (f"fixed at {w.cold_start_share:.2%}" if w.cold_start_share is not None
+           else f"derived from the traffic shape ({w.traffic.describe()}; infra/cost/traffic.py states the model)")
+        + f"; token cache hit rate {w.token_cache_hit_rate:.0%}, {w.versions_kept} versions kept per variant. "
+        "Durations were measured on x86_64: **arm64 is not measured** anywhere; arm64 rows assume the x86_64 "
+        "duration at the arm64 price.", ""]
 
 
 def _goal_section(meas: Measurements, prices: PriceBook, w: Workload) -> list[str]:
-    lines = ["## Goal: int8 versus PyTorch fp32, 1M single-text sentiment classifications, HTTP API", ""]
+    lines = ["## int8 versus PyTorch fp32, 1M single-text sentiment classifications, HTTP API", ""]
     g = goal(meas, prices, w)
     if g is None:
         return lines + ["Not measured: run `python -m infra.cost sweep` (it includes the PyTorch baseline).", ""]
@@ -140,29 +161,68 @@ def _goal_section(meas: Measurements, prices: PriceBook, w: Workload) -> list[st
     return lines + [""]
 
 
-def _recommend_section(meas, prices, w, stage, aliases) -> list[str]:
-    lines = [f"## Recommended memory (Power Tuning strategies; {stage.architecture}, {stage.api_type.upper()} API, "
-             f"{w.texts_per_request:g} text(s)/request)", "",
-             "| model | variant | needs | cheapest | fastest | balanced |", "|---|---|---|---|---|---|"]
-    chosen = []
+def _recommend_section(meas, prices, w, stage, aliases, weight=BALANCED_WEIGHT) -> list[str]:
+    make = _maker(stage)
+    lines = [f"## Recommended memory, as AWS Lambda Power Tuning picks it ({stage.architecture}, "
+             f"{w.texts_per_request:g} text(s)/request, balancedWeight {weight:g})", "",
+             "Cost here is Lambda compute per invocation only (Power Tuning's averagePrice; cold starts mixed in at "
+             "the traffic model's share): memory-independent fees would flatten it and tilt `balanced` towards speed.",
+             "", "| model | variant | needs | cost | speed | balanced |", "|---|---|---|---|---|---|"]
+    chosen, tables = [], []
     for model in meas.models():
         for variant in meas.variants(model):
-            recs = {s: recommend(meas, prices, w, model, variant, s, arch=stage.architecture, api=stage.api_type)
-                    for s in STRATEGIES}
-            cells = [f"{r.memory_mb} MB (${r.chosen.cost.per_million_requests:.3f}/1M, {r.chosen.duration_ms:.1f} ms)"
+            recs = {s: recommend(meas, prices, w, model, variant, s, weight=weight, make=make) for s in STRATEGIES}
+            cells = [f"{r.memory_mb} MB (${r.chosen.lambda_usd * 1e6:.3f}/1M, {r.chosen.duration_ms:.1f} ms)"
                      for r in recs.values()]
-            lines.append(f"| {model} | {variant} | {recs['cheapest'].required_memory_mb} MB | " + " | ".join(cells) + " |")
+            lines.append(f"| {model} | {variant} | {recs['cost'].required_memory_mb} MB | " + " | ".join(cells) + " |")
+            tables.append((model, variant, recs["balanced"]))
+    lines += ["", "Per memory (Power Tuning's stats: average cost and duration), with the spread of the warm runs "
+              "and of the cold starts:", "",
+              "| model | variant | MB | warm median ms (p25-p75) | cold ms median (min-max, n) | Lambda $/1M | all-in $/1M |",
+              "|---|---|---|---|---|---|---|"]
+    for model, variant, rec in tables:
+        for c in rec.candidates:
+            lines.append(f"| {model} | {variant} | {c.memory_mb} | {_warm_spread(meas, model, variant, c.memory_mb, w)} | "
+                         f"{_cold_spread(meas, model, variant, c.memory_mb)} | ${c.lambda_usd * 1e6:.3f} | "
+                         f"${c.cost.per_million_requests:.3f} |")
     for ref in stage.preload_models:
         name, variant = served_variant(ref, aliases.get(ref.split(":")[0].split("@")[0]))
         if name in meas.models() and variant in meas.variants(name):
-            chosen.append(recommend(meas, prices, w, name, variant, "balanced",
-                                    arch=stage.architecture, api=stage.api_type))
+            chosen.append(recommend(meas, prices, w, name, variant, "balanced", weight=weight, make=make))
     if chosen:
+        memory = function_memory(chosen)
+        run = next((r for r in meas.runs if r["memory_mb"] == stage.api_memory_mb and r["runner"] == "handler"), None)
+        drifts = drift(stage, memory, run.get("threads") if run else None)
         lines += ["", f"Stage `{stage.stage}` serves {', '.join(f'{r.model} ({r.variant})' for r in chosen)}: "
                   f"balanced memory per model {', '.join(f'{r.model} {r.memory_mb} MB' for r in chosen)}; "
-                  f"the api function gets **{function_memory(chosen)} MB** (now {stage.api_memory_mb} MB). "
-                  f"Apply with `python -m infra.cost report --stage {stage.stage} --write-config`."]
+                  f"the api function gets **{memory} MB** (now {stage.api_memory_mb} MB, {stage.api_threads} thread(s)). "
+                  f"Apply with `python -m infra.cost recommend --stage {stage.stage} --write-config`; "
+                  f"`python -m infra.cost drift --stage {stage.stage}` checks it.", "",
+                  "**Drift:** " + ("; ".join(drifts) if drifts else "none: the stage is set to the recommendation.")]
     return lines + [""]
+
+
+def _maker(stage: StageParams):
+    from .levers import deployment
+
+    return lambda model, variant, memory: deployment(stage, model, variant, memory)
+
+
+def _warm_spread(meas, model, variant, memory, w) -> str:
+    import statistics
+
+    run = meas.run(model, variant, memory)
+    size = str(min((int(k) for k in run["warm"]), key=lambda n: abs(n - w.texts_per_request)))
+    samples = run["warm"][size].get("samples_ms") or [run["warm"][size]["median_ms"]]
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return f"{run['warm'][size]['median_ms']:.1f} ({q[0]:.1f}-{q[2]:.1f})"
+
+
+def _cold_spread(meas, model, variant, memory) -> str:
+    run = meas.run(model, variant, memory)
+    totals = [c["init_ms"] + c["first_request_ms"] for c in run.get("cold_runs") or [run["cold"]]]
+    median = run["cold"]["init_ms"] + run["cold"]["first_request_ms"]
+    return f"{median:.0f} ({min(totals):.0f}-{max(totals):.0f}, n={len(totals)})"
 
 
 def _grid_section(meas, prices, w, model, arch, out_dir) -> list[str]:
@@ -170,7 +230,8 @@ def _grid_section(meas, prices, w, model, arch, out_dir) -> list[str]:
 
     w1 = replace(w, texts_per_request=1)
     lines = [f"## {model}: duration and cost against memory", "",
-             "| variant | MB | vCPU | warm ms @1/8/32 | cold ms | $/1M req HTTP x86 | arm | REST x86 | arm | $/1M texts @32 HTTP arm |",
+             "| variant | MB | vCPU | warm ms @1/8/32 | cold ms (n) | $/1M req HTTP x86 | arm (not measured) | "
+             "REST x86 | URL x86 | $/1M texts @32 HTTP arm (not measured) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     fig, (ax, ax_ms) = plt.subplots(1, 2, figsize=(11, 4))
     for variant in meas.variants(model):
@@ -179,13 +240,14 @@ def _grid_section(meas, prices, w, model, arch, out_dir) -> list[str]:
             run = meas.run(model, variant, memory)
             p1 = meas.profile(model, variant, memory, 1)
             c = {(a, i): estimate(p1, Deployment(model, variant, memory, a, i), w1, prices).per_million_requests
-                 for a in ("x86_64", "arm64") for i in ("http", "rest")}
+                 for a in ("x86_64", "arm64") for i in APIS}
             c32 = estimate(meas.profile(model, variant, memory, 32), Deployment(model, variant, memory, "arm64", "http"),
                            replace(w, texts_per_request=32), prices).per_million_texts
             warm = "/".join(f"{run['warm'][k]['median_ms']:.1f}" for k in sorted(run["warm"], key=int))
-            lines.append(f"| {variant} | {memory} | {vcpu_share(memory):.2f} | {warm} | {p1.init_ms + p1.first_ms:.0f} | "
-                         f"${c['x86_64', 'http']:.3f} | ${c['arm64', 'http']:.3f} | ${c['x86_64', 'rest']:.3f} | "
-                         f"${c['arm64', 'rest']:.3f} | ${c32:.3f} |")
+            n_cold = len(run.get("cold_runs") or [1])
+            lines.append(f"| {variant} | {memory} | {vcpu_share(memory):.2f} | {warm} | {p1.init_ms + p1.first_ms:.0f} "
+                         f"({n_cold}) | ${c['x86_64', 'http']:.3f} | ${c['arm64', 'http']:.3f} | "
+                         f"${c['x86_64', 'rest']:.3f} | ${c['x86_64', 'url']:.3f} | ${c32:.3f} |")
             xs.append(memory)
             ys.append(estimate(p1, Deployment(model, variant, memory, arch, "http"), w1,
                                prices).per_request["lambda_compute"] * 1e6)
@@ -212,16 +274,6 @@ def _grid_section(meas, prices, w, model, arch, out_dir) -> list[str]:
     return lines + ["", f"The plot shows the part that depends on memory (Lambda compute, cold starts included); "
                     f"all-in adds about ${flat * 1e6:.2f} per 1M requests of fees that do not (HTTP API, Lambda "
                     "requests, logs, DynamoDB, transfer).", "", f"![{model} cost against memory]({png})", ""]
-
-
-def _storage_section(meas, prices, w) -> list[str]:
-    lines = [f"## S3 storage per variant ({w.versions_kept} versions kept)", "",
-             "| model | variant | artifact MB | $/month |", "|---|---|---|---|"]
-    for model in meas.models():
-        for variant in meas.variants(model):
-            size = meas.run(model, variant, meas.memories(model, variant)[0]).get("artifact_bytes", 0)
-            lines.append(f"| {model} | {variant} | {size / 1e6:.1f} | ${s3_storage_month(size, w.versions_kept, prices):.4f} |")
-    return lines + [""]
 
 
 def _deployed(meas, prices, w, stage, aliases) -> tuple[str, str, int]:

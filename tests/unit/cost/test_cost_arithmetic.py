@@ -45,22 +45,31 @@ def test_all_in_cost_matches_the_hand_worked_example(prices):
     cost = estimate(profile(), Deployment("m", "int8", 1024, "x86_64", "http"), workload(), prices)
     # billed: warm 9.2 -> 10 ms; cold 800.4 -> 801 + 199.1 -> 200 = 1001 ms
     assert (cost.warm_billed_ms, cost.cold_billed_ms) == (10, 1001)
+    ingest = (0.98 * 700 + 0.02 * 5000 + 300 + 230) / 1e9  # function lines + platform lines + HTTP API access log
     expected = {
         "lambda_compute": 1.0 * (0.98 * 10 + 0.02 * 1001) / 1000 * 1e-5,  # 29.82 ms at 1 GB
         "lambda_requests": 2e-7,
         "lambda_ephemeral": 0.0,
         "api_gateway": 1e-6,
+        "xray": 0.0,  # tracing off
         "cold_start_s3": 0.02 * 4 * 4e-7,  # same-region transfer priced 0
-        "logs": (0.98 * 700 + 0.02 * 5000 + 300) / 1e9 * 0.5,  # 1,086 bytes with the platform lines
+        "logs_ingest": ingest * 0.5,
+        "logs_storage": ingest * 0.15 * 30 / (730 / 24) * 0.03,  # 30 days kept, compressed to 15 %
         "dynamodb": 0.1 * 1 * 1e-7 + (1 / 5) * 1e-6,  # 1 req/s: a usage write every 5 s = every 5 requests
+        # a KMS call per cold start + one per 5 minutes for the one environment
+        "kms": (0.02 + (ONE_PER_SECOND / 300) / ONE_PER_SECOND) * 3e-6,
+        "snapstart_restore": 0.0,
         "data_out": 100 / 1e9 * 0.1,
     }
+    assert set(cost.per_request) == set(expected)
     for key, value in expected.items():
         assert cost.per_request[key] == pytest.approx(value, rel=1e-12), key
-    assert cost.per_million_requests == pytest.approx(2.2932, rel=1e-9)
-    assert cost.per_million_texts == pytest.approx(1.1466, rel=1e-9)
+    total = sum(expected.values()) * 1e6
+    assert cost.per_million_requests == pytest.approx(total, rel=1e-12)
+    assert cost.per_million_texts == pytest.approx(total / 2, rel=1e-12)
     assert cost.per_month_fixed == {"s3_storage": pytest.approx(0.06)}  # 1 GiB x 3 versions x $0.02
-    assert cost.monthly() == pytest.approx(0.06 + 2.628 * 2.2932, rel=1e-9)
+    assert cost.monthly() == pytest.approx(0.06 + 2.628 * total, rel=1e-9)
+    assert cost.cold_start_share == 0.02
 
 
 def test_arm64_changes_only_the_gb_second_price(prices):
@@ -80,7 +89,38 @@ def test_provisioned_concurrency_is_fixed_per_month_and_removes_cold_starts(pric
     cost = estimate(profile(), Deployment("m", "int8", 1024, "x86_64", provisioned_concurrency=2), workload(), prices)
     assert cost.per_month_fixed["provisioned_concurrency"] == pytest.approx(2 * 1.0 * ONE_PER_SECOND * 4e-6)
     assert cost.per_request["lambda_compute"] == pytest.approx(0.010 * 9e-6)  # warm 10 ms only
-    assert cost.per_request["cold_start_s3"] == 0
+    assert cost.per_request["cold_start_s3"] == 0 and cost.cold_start_share == 0
+
+
+def test_snapstart_turns_cold_starts_into_restores_and_caches_all_month(prices):
+    cost = estimate(profile(), Deployment("m", "int8", 2048, "x86_64", snapstart=True), workload(), prices)
+    assert cost.cold_billed_ms == cost.warm_billed_ms == 10  # models are in the snapshot
+    assert cost.per_request["snapstart_restore"] == pytest.approx(0.02 * 2.0 * 0.00014)
+    assert cost.per_month_fixed["snapstart_cache"] == pytest.approx(2.0 * ONE_PER_SECOND * 0.0000015)
+    with pytest.raises(BadInputError, match="SnapStart"):
+        Deployment("m", "int8", 2048, snapstart=True, provisioned_concurrency=1)
+
+
+def test_xray_traces_the_reservoir_then_the_sampling_rate(prices):
+    on = estimate(profile(), Deployment("m", "int8", 1024, tracing=True), workload(requests_per_month=3 * ONE_PER_SECOND),
+                  prices)
+    # 3 req/s: 1 from the reservoir + 5 % of the other 2 = 1.1 traces/s, per 3 requests
+    assert on.per_request["xray"] == pytest.approx(1.1 / 3 * 5e-6)
+    half = estimate(profile(), Deployment("m", "int8", 1024, tracing=True, xray_sampling_rate=0.5,
+                                          xray_reservoir_per_s=0), workload(), prices)
+    assert half.per_request["xray"] == pytest.approx(0.5 * 5e-6)
+
+
+def test_function_url_has_no_front_door_fee_and_no_gateway_log(prices):
+    url = estimate(profile(), Deployment("m", "int8", 1024, api="url"), workload(), prices)
+    http = estimate(profile(), Deployment("m", "int8", 1024, api="http"), workload(), prices)
+    assert url.per_request["api_gateway"] == 0
+    assert url.per_request["logs_ingest"] == pytest.approx(http.per_request["logs_ingest"] - 230 / 1e9 * 0.5)
+
+
+def test_custom_metrics_are_metric_months(prices):
+    cost = estimate(profile(), Deployment("m", "int8", 1024, custom_metrics=20), workload(), prices)
+    assert cost.per_month_fixed["custom_metrics"] == pytest.approx(20 * 0.3)
 
 
 def test_ephemeral_storage_above_512_mb_is_charged(prices):
@@ -106,7 +146,8 @@ def test_storage_is_per_variant_per_version_kept(prices):
     (0.1, 10, 1.0),     # a request every 10 s: each one flushes
     (1.0, 10, 5.0),     # 5 requests per 5-second window
     (100.0, 10, 25.0),  # busy: every 25 requests
-    (1000.0, 500, 10.0),  # one environment does at most 2 req/s: 2 x 5 s
+    # 1000 req/s at 500 ms: 500 in flight, 1,500 environments kept for the 3x peak: 2/3 req/s each
+    (1000.0, 500, 1000 / 1500 * 5),
 ])
 def test_requests_per_usage_write(rate_per_s, warm_ms, expected):
     w = workload(requests_per_month=rate_per_s * ONE_PER_SECOND)

@@ -67,20 +67,38 @@ def test_no_measurement_files_says_how_to_make_them(tmp_path):
         Measurements.latest(tmp_path)
 
 
-def _cand(memory, ms, usd):
+def _cand(memory, ms, lambda_usd, all_in=1.0):
     class _Cost:
-        request_usd = usd
+        lambda_compute_usd = lambda_usd
+        request_usd = all_in  # memory-independent fees must not decide anything
     return Candidate(memory, ms, _Cost())  # type: ignore[arg-type]
 
 
 def test_strategies_pick_like_power_tuning():
-    found = [_cand(512, 10.0, 2.0e-6), _cand(1024, 5.0, 2.1e-6), _cand(2048, 4.0, 3.0e-6)]
-    assert pick(found, "cheapest").memory_mb == 512
-    assert pick(found, "fastest").memory_mb == 2048
-    # balanced: 0.5*cost/3.0e-6 + 0.5*ms/10 -> 512: 0.833, 1024: 0.600, 2048: 0.700
+    found = [_cand(512, 10.0, 2.0e-6, 9e-6), _cand(1024, 5.0, 2.1e-6, 1e-6), _cand(2048, 4.0, 3.0e-6, 1e-7)]
+    assert pick(found, "cost").memory_mb == pick(found, "cheapest").memory_mb == 512
+    assert pick(found, "speed").memory_mb == pick(found, "fastest").memory_mb == 2048
+    # balanced on Lambda cost: 0.5*cost/3.0e-6 + 0.5*ms/10 -> 512: 0.833, 1024: 0.600, 2048: 0.700
     assert pick(found, "balanced").memory_mb == 1024
+    # the weight: 1.0 is cost only, 0.0 speed only (Power Tuning's balancedWeight)
+    assert pick(found, "balanced", 1.0).memory_mb == 512 and pick(found, "balanced", 0.0).memory_mb == 2048
     with pytest.raises(BadInputError, match="strategy"):
         pick(found, "greedy")
+    with pytest.raises(BadInputError, match="weight"):
+        pick(found, "balanced", 1.5)
+
+
+def test_balanced_ignores_fees_that_do_not_depend_on_memory(sample, prices):
+    rec = recommend(sample, prices, Workload(1e6), "sentiment", "int8", "balanced")
+    flat = recommend(sample, prices.__class__(prices.region, prices.checked, {
+        **prices.prices, "apigateway.http_request": prices.price("apigateway.http_request").__class__(
+            "apigateway.http_request", 1.0, "request", "test", "https://example.com", "2026-11")}),
+        Workload(1e6), "sentiment", "int8", "balanced")
+    assert rec.memory_mb == flat.memory_mb
+    out = rec.power_tuning()
+    assert out["power"] == rec.memory_mb and out["balancedWeight"] == 0.5
+    assert [s["value"] for s in out["stats"]] == [c.memory_mb for c in rec.candidates]
+    assert all(s["averagePrice"] > 0 and s["averageDuration"] > 0 for s in out["stats"])
 
 
 def test_recommendation_never_goes_below_the_memory_a_variant_needs(sample, prices):

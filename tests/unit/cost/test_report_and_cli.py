@@ -31,11 +31,19 @@ def test_report_from_the_saved_sample(sample, tmp_path):
     g = goal(sample, prices, Workload(1e6))
     assert f"${g.int8_per_m:.3f}" in text and f"**{g.ratio:.2f}**" in text
     assert (g.int8_memory, g.torch_memory) == (512, 1024)
-    for heading in ("## Recommended memory", "## Break-even", "## Edge versus cloud", "## S3 storage"):
+    for heading in ("## Recommended memory", "## Break-even", "## Edge versus cloud", "## Storage tradeoffs",
+                    "## Goals", "## Every line item", "## Cost against traffic", "## Startup options",
+                    "## Batch path"):
         assert heading in text
+    for item in ("xray", "logs_storage", "kms", "custom_metrics", "dynamodb", "data_out"):
+        assert f"| {item} (" in text
+    assert re.search(r"\| Lambda function URL, \$ per 1M requests \| <= \$0\.40 \| \$[0-9.]+ .*\| (met|\*\*not met\*\*) \|", text)
+    assert re.search(r"\| batch through S3, \$ per 1M texts \| <= \$0\.10 \| \$[0-9.]+ \| (met|\*\*not met\*\*) \|", text)
+    assert "OpenAI text-embedding-3-small | $0.40" in text
+    assert "**arm64 is not measured**" in text and "no build stamp" in text
     rows = list(csv.DictReader((tmp_path / "grid.csv").open()))
-    # 10 (model, variant, memory) runs x 2 arch x 2 API x 3 request sizes
-    assert len(rows) == len(sample.runs) * 2 * 2 * 3
+    # 10 (model, variant, memory) runs x 2 arch x 3 API types x 3 request sizes
+    assert len(rows) == len(sample.runs) * 2 * 3 * 3
 
 
 def test_break_even_of_a_line_and_a_flat_fee():
