@@ -25,17 +25,15 @@ from .telemetry import Telemetry
 JSON = "application/json"
 
 
-def read_json_body(*, allow_empty: bool = False, shape: str = "the request body must be a JSON object",
-                   any_content_type: bool = False) -> dict[str, Any]:
+def read_json_body(*, allow_empty: bool = False,
+                   shape: str = "the request body must be a JSON object") -> dict[str, Any]:
     """The request body as a JSON object ({} when empty and ``allow_empty``): 415 for another
-    content type (unless ``any_content_type``: protocols whose servers read any body as JSON, like
-    TF Serving's REST API that its docs call with a bare ``curl -d``), 400 for broken or too
-    deeply nested JSON, 422 for a non-object."""
+    content type, 400 for broken or too deeply nested JSON, 422 for a non-object."""
     data = request.get_data(cache=True)
     if allow_empty and not data:
         return {}
     mimetype = request.mimetype
-    if mimetype and mimetype != JSON and not mimetype.endswith("+json") and not any_content_type:
+    if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
         raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
     try:
         body = json.loads(data)

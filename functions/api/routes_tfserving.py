@@ -25,7 +25,7 @@ from functions.nlp.manifest import Manifest
 from functions.store.refs import parse_ref
 
 from . import inference
-from .context import ApiContext, json_response, read_json_body
+from .context import ApiContext, json_response
 
 INPUT = "text"
 PREDICT_SIGNATURE = "serving_default"
@@ -122,7 +122,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
         return ctx.model_for(ref, task)
 
     def predict(ref: str) -> Response:
-        body = read_json_body(any_content_type=True)  # like the protocol's servers
+        body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
         raw, layout = instances_to_texts(body)
         texts = inference.texts_from(ctx, raw, "instances" if layout == "rows" else "inputs", overflow)
@@ -133,7 +133,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
         return json_response({key: result.outputs.tolist()}, headers=inference.headers(result))
 
     def classify(ref: str) -> Response:
-        body = read_json_body(any_content_type=True)  # like the protocol's servers
+        body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
         texts = inference.texts_from(ctx, examples_to_texts(body), "examples", overflow)
         loaded = model(ref, "classify")

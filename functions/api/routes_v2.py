@@ -26,7 +26,7 @@ from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import Manifest
 
 from . import inference
-from .context import ApiContext, json_response, read_json_body
+from .context import ApiContext, json_response
 from .errors import UnsupportedMediaTypeError
 
 INPUT = "text"
@@ -130,7 +130,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
         if request.headers.get(BINARY_HEADER):
             raise UnsupportedMediaTypeError("binary tensor data is not supported: send JSON data "
                                             "(tritonclient: binary_data=False on inputs and outputs)")
-        body = read_json_body(any_content_type=True)  # like the protocol's servers
+        body = ctx.read_json()
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise InputTypeError("parameters must be an object")

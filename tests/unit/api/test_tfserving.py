@@ -107,11 +107,12 @@ def test_errors_use_the_tfserving_body_everywhere(client, path):
     assert set(resp.get_json()) == {"error"} and resp.status_code in (400, 401)
 
 
-def test_bodies_without_a_json_content_type_are_read_as_json(client):
-    """TF Serving's docs call it with a bare `curl -d` (form content type); so may its users."""
+
+def test_a_body_without_the_json_content_type_is_refused_with_415(client):
+    """curl -d sends a form content type: the error says which one to send (hostile-input contract)."""
     resp = client.post("/v1/models/tiny-embed:predict", data='{"instances": ["good"]}', headers=auth(),
                        content_type="application/x-www-form-urlencoded")
-    assert resp.status_code == 200 and len(resp.get_json()["predictions"]) == 1
+    assert "application/json" in tf_error(resp, 415)
     resp = client.post("/v2/models/tiny-embed/infer", headers=auth(), content_type="text/plain",
                        data='{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["good"]}]}')
-    assert resp.status_code == 200
+    assert resp.status_code == 415 and set(resp.get_json()) == {"error"}
