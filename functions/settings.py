@@ -130,7 +130,8 @@ class Settings:
         return replace(self, **changes)
 
     def __post_init__(self) -> None:
-        for attr in ("max_texts", "max_chars", "max_document_chars", "max_windows", "max_body_bytes", "threads", "batch_size",
+        for attr in ("max_texts", "max_chars", "max_document_chars", "max_windows", "max_body_bytes", "threads",
+                     "batch_size",
                      "cache_max_models", "cache_max_bytes", "usage_flush_requests",
                      "batch_max_upload_bytes"):
             if getattr(self, attr) <= 0:

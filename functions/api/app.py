@@ -27,8 +27,8 @@ from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
 from .telemetry import Telemetry, keep_access_log
 
-PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset",  # web: the page signs in itself
-                              *routes_v2.PUBLIC})
+# web: the page signs in itself; v2 health is the protocol's liveness probe, like /health
+PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset", *routes_v2.PUBLIC})
 QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -436,7 +436,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Serverless NLP API", "version": "1.0.0",
                  "description": (
-                     "Sentiment classification and sentence embeddings. Every route except /health, /v2/health/* and the "
+                     "Sentiment classification and sentence embeddings. Every route except /health, "
+                     "/v2/health/* and the "
                      "docs needs `Authorization: Bearer <token>` or `x-api-key: <token>` (never in the URL). "
                      "Errors are RFC 9457 `application/problem+json` with a stable `type` "
                      f"({TYPE_BASE}<code>); TensorFlow Serving and Open Inference Protocol v2 routes answer "
