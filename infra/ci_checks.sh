@@ -131,6 +131,20 @@ set -e
 "$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$VARIANT/$TEMPLATE" --compact --quiet \
   || fail "checkov found failed checks in the rest variant"
 
+step "api_type url variant (function URL): osls package + cfn-lint + checkov"
+rm -rf "$VARIANT/.serverless"
+sed -i 's/^  api_type: rest /  api_type: url /; s/^  api_reserved_concurrency: null /  api_reserved_concurrency: 20 /' "$VARIANT/config/stages.yml"
+grep -q '^  api_type: url ' "$VARIANT/config/stages.yml" || fail "could not switch the copy to api_type: url"
+(cd "$VARIANT" && npx --no-install osls package --stage "$STAGE" >/dev/null) || fail "osls package (url variant)"
+grep -q '"AWS::Lambda::Url"' "$VARIANT/$TEMPLATE" || fail "the url variant has no AWS::Lambda::Url"
+set +e
+"$TOOLS/bin/cfn-lint" "$VARIANT/$TEMPLATE" >/dev/null
+rc=$?
+set -e
+(( rc & 2 )) && fail "cfn-lint found errors in the url variant"
+"$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$VARIANT/$TEMPLATE" --compact --quiet \
+  || fail "checkov found failed checks in the url variant"
+
 step "smoke deploy to moto CloudFormation"
 SMOKE_LOG=$(mktemp)
 set +e

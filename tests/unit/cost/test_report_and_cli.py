@@ -122,3 +122,26 @@ def test_write_config_dry_run_prints_the_diff_and_writes_nothing(capsys, tmp_pat
     code, out, _ = run(capsys, "recommend", "--strategy", "cheapest", "--write-config", "--dry-run")
     assert code == 0 and "dry run" in out and "+    api_memory_mb: 512" in out
     assert stages.read_text() == before
+
+
+def test_report_strict_refuses_measurements_of_another_build(capsys, tmp_path):
+    code, _, err = run(capsys, "report", "--out", str(tmp_path), "--strict")
+    assert code == 2 and "no build stamp" in err and "make cost SWEEP=1" in err
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_recommend_prints_power_tuning_output(capsys):
+    import json
+
+    code, out, _ = run(capsys, "recommend", "--json", "--balanced-weight", "0.8")
+    assert code == 0
+    doc = json.loads(out)
+    entry = doc["sentiment/int8"]
+    assert entry["strategy"] == "balanced" and entry["balancedWeight"] == 0.8
+    assert {s["value"] for s in entry["stats"]} >= {entry["power"]}
+
+
+def test_drift_exits_1_when_the_stage_differs_from_the_recommendation(capsys):
+    code, out, _ = run(capsys, "drift")
+    assert code in (0, 1)
+    assert ("drift:" in out) == (code == 1)
