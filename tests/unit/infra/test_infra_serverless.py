@@ -171,8 +171,10 @@ def test_roles_grant_what_the_brief_says_and_nothing_more(res):
     assert not any(a.startswith("sqs:") for a in api_actions)
     assert api["PresignedBatchUpload"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/incoming/*"}
     assert api["ReadBatchResults"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/results/*"}
-    assert {"Fn::GetAtt": ["TokensTable", "Arn"]} in api["TokensAndJobs"]["Resource"]
-    assert batch["Jobs"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}  # no tokens table
+    assert api["ReadTokensAndUsage"]["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]}  # by key prefix:
+    assert api["MeterUsage"]["Condition"]  # tests/unit/infra/test_iam_matches_code.py checks them
+    assert batch["Jobs"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}
+    assert batch["MeterJobs"]["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]}  # USAGE# rows only
     assert batch["ReadInputs"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/incoming/*"}
     assert "s3:PutObject" not in batch["ReadInputs"]["Action"]  # outputs never under incoming/
     assert batch["Queue"]["Resource"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
