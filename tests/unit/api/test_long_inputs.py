@@ -89,3 +89,22 @@ def test_openai_options(client):
     assert client.post("/v1/embeddings", json={"input": "good", "user": 5}, headers=auth()).status_code == 422
     resp = client.post("/v1/embeddings", json={"input": [LONG], "on_overflow": "chunk"}, headers=auth())
     assert resp.status_code == 200 and int(resp.headers["X-Windows"]) > 1
+
+
+def test_openai_dimensions_are_honoured_where_the_manifest_declares_matryoshka(client, parts):
+    from dataclasses import replace
+
+    store = parts[0]
+    model = store.get("tiny-embed")
+    full = client.post("/v1/embeddings", json={"input": "good movie"}, headers=auth()).get_json()["data"][0]
+    model.manifest = replace(model.manifest, source={**model.manifest.source, "matryoshka_dims": [4, 6]})
+    try:
+        cut = client.post("/v1/embeddings", json={"input": "good movie", "dimensions": 4}, headers=auth())
+        vector = np.array(cut.get_json()["data"][0]["embedding"])
+        head = np.array(full["embedding"][:4])
+        assert len(vector) == 4 and np.allclose(vector, head / np.linalg.norm(head), atol=1e-6)
+        resp = client.post("/v1/embeddings", json={"input": "x", "dimensions": 5}, headers=auth())
+        assert resp.status_code == 400 and "4, 6" in resp.get_json()["detail"]
+    finally:
+        model.manifest = replace(model.manifest, source={k: v for k, v in model.manifest.source.items()
+                                                         if k != "matryoshka_dims"})
