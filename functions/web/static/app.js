@@ -28,6 +28,7 @@
       return new ApiError("invalid", "The service could not use this input" + (detail ? ": " + detail : ".") , status);
     }
     if (status === 404) return new ApiError("not-found", "That model or job does not exist (any more).", status);
+    if (status === 429 && /rate-limited/.test(type)) return new ApiError("rate", "You are sending requests faster than your plan allows. Wait a minute and try again.", status);
     if (status === 429) return new ApiError("quota", "You have used up your allowance for now. Try again later.", status);
     if (status >= 500) return new ApiError("unavailable", "The service is not available right now. Please try again in a minute.", status);
     return new ApiError("other", "Something went wrong (code " + status + "). Please try again.", status);
@@ -114,7 +115,27 @@
     $("app").hidden = false;
     $("signout").hidden = false;
     $("classify-text").focus();
+    loadUsage();
     await loadCatalog(data);
+  }
+
+  // ---- usage (GET /v1/usage: this token's own day and month) ------------------------------
+  const num = (n) => Number(n || 0).toLocaleString("en");
+
+  function describeUsage(u) {
+    const today = u.today || { texts: 0, requests: 0, remaining: null };
+    const limit = u.quota_per_day === null || u.quota_per_day === undefined
+      ? "no daily limit"
+      : num(u.quota_per_day) + " a day, " + num(today.remaining) + " left (resets at 00:00 UTC)";
+    return "Today: " + num(today.texts) + " texts in " + num(today.requests) + " requests (" + limit + "). "
+      + "This month (" + u.month.month + "): " + num(u.month.texts) + " texts in " + num(u.month.requests)
+      + " requests.";
+  }
+
+  async function loadUsage() {
+    const out = $("usage-summary");
+    try { out.textContent = describeUsage(await api("GET", "v1/usage")); }
+    catch (err) { out.textContent = err instanceof ApiError ? err.message : "Your usage could not be loaded."; }
   }
 
   function signOut() {
@@ -250,6 +271,7 @@
       try {
         const data = await api("POST", "v1/classify", { model: $("classify-model").value, texts: [text] });
         renderBars(out, labelScores(data), data && data.model);
+        loadUsage();
       } catch (err) { showError(out, err); }
     });
   }
@@ -282,6 +304,7 @@
         ul.querySelector(".fill").style.width = (100 * Math.max(0, Math.min(1, s))).toFixed(1) + "%";
         ul.querySelector(".pct").textContent = s.toFixed(2);
         out.replaceChildren(p, ul);
+        loadUsage();
       } catch (err) { showError(out, err); }
     });
   }
@@ -398,6 +421,7 @@
     });
     $("signout").addEventListener("click", signOut);
     $("classify-form").addEventListener("submit", onClassify);
+    $("usage-refresh").addEventListener("click", loadUsage);
     $("similarity-form").addEventListener("submit", onSimilarity);
     $("batch-form").addEventListener("submit", onBatch);
     const saved = sessionStorage.getItem(TOKEN_KEY);
