@@ -21,7 +21,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", default="prod", help="stage in config/stages.yml to read (default prod)")
     p.add_argument("--region", help="pricing region (default: the config's region)")
     p.add_argument("--measurements", type=Path, help="measurement file (default: the latest saved)")
-    p.add_argument("--requests-per-month", type=float, default=1e6)
+    p.add_argument("--requests-per-month", type=float, default=1e7, help="the reference traffic (default 10M)")
     p.add_argument("--texts-per-request", type=float, default=1)
     p.add_argument("--cold-start-share", type=float, default=None,
                    help="fix the share of cold starts (default: derived from the traffic shape below)")
