@@ -277,6 +277,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "TFClassifyRequest": {"examples": [{"text": "I love this!"}, {"text": "Not great."}]},
     "V2InferRequest": {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],
                                    "data": ["I love this!", "Not great."]}]},
+    "BatchRequest": {"format": "jsonl", "model": "sentiment", "texts": 1000},
 }
 
 
