@@ -1,6 +1,7 @@
 """Do the preload models of a stage exist? Aliases from local builds or a stage's bucket.
 
-A stage's ``preload_models`` name models as ``name``, ``name:alias`` or ``name@version``; each
+A stage's ``preload_models`` name models as ``name``, ``name:alias`` or ``name@version`` (a version
+number, ``name@2``, is checked in the bucket's versions.json); each
 must resolve in model_artifacts/dist/<name>/aliases.json (``--models-from dist``, the default of
 ``make package``) or in s3://<bucket>/models/<name>/aliases.json (``--models-from s3://<bucket>``).
 """
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from functions.store.layout import aliases_key, is_number, parse_numbers, version_prefix, versions_key
 from infra import config
 from infra.config import ConfigError, StageConfig, split_model_ref
 
@@ -31,7 +33,7 @@ def bucket_aliases(bucket: str, s3_client: Any) -> AliasSource:
     """Aliases published to a stage's artifacts bucket (models/<name>/aliases.json)."""
     def read(name: str) -> Mapping[str, str] | None:
         try:
-            body = s3_client.get_object(Bucket=bucket, Key=f"models/{name}/aliases.json")["Body"].read()
+            body = s3_client.get_object(Bucket=bucket, Key=aliases_key(name))["Body"].read()
         except s3_client.exceptions.NoSuchKey:
             return None
         return json.loads(body)
@@ -58,8 +60,12 @@ def check_models_from(stage: StageConfig, source: str) -> None:
     if source == "none":
         print("warning: preload models not checked (--models-from none)", file=sys.stderr)
     elif source == "dist":
-        check_models(stage.preload_models, dist_aliases(), "model_artifacts/dist",
-                     versions=lambda n, v: (config.DIST / n / v).is_dir())
+        def built(name: str, version: str) -> bool:
+            if is_number(version):  # numbers are given at publish time: local builds have none
+                raise ConfigError(f"preload model {name}@{version}: version numbers exist only once published; "
+                                  "check with --models-from s3://<bucket> or name the version")
+            return (config.DIST / name / version).is_dir()
+        check_models(stage.preload_models, dist_aliases(), "model_artifacts/dist", versions=built)
     elif source.startswith("s3://"):
         import boto3
 
@@ -67,7 +73,13 @@ def check_models_from(stage: StageConfig, source: str) -> None:
         s3 = boto3.client("s3")
 
         def has_version(name: str, version: str) -> bool:
-            resp = s3.list_objects_v2(Bucket=bucket, Prefix=f"models/{name}/{version}/", MaxKeys=1)
+            if is_number(version):
+                try:
+                    raw = s3.get_object(Bucket=bucket, Key=versions_key(name))["Body"].read()
+                except s3.exceptions.NoSuchKey:
+                    return False
+                return int(version) in parse_numbers(raw)
+            resp = s3.list_objects_v2(Bucket=bucket, Prefix=version_prefix(name, version), MaxKeys=1)
             return resp.get("KeyCount", 0) > 0
         check_models(stage.preload_models, bucket_aliases(bucket, s3), source, versions=has_version)
     else:
