@@ -47,10 +47,14 @@ class TextEncoder:
         """Tokenise whole texts and lay them out in windows of at most ``max_length`` tokens."""
         sequences = []
         for enc in self._tok.encode_batch(list(texts)):
+            ids = np.asarray(enc.ids, dtype=np.int64)
+            if len(ids) <= self.max_length:  # the common case: fits, no need to find the special tokens
+                sequences.append((ids, 0, 0))
+                continue
             mask = enc.special_tokens_mask
             head = _leading_ones(mask)
             tail = _leading_ones(mask[:head - 1:-1] if head else mask[::-1])
-            sequences.append((np.asarray(enc.ids, dtype=np.int64), head, tail))
+            sequences.append((ids, head, tail))
         return lay_out(sequences, self.max_length, overflow)
 
     def encode(self, texts: Sequence[str], *, truncate: bool = True) -> Encoded:
