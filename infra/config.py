@@ -80,6 +80,7 @@ class StageConfig:
     api_rate_requests_per_minute: int
     api_rate_texts_per_minute: int
     legacy_tokens: bool
+    usage_flush_requests: int
     price_per_1000_texts: float
 
 
@@ -162,7 +163,8 @@ def _stage(name: str, values: Any) -> StageConfig:
     _int(v, "batch_size", where, minimum=1)
     _int(v, "batch_window_s", where, minimum=0)
     _int(v, "batch_max_receive_count", where, minimum=1)
-    for key in ("results_expire_days", "incoming_expire_days", "api_throttle_rate", "api_throttle_burst"):
+    for key in ("results_expire_days", "incoming_expire_days", "api_throttle_rate", "api_throttle_burst",
+                "usage_flush_requests"):
         _int(v, key, where, minimum=1)
     for key in ("api_rate_requests_per_minute", "api_rate_texts_per_minute"):
         _int(v, key, where, minimum=0)
@@ -278,7 +280,8 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
             ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower(),
             ENV["rate_requests_per_minute"]: str(cfg.api_rate_requests_per_minute),
             ENV["rate_texts_per_minute"]: str(cfg.api_rate_texts_per_minute),
-            ENV["legacy_tokens"]: str(cfg.legacy_tokens).lower()} if function == "api" else {}),
+            ENV["legacy_tokens"]: str(cfg.legacy_tokens).lower(),
+            ENV["usage_flush_requests"]: str(cfg.usage_flush_requests)} if function == "api" else {}),
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
         "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),

@@ -125,8 +125,8 @@ def make_handler(runtime: Runtime, *, tracing: bool = False) -> Callable[[dict, 
         try:
             return serverless_wsgi.handle_request(runtime.app, strip_stage(event), context)
         finally:
-            if meter is not None:  # usage still pending (refunds, buffered mode) is written now:
-                meter.flush()  # Lambda may freeze or discard the instance once we return
+            if meter is not None:  # usage still pending (refunds; full buffers) is written now:
+                meter.flush_due()  # Lambda may freeze or discard the instance once we return
             flush_to_powertools(runtime.telemetry, metrics)
 
     if tracing:

@@ -184,9 +184,7 @@ class UsageMeter:
         with self._lock:
             state = self._state(ticket.token_id, ticket.day)
             state.tokens += tokens
-            now = self.clock()
-            due = state.requests >= self.flush_every or now - state.last_flush >= self.flush_interval_s
-            if not due:
+            if not self._due(state):
                 return
             try:
                 self._check_store()
@@ -206,8 +204,7 @@ class UsageMeter:
             state.texts -= ticket.texts
 
     def flush(self, token_id: str | None = None) -> None:
-        """Write pending increments (one token's, or all). Failures keep them pending.
-        The Lambda handler calls this at the end of every invocation."""
+        """Write pending increments (one token's, or all). Failures keep them pending."""
         with self._lock:
             for (tid, day), state in list(self._days.items()):
                 if token_id is not None and tid != token_id:
@@ -219,6 +216,14 @@ class UsageMeter:
                         pass  # kept pending; on_error has been told
                 if day != utc_day(self.wall()) and not state.dirty:
                     del self._days[(tid, day)]
+
+    def flush_due(self) -> None:
+        """Write what is due: every pending change with ``flush_every=1`` (refunds of failed
+        requests), else full or old buffers. The Lambda handler calls this after every invocation."""
+        with self._lock:
+            due = [(tid, day) for (tid, day), state in self._days.items() if state.dirty and self._due(state)]
+        for tid, day in due:
+            self.flush(tid)
 
     def pending(self, token_id: str, day: str | None = None) -> dict[str, int]:
         state = self._days.get((token_id, day or utc_day(self.wall())), _Day())
@@ -245,6 +250,10 @@ class UsageMeter:
         if state is None:
             state = self._days[(token_id, day)] = _Day(last_flush=self.clock())
         return state
+
+    def _due(self, state: _Day) -> bool:
+        return (self.flush_every == 1 or state.requests >= self.flush_every
+                or self.clock() - state.last_flush >= self.flush_interval_s)
 
     def _check_store(self) -> None:
         if self.clock() < self._down_until:

@@ -42,6 +42,7 @@ def test_per_token_limits_and_legacy_switch_reach_the_api_environment():
     assert settings.rate_requests_per_minute == cfg.api_rate_requests_per_minute
     assert settings.rate_texts_per_minute == cfg.api_rate_texts_per_minute
     assert settings.legacy_tokens is cfg.legacy_tokens
+    assert settings.usage_flush_requests == cfg.usage_flush_requests == 1  # usage written before each answer
     assert ENV["rate_requests_per_minute"] not in function_environment(cfg, "batch", resource_names("prod"), "q")
     sls_env = load("http")["functions"]["api"]["environment"]
     assert sls_env[ENV["rate_requests_per_minute"]] == STAGE % "api_rate_requests_per_minute"
@@ -50,7 +51,7 @@ def test_per_token_limits_and_legacy_switch_reach_the_api_environment():
 
 @pytest.mark.parametrize("key,value", [("api_throttle_rate", 0), ("api_throttle_burst", -1),
                                        ("api_rate_texts_per_minute", -5), ("legacy_tokens", "yes"),
-                                       ("price_per_1000_texts", -0.1)])
+                                       ("price_per_1000_texts", -0.1), ("usage_flush_requests", 0)])
 def test_bad_abuse_levers_are_refused(key, value):
     import dataclasses
 
