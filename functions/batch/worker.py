@@ -103,6 +103,8 @@ class Worker:
                                      "had one; nothing of the second was processed: create a new job for it")
         self._claim_job(run, ev, metadata.get("owner"), {"model": run.model})
         self._give_back(job)  # from here on the job is billed for what it runs
+        if job.get("meter") and not self.settings.tokens_table:  # fail closed: never run a customer's job unbilled
+            return self._fail(run, "not-metered: this batch worker has no usage table (SNLP_TOKENS_TABLE)")
         limit = self.settings.batch_max_upload_bytes
         if run.size > limit:
             return self._fail(run, f"upload-too-large: the object has {run.size} bytes; an upload may have at "
@@ -119,7 +121,7 @@ class Worker:
             return self._fail(run, f"model {ref!r} does {model.manifest.task}, not classify or embed")
         run.model = {"ref": ref, "name": model.manifest.name, "version": model.manifest.version,
                      "task": model.manifest.task}
-        meter = job.get("meter") if self.settings.tokens_table else None
+        meter = job.get("meter")
         self.ledger.update_run(run.run_id, model=run.model, size=run.size, **({"meter": meter} if meter else {}))
         if run.size <= self.settings.batch_chunk_bytes:
             self._run_whole(run, model, owner, meter)

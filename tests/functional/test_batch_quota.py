@@ -157,3 +157,13 @@ def test_an_unused_upload_url_expires_and_its_reservation_goes_back(stack):
     assert status["status"] == "failed" and status["reason"].startswith("upload-expired")
     jobs.get_job(job["job_id"], "tok_a")  # asking again gives nothing back twice
     assert _usage(stack)["texts"] == 0
+
+
+def test_a_worker_without_the_usage_table_refuses_a_metered_job(stack, monkeypatch):
+    loads = []
+    monkeypatch.setattr(stack.store, "get", lambda ref: loads.append(ref))
+    job = _jobs(stack).create_job(_token(100), "jsonl", texts=2)
+    assert _put(job, _lines(2)).status_code == 200
+    stack.with_settings(tokens_table="").drain()  # a misconfigured worker: fail closed
+    status = _jobs(stack).get_job(job["job_id"], "tok_a")
+    assert status["status"] == "failed" and status["reason"].startswith("not-metered") and loads == []
