@@ -447,7 +447,10 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                      f"({settings.max_document_chars} with on_overflow: chunk, and {settings.max_windows} model "
                      "windows per request), "
                      f"{settings.max_body_bytes} bytes per body. Quotas count texts per UTC day; over it, 429 "
-                     "with Retry-After (seconds to 00:00 UTC). A revoked token stops working within "
+                     "with Retry-After (seconds to 00:00 UTC). Rate limits count requests and texts per token "
+                     "per minute: every answer carries x-ratelimit-limit-*, x-ratelimit-remaining-* and "
+                     "x-ratelimit-reset-* for requests and texts; over a limit, 429 rate-limited with "
+                     "Retry-After. GET /v1/usage shows a token its own usage. A revoked token stops working within "
                      f"{settings.token_cache_ttl_s:g} s (the token cache TTL). Wrong Content-Type: 415.")},
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in ("native", "OpenAI", TF, V2, "models", "batch", "service")],
