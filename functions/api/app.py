@@ -17,11 +17,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from functions.settings import Settings
 
-from . import routes_docs, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
+from . import routes_docs, routes_openai_batch, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
 from .context import ApiContext
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
+from .routes_openai_batch import openai_batch_blueprint
 from .routes_usage import rate_limit_headers
 from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
@@ -98,6 +99,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     register_usage(app, ctx)
     if jobs is not None:
         app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
+        app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings), lambda: g.principal))
     app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
     return app
 
@@ -105,9 +107,18 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
 def error_style(path: str) -> str:
     if routes_tfserving.is_tfserving_path(path) or routes_v2.is_v2_path(path):
         return "tfserving"  # both protocols answer errors as {"error": "..."}
-    if path == "/v1/embeddings":
+    if path == "/v1/embeddings" or path.startswith(routes_openai_batch.PATHS):
         return "openai"
     return "problem"
+
+
+def openai_batches(jobs: Any, settings: Settings) -> Any:
+    """The OpenAI Batch API's service over the batch job service (same jobs, same admission)."""
+    from functions.batch.openai_batch import OpenAIBatches
+
+    return OpenAIBatches(jobs, max_file_bytes=settings.batch_file_max_bytes,
+                         default_models={"embed": settings.default_embed_model,
+                                         "classify": settings.default_classify_model})
 
 
 def request_id(req: Any) -> str:

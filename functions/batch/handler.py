@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.settings import Settings
 
-from . import telemetry
+from . import openai_batch, telemetry
 from .ledger import Ledger
 from .worker import Worker
 
@@ -44,8 +44,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     store = overrides.pop("store", None) or ArtifactStore.from_settings(
         settings, default_s3_client(settings), on_event=_store_event)
     ledger = overrides.pop("ledger", None) or Ledger(ddb, settings.jobs_table)
+    exporter = overrides.pop("exporter", None) or openai_batch.exporter(s3, ledger)  # OpenAI Batch API outputs
     return Worker(s3=s3, ledger=ledger, store=store, settings=settings, sqs=sqs, metric=_count, log=logger,
-                  **overrides)
+                  exporter=exporter, **overrides)
 
 
 def worker() -> Worker:
@@ -178,4 +179,5 @@ def handler(event: dict, context: Any) -> dict:
                                     context=context)
 
 
-__all__ = ["handler", "dead_letter_handler", "record_handler", "dead_letter_record", "failure_reason", "build_worker", "worker", "reset", "DeferredError"]
+__all__ = ["handler", "dead_letter_handler", "record_handler", "dead_letter_record", "failure_reason", "build_worker",
+           "worker", "reset", "DeferredError"]

@@ -266,7 +266,9 @@ class Ledger:
             self._update(f"job#{job_id}", "job",
                          {"status": "running", "run_id": run_id, "sequence": sequence, "updated_at": now,
                           "expires_at": int(now + self.ttl_s), **attrs},
-                         if_absent=absent, condition="attribute_not_exists(#seq) OR #seq <= :seq OR #run = :run",
+                         if_absent=absent,
+                         condition="attribute_not_exists(closed) AND "
+                                   "(attribute_not_exists(#seq) OR #seq <= :seq OR #run = :run)",
                          values={"#seq": "sequence", "#run": "run_id", ":seq": sequence, ":run": run_id})
             return True
         except Exception as exc:  # noqa: BLE001
@@ -309,13 +311,14 @@ class Ledger:
             if not _is_conditional_failure(exc):
                 raise
 
-    def expire_job(self, job_id: str, *, reason: str, finished_at: float, counts: dict[str, int]) -> bool:
+    def expire_job(self, job_id: str, *, reason: str, finished_at: float, counts: dict[str, int],
+                   closed: bool = False) -> bool:
         """Mark a job that ran past its deadline failed (and its run, so its chunks stop);
-        False when it ended meanwhile."""
+        False when it ended meanwhile. ``closed``: no upload may start it again (a cancelled job)."""
         try:
             job = self._update(f"job#{job_id}", "job",
                                {"status": "failed", "reason": reason, "finished_at": finished_at,
-                                "updated_at": finished_at, "counts": counts},
+                                "updated_at": finished_at, "counts": counts, **({"closed": True} if closed else {})},
                                condition="#st IN (:queued, :running)",
                                values={"#st": "status", ":queued": "queued", ":running": "running"},
                                returns="ALL_NEW")
@@ -351,6 +354,37 @@ class Ledger:
             if not _is_conditional_failure(exc):
                 raise
             return False
+
+    # --- other records: the OpenAI Batch API's files and batches ------------------------------
+    def put_record(self, pk: str, sk: str, **attrs: Any) -> bool:
+        """Create a record once (False when it exists); it expires with the jobs (TTL)."""
+        item = {"pk": pk, "sk": sk, "expires_at": int(self.clock() + self.ttl_s), **attrs}
+        try:
+            self.ddb.put_item(TableName=self.table, Item={k: _ser.serialize(_dyn(v)) for k, v in item.items()},
+                              ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+
+    def get_record(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return self._get(pk, sk)
+
+    def update_record(self, pk: str, sk: str, **attrs: Any) -> None:
+        self._update(pk, sk, attrs)
+
+    def query_records(self, pk: str, *, limit: int, below: str | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` records under pk, highest sk first, only those with sk < ``below``."""
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        condition = "pk = :pk"
+        if below is not None:
+            condition += " AND sk < :below"
+            values[":below"] = {"S": below}
+        page = self.ddb.query(TableName=self.table, KeyConditionExpression=condition,
+                              ExpressionAttributeValues=values, ScanIndexForward=False, Limit=limit,
+                              ConsistentRead=True)
+        return [{k: _plain(_de.deserialize(v)) for k, v in i.items()} for i in page.get("Items", [])]
 
     def is_current(self, job_id: str, run_id: str) -> bool:
         job = self.get_job(job_id)

@@ -277,7 +277,8 @@ class Parser:
         except ValidationError as exc:
             return Item(number, ident, code=exc.code, reason=exc.detail.replace("texts[0]", "text"))
         if not _encodable(text):
-            return Item(number, ident, code="invalid-input", reason="text holds a lone surrogate (\\ud800-\\udfff escape)")
+            return Item(number, ident, code="invalid-input",
+                        reason="text holds a lone surrogate (\\ud800-\\udfff escape)")
         return Item(number, ident, text=text)
 
 

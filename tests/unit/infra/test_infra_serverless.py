@@ -112,7 +112,7 @@ def test_buckets_are_private_encrypted_versioned_and_tls_only(res, bucket):
 def test_data_bucket_lifecycle_and_notifications(res):
     props = res["DataBucket"]["Properties"]
     expiring = {r["Prefix"] for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r}
-    assert expiring == {"results/", "incoming/"}
+    assert expiring == {"results/", "incoming/", "files/"}  # files/: OpenAI Batch API request files
     configs = props["NotificationConfiguration"]["QueueConfigurations"]
     filters = sorted(tuple(sorted((r["Name"], r["Value"]) for r in c["Filter"]["S3Key"]["Rules"])) for c in configs)
     assert filters == [(("prefix", "incoming/"), ("suffix", ".csv")), (("prefix", "incoming/"), ("suffix", ".jsonl"))]
