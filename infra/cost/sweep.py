@@ -324,7 +324,8 @@ def _borrow_request_overheads(runs: list[dict]) -> None:
 
 
 def _cold_fields(cold: dict) -> dict:
-    return {"init_ms": cold["init_ms"], "first_request_ms": cold["first_request_ms"]}
+    return {"init_ms": cold["init_ms"], "first_request_ms": cold["first_request_ms"],
+            **({"load_phases": cold["load_phases"]} if "load_phases" in cold else {})}
 
 
 def _median_cold(runs: list[dict]) -> dict:

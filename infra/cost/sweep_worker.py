@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 READ_OPS = {"GetItem": "get", "Query": "query", "BatchGetItem": "batch"}
+LOADS: list[dict] = []  # the artifact store's model_loaded phases (handler runner)
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem"}
 
 
@@ -109,8 +110,18 @@ def handler_runner(spec: dict) -> tuple[Callable[[list[str]], int], Callable[[],
     state: dict[str, Any] = {}
 
     def init() -> None:
-        from functions.api.handler import handler
-        state["handler"] = handler
+        from functions.api import handler as module
+
+        state["handler"] = module.handler
+        store = module.RUNTIME.store
+        forward = store._on_event  # the store reports each load's phases; keep them for the report
+
+        def record(event: str, data: dict) -> None:
+            if event == "model_loaded":
+                LOADS.append({k: data.get(k) for k in ("download_ms", "verify_ms", "load_ms")})
+            if forward is not None:
+                forward(event, data)
+        store._on_event = record
 
     def request(texts: list[str]) -> int:
         path = "/v1/classify" if spec["task"] == "classify" else "/v1/embed"
@@ -198,7 +209,8 @@ def main(spec_path: str, out_path: str) -> int:
                  "init_cpu_ms": init_cpu_ms, "first_request_cpu_ms": first_cpu_ms,
                  "log_bytes": init_log + first_log,
                  "s3_get": first_calls[0], "s3_bytes": first_calls[1],
-                 "ddb_read_units": first_calls[2], "ddb_write_units": first_calls[3]},
+                 "ddb_read_units": first_calls[2], "ddb_write_units": first_calls[3],
+                 **({"load_phases": LOADS[0]} if LOADS else {})},
         "warm": {},
     }
     for n in spec["sizes"] if not spec.get("cold_only") else ():  # extra cold starts stop here
