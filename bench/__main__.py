@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per latency cell")
     parser.add_argument("--batch-lines", type=int, default=None, help="lines of the batch-vs-raw file (20000)")
     parser.add_argument("--fanout-lines", type=int, default=None, help="lines of the fan-out file (200000)")
+    parser.add_argument("--scale-lines", default=None,
+                        help="comma list of file sizes for the scale rows (20000,200000; --quick: 2000,20000)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
                         "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types")
     args = parser.parse_args(argv)
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))
     step("batch", lambda: _batch(batch_lines))
     step("fanout", lambda: _fanout(fanout_lines))
+    scale_lines = tuple(int(n) for n in (args.scale_lines or ("2000,20000" if args.quick else "20000,200000")).split(","))
+    step("scale", lambda: batch_bench.scale_rows(scale_lines, threads=1))
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / dt.date.today().isoformat()

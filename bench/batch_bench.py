@@ -105,3 +105,62 @@ def run_job(texts: list[str], workers: int, chunk_bytes: int, threads: int, job:
                     "peak_worker_rss_mb": round(peak[0], 1), "status": summary.get("status")}
         finally:
             stack.down()
+
+
+# --- scale: the same pipeline at 20k and 200k lines against the raw bucketed model ------------
+SCALE_LINES = (20_000, 200_000)
+SCALE_CHUNK_BYTES = 8 * 2**20  # settings.batch_chunk_bytes, the deployed default
+
+
+def raw_bucketed(texts: list[str], threads: int = 1) -> float:
+    """texts/s of the same int8 model core the worker runs (length-bucketed micro-batches of
+    settings.batch_size inside runs of engine.MICRO_BATCH lines, file order): no S3, SQS or JSON."""
+    from functions.batch.engine import MICRO_BATCH
+    from functions.nlp import InferenceModel
+    from functions.settings import Settings
+
+    model = InferenceModel.from_dir(variant_dirs("sentiment")["int8"], threads=threads,
+                                    batch_size=Settings().batch_size)
+    model.run(texts[:64])
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), MICRO_BATCH):
+        model.run(texts[i:i + MICRO_BATCH])
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def scale_rows(lines: tuple[int, ...] = SCALE_LINES, threads: int = 1) -> list[dict]:
+    """One worker, ``threads`` threads, the deployed chunk size: texts/s against the raw bucketed
+    model at the same threads (goal >= 0.9), peak worker RSS (goal <= 300 MB, flat in lines)."""
+    from bench.corpus import load_texts
+
+    raw = raw_bucketed(load_texts(4000, seed=3), threads)
+    rows = []
+    for n in lines:
+        row = run_job(load_texts(n, seed=3), workers=1, chunk_bytes=SCALE_CHUNK_BYTES, threads=threads,
+                      job=f"bench-scale-{n}")
+        row["raw_bucketed_texts_per_s"] = round(raw, 1)
+        row["vs_raw_bucketed"] = round(row["texts_per_s"] / raw, 3)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m bench.batch_bench [--lines 20000,200000] [--threads 1]: the scale rows alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.batch_bench", description=main.__doc__)
+    parser.add_argument("--lines", default=",".join(map(str, SCALE_LINES)), help="comma list of file sizes")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    from bench.report import _table
+    from bench.stack import quiet_env
+
+    quiet_env()
+    rows = scale_rows(tuple(int(n) for n in args.lines.split(",")), args.threads)
+    print(_table(rows))
+    print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

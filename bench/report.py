@@ -71,7 +71,9 @@ def write(results: dict, stem: Path) -> str:
                 ("Embedding types vs float (minilm-embed, corpus pairs): cosine and recall@10 against float's top 10",
                  "embedding_types"),
                 ("Batch (S3 -> SQS -> batch handler) vs raw bulk int8 throughput", "batch"),
-                ("Batch fan-out over local workers", "fanout")]
+                ("Batch fan-out over local workers", "fanout"),
+                ("Batch at scale: one worker, 1 thread, 8 MiB chunks, against the raw bucketed int8 model at the same "
+                 "threads (goals: vs_raw_bucketed >= 0.9, peak worker RSS <= 300 MB, flat in lines)", "scale")]
     for title, key in sections:
         if key in results:
             parts.append(f"## {title}\n\n{_table(results[key])}")
