@@ -263,7 +263,7 @@ widget() { # html file -> "label score" of the first sentiment widget
 }
 
 SETTINGS_URL="$WP/wp-admin/options-general.php?page=snlp-settings"
-save_settings() { # base url, token (the form as an admin fills it in)
+save_settings() { # base url, token, [comments per hour] (the form as an admin fills it in)
 	[[ $(get "$SETTINGS_URL" "$T/settings.html") == 200 ]] || fail "settings page"
 	local nonce referer code
 	nonce=$(form_field "$T/settings.html" options.php _wpnonce) || fail "no nonce in the settings form"
@@ -274,7 +274,8 @@ save_settings() { # base url, token (the form as an admin fills it in)
 		--data-urlencode 'snlp_settings[_form]=1' --data-urlencode "snlp_settings[base_url]=$1" \
 		--data-urlencode "snlp_api_token=$2" --data-urlencode 'snlp_settings[timeout]=10' \
 		--data-urlencode 'snlp_settings[classify_model]=sentiment' --data-urlencode 'snlp_settings[embed_model]=minilm-embed' \
-		--data-urlencode 'snlp_settings[comments_enabled]=1' --data-urlencode 'snlp_settings[related_enabled]=1')
+		--data-urlencode 'snlp_settings[comments_enabled]=1' --data-urlencode 'snlp_settings[related_enabled]=1' \
+		--data-urlencode "snlp_settings[comments_per_hour]=${3:-100}")
 	[[ $code == 302 ]] || fail "saving settings answered $code"
 }
 run_cron() { # what WP-Cron does on a real site: a request to wp-cron.php runs the due events
@@ -284,6 +285,9 @@ post_comment() { # post id, text -> status code
 	curl -sS -m 60 -o "$T/comment.out" -w '%{http_code}' --data-urlencode "comment_post_ID=$1" \
 		--data-urlencode "author=Visitor $RANDOM" --data-urlencode "email=visitor$RANDOM@example.com" \
 		--data-urlencode "comment=$2" --data-urlencode submit=Post "$WP/wp-comments-post.php"
+}
+api_texts_today() { # texts the API has billed to the token today (GET /v1/usage)
+	curl -sS -m 30 -H "Authorization: Bearer $TOKEN" "$API/v1/usage" | json_get today texts
 }
 admin_notice() { # -> the data-snlp-error of the plugin's notice on the dashboard ('' when none)
 	[[ $(get "$WP/wp-admin/index.php" "$T/dash.html") == 200 ]] || fail "dashboard"
@@ -342,6 +346,16 @@ ok "block renders the API's label '$label'"
 [[ $(get "$WP/wp-admin/post-new.php" "$T/editor.html") == 200 ]] || fail "block editor page"
 grep -q 'serverless-nlp-sentiment/assets/block.js' "$T/editor.html" || fail "the block editor does not load the block script"
 ok "the block editor loads the block's no-build script"
+
+# an author below the chosen capability (administrators by default) cannot pick the model
+AUTHOR_ID=$(wp create-user "e2e-author-$RANDOM" author | json_get id) || fail "create an author"
+wp create-post "Author's model" "<p>[sentiment model=\"no-such-model\" text=\"$TEXT\"]</p>" "$AUTHOR_ID" >"$T/am.json" || fail "author post"
+[[ $(get "$(json_get url <"$T/am.json")" "$T/am.html") == 200 ]] || fail "author post page"
+[[ $(widget "$T/am.html") == "$want_label "* ]] || fail "an author's model= was not replaced by the configured model"
+wp create-post "Admin's model" "<p>[sentiment model=\"no-such-model\" text=\"$TEXT\"]</p>" >"$T/adm.json" || fail "admin post"
+[[ $(get "$(json_get url <"$T/adm.json")" "$T/adm.html") == 200 ]] || fail "admin post page"
+[[ -z $(widget "$T/adm.html") ]] || fail "an administrator's model= was not used (the API knows no such model)"
+ok "shortcode model=: ignored for an author (configured model used), honoured for an administrator"
 
 # ---- comments: classified by WP-Cron, shown and filterable in the admin list --------------------------
 COMMENT="Thanks, this guide was really helpful and clear!"
@@ -431,6 +445,47 @@ wp comment-state "$CID2" >"$T/c4.json"
 [[ $(json_get status <"$T/c4.json") == done && -n $(json_get label <"$T/c4.json") ]] ||
 	fail "retry did not label the comment: $(cat "$T/c4.json")"
 ok "after fixing the token the retry labelled the comment '$(json_get label <"$T/c4.json")'; notice gone"
+
+# ---- a comment flood: only approved comments, at most the hourly cap of them, reach the API -------------
+used=$(wp option snlp_comment_calls | python3 -c 'import json, sys, time
+v = json.load(sys.stdin)["value"] or {}
+print(int(v.get("count", 0)) if v.get("hour") == time.strftime("%Y%m%d%H", time.gmtime()) else 0)')
+CAP=$((used + 3)) # three more API calls this hour
+save_settings "$API" "$TOKEN" "$CAP"
+texts_before=$(api_texts_today) || fail "GET /v1/usage"
+FLOOD=()
+for i in $(seq 1 12); do
+	[[ $(post_comment "$POST_ID" "Flood comment number $i: what a great post, thanks!") == 302 ]] || fail "flood comment $i"
+	FLOOD+=("$(wp latest-comment | json_get id)")
+done
+post_comment "$POST_ID" "[spam-me] cheap pills, click here" >/dev/null
+SPAM_ID=$(wp latest-comment | json_get id)
+post_comment "$POST_ID" "[hold-me] a first comment waiting for moderation" >/dev/null
+HELD_ID=$(wp latest-comment | json_get id)
+run_cron
+run_cron
+done_n=0 deferred_n=0
+for cid in "${FLOOD[@]}"; do
+	case $(wp comment-state "$cid" | json_get status) in
+	done) done_n=$((done_n + 1)) ;;
+	deferred) deferred_n=$((deferred_n + 1)) ;;
+	esac
+done
+((done_n == 3 && deferred_n == 9)) || fail "flood of 12: $done_n labelled, $deferred_n deferred (want 3 and 9)"
+for cid in "$SPAM_ID" "$HELD_ID"; do
+	wp comment-state "$cid" >"$T/sh.json"
+	python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["status"] == "" and s["events"] == [], s' "$T/sh.json" ||
+		fail "a spam or held comment was queued for the API: $(cat "$T/sh.json")"
+done
+texts_after=$(api_texts_today) || fail "GET /v1/usage"
+((texts_after - texts_before == 3)) || fail "the flood cost the API $((texts_after - texts_before)) texts, not 3"
+ok "comment flood: 12 approved comments -> 3 texts billed (the hourly cap), 9 wait for the next hour; spam and held comments sent nothing"
+wp approve-comment "$HELD_ID" >/dev/null
+[[ $(wp comment-state "$HELD_ID" | json_get status) == pending ]] || fail "an approved comment was not queued"
+run_cron
+[[ $(wp comment-state "$HELD_ID" | json_get status) == deferred ]] || fail "the approved comment went past the hourly cap"
+((  $(api_texts_today) == texts_after )) || fail "texts were billed past the hourly cap"
+ok "a held comment is queued once approved, and waits like the others while the cap is reached"
 
 # ---- uninstall removes everything; no PHP warnings from the plugin ------------------------------------
 wp uninstall >"$T/uninstall.json" || fail "uninstall"

@@ -5,7 +5,9 @@
  *
  *   php wp-helper.php <wordpress dir> install <site url> <admin user> <admin password>
  *   php wp-helper.php <wordpress dir> activate
- *   php wp-helper.php <wordpress dir> create-post <title> <content>
+ *   php wp-helper.php <wordpress dir> create-post <title> <content> [author id]
+ *   php wp-helper.php <wordpress dir> create-user <login> <role>
+ *   php wp-helper.php <wordpress dir> approve-comment <comment id>
  *   php wp-helper.php <wordpress dir> comment-state <comment id>
  *   php wp-helper.php <wordpress dir> latest-comment
  *   php wp-helper.php <wordpress dir> fast-forward <cron hook>
@@ -79,7 +81,7 @@ switch ( $command ) {
 				'post_title'   => $args[0],
 				'post_content' => $args[1],
 				'post_status'  => 'publish',
-				'post_author'  => 1,
+				'post_author'  => isset( $args[2] ) ? (int) $args[2] : 1,
 			),
 			true
 		);
@@ -87,6 +89,25 @@ switch ( $command ) {
 			snlp_e2e_out( array( 'error' => $id->get_error_message() ), 1 );
 		}
 		snlp_e2e_out( array( 'id' => $id, 'url' => get_permalink( $id ) ) );
+		break;
+
+	case 'create-user':
+		$id = wp_insert_user(
+			array(
+				'user_login' => $args[0],
+				'user_pass'  => wp_generate_password( 24 ),
+				'user_email' => $args[0] . '@example.com',
+				'role'       => $args[1],
+			)
+		);
+		if ( is_wp_error( $id ) ) {
+			snlp_e2e_out( array( 'error' => $id->get_error_message() ), 1 );
+		}
+		snlp_e2e_out( array( 'id' => $id ) );
+		break;
+
+	case 'approve-comment':
+		snlp_e2e_out( array( 'approved' => wp_set_comment_status( (int) $args[0], 'approve' ) ) );
 		break;
 
 	case 'comment-state':
@@ -116,7 +137,7 @@ switch ( $command ) {
 		break;
 
 	case 'latest-comment':
-		$ids = get_comments( array( 'number' => 1, 'orderby' => 'comment_ID', 'order' => 'DESC', 'fields' => 'ids', 'status' => 'all' ) );
+		$ids = get_comments( array( 'number' => 1, 'orderby' => 'comment_ID', 'order' => 'DESC', 'fields' => 'ids', 'status' => 'any' ) ); // any: spam too
 		snlp_e2e_out( array( 'id' => $ids ? (int) $ids[0] : 0 ) );
 		break;
 
