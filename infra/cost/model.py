@@ -49,7 +49,7 @@ SOURCES = {
     "lambda_requests": "one invocation per request",
     "lambda_ephemeral": "ephemeral storage above 512 MB x billed duration (stage lever)",
     "api_gateway": "front door: HTTP API / REST API per request (tiered); function URL free",
-    "xray": "traces recorded: tracing on, reservoir/s + sampling rate x the rest (stage levers)",
+    "xray": "traces recorded with tracing on: REST applies the stage's sampling rule, else Lambda's 1/s + 5 %",
     "logs_ingest": "measured function log bytes (access log + EMF) + 300 B platform lines, tiered; + gateway access log",
     "logs_storage": "ingested bytes x retention (stage log_retention_days) x compression 0.15 (assumed)",
     "dynamodb": "token reads on cache miss + usage writes as flushed (every N requests or T s per environment and token)",
@@ -201,12 +201,19 @@ def provisioned_fraction(profile: Profile, deployment: Deployment, workload: Wor
     return min(1.0, deployment.provisioned_concurrency / peak)
 
 
+# Lambda's own sampling where no upstream service decides (HTTP API, function URL): not configurable
+LAMBDA_XRAY_RESERVOIR_PER_S, LAMBDA_XRAY_RATE = 1.0, 0.05
+
+
 def xray_traces(deployment: Deployment, rate_per_s: float) -> float:
-    """Traces recorded per month: the reservoir first, then the sampling rate of the rest."""
+    """Traces recorded per month: the reservoir first, then the sampling rate of the rest. Only a
+    REST stage applies the stage's sampling rule; behind the others Lambda samples 1/s + 5 %."""
     if not deployment.tracing:
         return 0.0
-    reservoir = min(rate_per_s, deployment.xray_reservoir_per_s)
-    return (reservoir + deployment.xray_sampling_rate * (rate_per_s - reservoir)) * SECONDS_PER_MONTH
+    reservoir_per_s, rate = ((deployment.xray_reservoir_per_s, deployment.xray_sampling_rate)
+                             if deployment.api == "rest" else (LAMBDA_XRAY_RESERVOIR_PER_S, LAMBDA_XRAY_RATE))
+    reservoir = min(rate_per_s, reservoir_per_s)
+    return (reservoir + rate * (rate_per_s - reservoir)) * SECONDS_PER_MONTH
 
 
 def estimate(profile: Profile, deployment: Deployment, workload: Workload, prices: PriceBook,

@@ -106,9 +106,12 @@ def test_xray_traces_the_reservoir_then_the_sampling_rate(prices):
                   prices)
     # 3 req/s: 1 from the reservoir + 5 % of the other 2 = 1.1 traces/s, per 3 requests
     assert on.per_request["xray"] == pytest.approx(1.1 / 3 * 5e-6)
-    half = estimate(profile(), Deployment("m", "int8", 1024, tracing=True, xray_sampling_rate=0.5,
+    half = estimate(profile(), Deployment("m", "int8", 1024, api="rest", tracing=True, xray_sampling_rate=0.5,
                                           xray_reservoir_per_s=0), workload(), prices)
-    assert half.per_request["xray"] == pytest.approx(0.5 * 5e-6)
+    assert half.per_request["xray"] == pytest.approx(0.5 * 5e-6)  # the REST stage's sampling rule
+    ignored = estimate(profile(), Deployment("m", "int8", 1024, api="http", tracing=True, xray_sampling_rate=0.5,
+                                             xray_reservoir_per_s=0), workload(), prices)
+    assert ignored.per_request["xray"] == pytest.approx(1.0 * 5e-6)  # 1 req/s: all in Lambda's own reservoir
 
 
 def test_function_url_has_no_front_door_fee_and_no_gateway_log(prices):
