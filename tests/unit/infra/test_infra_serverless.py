@@ -307,3 +307,12 @@ def test_alarms_cover_the_issue_list(sls):
 def test_batch_may_delete_part_files_only(res):
     deletes = [s for role in ("ApiRole", "BatchRole") for s in _statements(res, role) if "s3:DeleteObject" in s["Action"]]
     assert [d["Resource"] for d in deletes] == [{"Fn::Sub": "${DataBucket.Arn}/results/_parts/*"}]
+
+
+def test_the_rest_stage_samples_xray_by_the_stage_levers():
+    rest = load("rest")
+    rule = rest["resources"]["Resources"]["ApiXRaySamplingRule"]["Properties"]["SamplingRule"]
+    assert rule["FixedRate"] == "${self:custom.stage.xray_sampling_rate}"
+    assert rule["ReservoirSize"] == "${self:custom.stage.xray_reservoir_per_s}"
+    assert rest["provider"]["tracing"] == {"lambda": "${self:custom.stage.tracing}",
+                                           "apiGateway": "${self:custom.stage.tracing}"}
