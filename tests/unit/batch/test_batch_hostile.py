@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from functions.batch.engine import LineRunner
 from functions.batch.planner import _open, plan
-from functions.batch.records import BOM, Parser, split_records
+from functions.batch.records import Parser, split_records
 from functions.nlp.model import InferenceModel, Limits
+from tests.support.hostile_files import BOOM, csv_texts, jsonl_files
 
 LIMITS = Limits(max_texts=1, max_chars=2000, truncate=True)
 MAX_LINE = 64 * 1024  # the default batch_max_line_bytes: a 20,000-deep line fits
@@ -38,7 +39,7 @@ class Sink:
 class FlakyModel:
     """A real tiny model that fails on texts containing BOOM, like a runtime error on one input."""
 
-    BOOM = "\u2603boom"
+    BOOM = BOOM  # tests.support.hostile_files puts it in generated files
 
     def __init__(self, model: InferenceModel) -> None:
         self.inner = model
@@ -53,30 +54,6 @@ class FlakyModel:
 @pytest.fixture(scope="module")
 def model(tiny_classify_dir):
     return FlakyModel(InferenceModel.from_dir(tiny_classify_dir))
-
-
-# --- generated files -------------------------------------------------------------------------
-_NASTY_LINES = [
-    b"[" * 20_000, b'{"text": ' + b"[" * 5000 + b"}", b"\x00\x00", b"\xff\xfe\xfa", b'{"text": "\\ud800"}',
-    b'{"id": NaN, "text": "x"}', b'{"id": "\\udc00", "text": "x"}', BOM + b'{"text": "bom"}', b"",
-    b'{"text": "ok"}', b'{"id": 7, "text": "good movie"}', b'{"text": "' + "\u2603boom".encode() + b'"}',
-    b'{"text": "' + b"a" * 5000 + b'"}', b'"just a string"', b"{}", b'{"text": 5}', b'{"text": ""}',
-    b'{"text": "tab\\tand\\u0000nul"}', b"\r", b'{"text": "x"}\r',
-]
-_CSV_PIECES = ["1", "2", ",", '"', '""', "\r\n", "\n", "\r", " ", "my 12\" pizza", "good", "\u00e9t\u00e9", "\x00",
-               "\u2603boom", "a" * 300]
-
-
-def jsonl_files():
-    line = st.one_of(st.sampled_from(_NASTY_LINES), st.binary(max_size=60),
-                     st.text(max_size=40).map(lambda t: json.dumps({"text": t}).encode()))
-    ending = st.sampled_from([b"\n", b"\r\n"])
-    return st.tuples(st.lists(st.tuples(line, ending), max_size=25), st.booleans()).map(
-        lambda t: b"".join(l + e for l, e in t[0])[: None if t[1] else -1])
-
-
-def csv_texts(max_size=40):
-    return st.lists(st.sampled_from(_CSV_PIECES), max_size=max_size).map("".join)
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:
