@@ -65,3 +65,11 @@ def test_dynamodb_request_units_are_counted_per_operation():
 def test_sample_texts_are_fixed_by_the_seed():
     texts = sample_texts(8)
     assert texts == sample_texts(8) and len(texts) == 8 and all(t.strip() for t in texts)
+
+
+def test_single_text_requests_send_a_text_of_about_twenty_tokens():
+    from infra.cost.sweep import goal_text_first
+
+    texts = ["one two", "a b c d e f g h i j k l m n o p", "x y z"]
+    first = goal_text_first(texts)
+    assert first[0] == texts[1] and sorted(first) == sorted(texts)
