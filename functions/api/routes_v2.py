@@ -107,7 +107,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
     def ready() -> Response:
         return json_response({"ready": True})
 
-    @app.get("/v2", endpoint="v2_server")
+    @app.get("/v2", endpoint="v2_server", strict_slashes=False)  # the spec writes it /v2/, Triton v2
     def server() -> Response:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": []})
 

@@ -28,6 +28,7 @@ def test_health_and_server_metadata(client):
     v2_error(client.get("/v2"), 401)
     server = client.get("/v2", headers=auth()).get_json()
     assert server["name"] and server["version"] and server["extensions"] == []
+    assert client.get("/v2/", headers=auth()).get_json() == server  # the REST spec's spelling
 
 
 def test_model_metadata_and_readiness(client):
