@@ -94,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         results = load_results(args.dist)
         if args.print_:
             print_table(results)
+            _print_keras(args.dist)
         print(f"report: {args.dist / 'report.md'}")
         return 0
     if args.command == "build":
@@ -112,6 +113,15 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{variant}: {path}")
         return 0
     return _registry(args)
+
+
+def _print_keras(dist: Path) -> None:
+    """The Keras example's rows, when its test (or `python -m model_artifacts.keras_example --report`) wrote them."""
+    from .keras_report import comparison_rows, load_keras_results
+
+    keras = load_keras_results(dist)
+    for row in comparison_rows(keras, None)[1:] if keras else []:
+        print("  ".join(row))
 
 
 def _is_keras(source: Path) -> bool:

@@ -9,6 +9,7 @@ so its test-split accuracy sits next to the fine-tuned MiniLM in the model repor
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ class ExampleConfig:
     epochs: int = 2
     batch_size: int = 128
     learning_rate: float = 3e-3
-    num_words: int = 8000
+    num_words: int = 20000
     sequence_length: int = 32
     embedding_dim: int = 32
     lstm_units: int = 32
@@ -77,10 +78,39 @@ def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int 
             "train_accuracy": round(float(history.history["accuracy"][-1]), 4)}
 
 
+def build_and_report(out: Path, dist: Path, name: str = "keras-lstm") -> dict:
+    """Train, build every variant into ``out/dist``, score on the test split, write the report section."""
+    import csv
+
+    from .keras_report import example_results, write_keras_results
+    from .keras_source import build_keras_model
+
+    training = train_example(out)
+    splits = corpus_splits()
+    texts, labels = splits["validation"]
+    with open(out / "eval.csv", "w", encoding="utf-8", newline="") as fh:  # int8/fp16 checked on these texts
+        csv.writer(fh).writerows([("text", "label"), *((t, SENTIMENT_LABELS[y]) for t, y in zip(texts, labels))])
+    dirs = build_keras_model(out / "model.keras", out / "vocab.json", name, SENTIMENT_LABELS, out / "dist",
+                             padding=PADDING, eval_csv=out / "eval.csv")
+    results = example_results(name, dirs, training, *splits["test"])
+    write_keras_results(dist, results)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .config import DIST
+
     p = argparse.ArgumentParser(prog="python -m model_artifacts.keras_example", description=__doc__)
     p.add_argument("--out", type=Path, required=True, help="folder for model.keras and vocab.json")
+    p.add_argument("--report", action="store_true",
+                   help="also build it, score it on the test split and add its row to the model report")
+    p.add_argument("--dist", type=Path, default=DIST, help="where the model report lives (default: %(default)s)")
     args = p.parse_args(argv)
+    if args.report:
+        results = build_and_report(args.out, args.dist)
+        print(json.dumps(results["variants"], indent=1))
+        print(f"report: {args.dist / 'report.md'}")
+        return 0
     facts = train_example(args.out)
     print(f"trained in {facts['seconds']} s: {args.out / 'model.keras'}, {args.out / 'vocab.json'} "
           f"(pad with --padding {PADDING})")

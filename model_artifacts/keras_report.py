@@ -44,14 +44,37 @@ def section(keras: dict, defaults: dict | None) -> str:
              markdown_table(comparison_rows(keras, defaults)), "",
              f"Parity of the fp32 graph with Keras's own predictions: max abs diff "
              f"{keras['parity_max_abs_diff']:.2g} (tolerance {keras['parity_atol']:g}); tokenizer identical to "
-             f"Keras's `Tokenizer` on {keras['tokenizer_checked']} texts. int8 recipe `{keras['int8_recipe']}`.",
+             f"Keras's `Tokenizer` on {keras['tokenizer_checked']} texts. int8 recipe `{keras['int8_recipe']}`, "
+             f"{keras['variants']['int8']['bytes'] / keras['variants']['fp32']['bytes']:.0%} of the fp32 file "
+             "(goal: at most 40 %).",
              END]
     return "\n".join(lines)
+
+
+def example_results(name: str, dirs: dict[str, Path], training: dict, texts: list[str], labels) -> dict:
+    """Test-split scores of every built variant plus the build facts the section quotes."""
+    from tokenizers import Tokenizer
+
+    from .config import SENTIMENT_LABELS, package_version
+    from .keras_source import evaluate_variants
+
+    build = {v: json.loads((d / "manifest.json").read_text())["metrics"]["build"] for v, d in dirs.items()}
+    tokenizer = Tokenizer.from_file(str(dirs["fp32"] / "tokenizer.json"))
+    tokenizer.no_padding()
+    scored = evaluate_variants({v: d / "model.onnx" for v, d in dirs.items()}, tokenizer, SENTIMENT_LABELS,
+                               texts, labels)
+    return {"name": name, "keras": package_version("keras"), "training": training,
+            "variants": {v: {"test": {k: e["eval"][k] for k in ("accuracy", "macro_f1", "n")}, "bytes": e["bytes"]}
+                         for v, e in scored.items()},
+            "parity_max_abs_diff": build["fp32"]["parity_max_abs_diff_vs_keras"],
+            "parity_atol": build["fp32"]["parity_atol"], "tokenizer_checked": build["fp32"]["tokenizer"]["checked"],
+            "int8_recipe": build.get("int8", {}).get("recipe")}
 
 
 def write_keras_results(dist: Path, keras: dict) -> Path:
     """keras-results.json, and the section in report.md where the default report exists."""
     path = dist / KERAS_RESULTS
+    dist.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(keras, indent=2) + "\n")
     report = dist / "report.md"
     if report.is_file():
@@ -68,4 +91,4 @@ def load_keras_results(dist: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["KERAS_RESULTS", "write_keras_results", "load_keras_results", "section", "comparison_rows"]
+__all__ = ["KERAS_RESULTS", "example_results", "write_keras_results", "load_keras_results", "section", "comparison_rows"]
