@@ -112,7 +112,7 @@ step "checkov --skip-download (skips live in serverless.yml and infra/serverless
 "$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$TEMPLATE" --compact --quiet \
   || fail "checkov found failed checks"
 
-step "api_type rest variant: osls package + cfn-lint + checkov (a temporary copy with api_type: rest)"
+# the other front doors: a temporary copy of the tree with api_type switched, packaged and checked
 VARIANT=$(mktemp -d)
 trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -rf "$MOTO_LOG" "$VARIANT"' EXIT
 mkdir -p "$VARIANT/infra" "$VARIANT/layers"
@@ -120,30 +120,24 @@ cp -r serverless.yml package.json config functions "$VARIANT/"
 cp -r infra/serverless infra/__init__.py infra/config.py "$VARIANT/infra/"
 ln -s "$PWD/layers/build" "$VARIANT/layers/build"
 ln -s "$PWD/node_modules" "$VARIANT/node_modules"
-sed -i 's/^  api_type: http /  api_type: rest /' "$VARIANT/config/stages.yml"
-grep -q '^  api_type: rest ' "$VARIANT/config/stages.yml" || fail "could not switch the copy to api_type: rest"
-(cd "$VARIANT" && npx --no-install osls package --stage "$STAGE" >/dev/null) || fail "osls package (rest variant)"
-set +e
-"$TOOLS/bin/cfn-lint" "$VARIANT/$TEMPLATE" >/dev/null
-rc=$?
-set -e
-(( rc & 2 )) && fail "cfn-lint found errors in the rest variant"
-"$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$VARIANT/$TEMPLATE" --compact --quiet \
-  || fail "checkov found failed checks in the rest variant"
-
-step "api_type url variant (function URL): osls package + cfn-lint + checkov"
-rm -rf "$VARIANT/.serverless"
-sed -i 's/^  api_type: rest /  api_type: url /; s/^  api_reserved_concurrency: null /  api_reserved_concurrency: 20 /' "$VARIANT/config/stages.yml"
-grep -q '^  api_type: url ' "$VARIANT/config/stages.yml" || fail "could not switch the copy to api_type: url"
-(cd "$VARIANT" && npx --no-install osls package --stage "$STAGE" >/dev/null) || fail "osls package (url variant)"
-grep -q '"AWS::Lambda::Url"' "$VARIANT/$TEMPLATE" || fail "the url variant has no AWS::Lambda::Url"
-set +e
-"$TOOLS/bin/cfn-lint" "$VARIANT/$TEMPLATE" >/dev/null
-rc=$?
-set -e
-(( rc & 2 )) && fail "cfn-lint found errors in the url variant"
-"$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$VARIANT/$TEMPLATE" --compact --quiet \
-  || fail "checkov found failed checks in the url variant"
+check_variant() {  # $1: api_type; $2: a resource type the template must hold
+  step "api_type $1 variant: osls package + cfn-lint + checkov (a temporary copy with api_type: $1)"
+  rm -rf "$VARIANT/.serverless"
+  sed -i "s/^  api_type: [a-z]* /  api_type: $1 /; s/^  api_reserved_concurrency: null /  api_reserved_concurrency: 20 /" \
+    "$VARIANT/config/stages.yml"
+  grep -q "^  api_type: $1 " "$VARIANT/config/stages.yml" || fail "could not switch the copy to api_type: $1"
+  (cd "$VARIANT" && npx --no-install osls package --stage "$STAGE" >/dev/null) || fail "osls package ($1 variant)"
+  grep -q "\"$2\"" "$VARIANT/$TEMPLATE" || fail "the $1 variant has no $2"
+  set +e
+  "$TOOLS/bin/cfn-lint" "$VARIANT/$TEMPLATE" >/dev/null
+  rc=$?
+  set -e
+  (( rc & 2 )) && fail "cfn-lint found errors in the $1 variant"
+  "$TOOLS/bin/checkov" --skip-download --framework cloudformation -f "$VARIANT/$TEMPLATE" --compact --quiet \
+    || fail "checkov found failed checks in the $1 variant"
+}
+check_variant rest AWS::ApiGateway::RestApi
+check_variant url AWS::Lambda::Url   # the function URL: no gateway, reserved concurrency as the cap
 
 step "smoke deploy to moto CloudFormation"
 SMOKE_LOG=$(mktemp)
