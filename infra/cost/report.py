@@ -363,12 +363,13 @@ def _write_csv(meas, prices, w, path: Path) -> None:
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["model", "variant", "memory_mb", "arch", "api", "texts_per_request", "warm_billed_ms",
-                      "usd_per_1m_requests", "usd_per_1m_texts"])
+                      "usd_per_1m_requests", "usd_per_1m_texts", "cold_start_share", "duration"])
         for texts in (1, 8, 32):
             for c in grid(meas, prices, replace(w, texts_per_request=texts)):
                 d = c.deployment
                 out.writerow([d.model, d.variant, d.memory_mb, d.arch, d.api, texts, c.warm_billed_ms,
-                              f"{c.per_million_requests:.4f}", f"{c.per_million_texts:.4f}"])
+                              f"{c.per_million_requests:.4f}", f"{c.per_million_texts:.4f}", f"{c.cold_start_share:.6f}",
+                              "measured (x86_64)" if d.arch == "x86_64" else "not measured: x86_64 duration assumed"])
 
 
 __all__ = ["write_report", "goal", "Goal", "RESULTS_DIR"]
