@@ -152,7 +152,7 @@ class _Cached:
 class TokenStore:
     """Checks bearer tokens against the tokens table. Thread-safe; the client is passed in."""
 
-    def __init__(self, client: Any, table: str, *, cache_ttl_s: float = 60.0, negative_ttl_s: float = 5.0,
+    def __init__(self, client: Any, table: str, *, cache_ttl_s: float = 60.0, negative_ttl_s: float = 60.0,
                  stale_if_error_s: float = 300.0, max_cached: int = 10_000, accept_legacy: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.table = client, table
