@@ -12,6 +12,7 @@ from .model import APIS, Deployment, Workload, estimate
 from .pricing import PriceBook
 from .recommend import BALANCED_WEIGHT, STRATEGIES, function_memory, grid, recommend
 from .stage_config import StageParams, drift, served_variant
+from functions.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TRAFFIC_MARKS = (1e5, 1e6, 1e7, 1e8)
@@ -351,12 +352,21 @@ def _method_section(meas: Measurements) -> list[str]:
             "per-request fees (logs, response size, DynamoDB) are taken from the int8 handler run. Serving it on "
             "Lambda would also need a container image (torch alone exceeds the 250 MB zip limit). "
             + (f"Checkpoint: {torch_note}." if torch_note else ""),
-            "- Log bytes are what the handler wrote per request (access log + EMF metrics) plus "
-            "300 bytes of Lambda START/END/REPORT lines. Usage metering writes to DynamoDB once per flush "
-            "window (every 25 requests or 5 s per environment), derived from the traffic; token lookups "
-            "read DynamoDB (strongly consistent, 1 RRU) only on a token cache miss.",
+            "- Log bytes are what the handler wrote per request (access log + EMF metrics, at the stage's "
+            "access_log_sample_rate and metrics_per_model) plus 300 bytes of Lambda START/END/REPORT lines. Usage "
+            f"metering writes to DynamoDB as the meter flushes (every {Settings.usage_flush_requests} request(s) or "
+            f"{Settings.usage_flush_interval_s:g} s per environment and token, derived from the traffic), never "
+            "fewer units than the sweep saw per warm request; token lookups read DynamoDB (strongly consistent, "
+            "1 RRU) only on a token cache miss.",
+            f"- Cold starts: {d.get('cold_starts', 1)} fresh process(es) per (model, variant, memory); the model prices "
+            "the median of each phase. CPU quota refilled every "
+            f"{d.get('cfs_period_ms', 10)} ms (the period public measurements of Lambda's throttling show: 20 ms; "
+            "older files used 10 ms). A request shorter than the quota is not throttled, on Lambda as here.",
             "- Always-on options are sized from the warm duration at one vCPU, planned at 60 % utilisation. "
-            "arm64 and Graviton rows assume x86_64 durations.", ""]
+            "arm64 and Graviton rows assume x86_64 durations (**not measured**). To measure arm64, SnapStart "
+            "restores or a container image on AWS, deploy the stage and run AWS Lambda Power Tuning against the "
+            "api function with the same payload (`python -m infra.cost recommend --json` prints the same shape "
+            "to compare).", ""]
 
 
 def _write_csv(meas, prices, w, path: Path) -> None:
