@@ -108,6 +108,17 @@ class Ledger:
         attrs = out.get("Attributes")
         return None if attrs is None else {k: _plain(_de.deserialize(v)) for k, v in attrs.items()}
 
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        """Put an item unless one with its key exists; False when it did."""
+        try:
+            self.ddb.put_item(TableName=self.table, Item={k: _ser.serialize(_dyn(v)) for k, v in item.items()},
+                              ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+
     def _claim(self, pk: str, sk: str, owner: str, extra: dict[str, Any], prefix: str = "") -> str:
         """Take the lease on an item unless it is final or another live owner holds it."""
         now = self.clock()
@@ -178,12 +189,7 @@ class Ledger:
         """Create a chunk record once; a re-plan after a crash keeps what exists."""
         item = {"pk": f"run#{run_id}", "sk": chunk_sk(index), "index": index, "status": "pending",
                 "expires_at": int(self.clock() + self.ttl_s), **attrs}
-        try:
-            self.ddb.put_item(TableName=self.table, Item={k: _ser.serialize(_dyn(v)) for k, v in item.items()},
-                              ConditionExpression="attribute_not_exists(pk)")
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
+        self._put_new(item)
 
     def claim_chunk(self, run_id: str, index: int, owner: str) -> str:
         pk, sk = f"run#{run_id}", chunk_sk(index)
@@ -243,14 +249,7 @@ class Ledger:
         now = self.clock()
         item = {"pk": f"job#{job_id}", "sk": "job", "job_id": job_id, "status": "queued",
                 "created_at": now, "expires_at": int(now + self.ttl_s), **attrs}
-        try:
-            self.ddb.put_item(TableName=self.table, Item={k: _ser.serialize(_dyn(v)) for k, v in item.items()},
-                              ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._put_new(item)
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         return self._get(f"job#{job_id}", "job")
@@ -359,14 +358,7 @@ class Ledger:
     def put_record(self, pk: str, sk: str, **attrs: Any) -> bool:
         """Create a record once (False when it exists); it expires with the jobs (TTL)."""
         item = {"pk": pk, "sk": sk, "expires_at": int(self.clock() + self.ttl_s), **attrs}
-        try:
-            self.ddb.put_item(TableName=self.table, Item={k: _ser.serialize(_dyn(v)) for k, v in item.items()},
-                              ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._put_new(item)
 
     def get_record(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._get(pk, sk)

@@ -127,11 +127,15 @@ class OpenAIBatches:
         self.ledger.put_record(f"file#{file_id}", "file", owner=owner_id, key=FILES + file_id, view=record)
         return record
 
-    def _file(self, file_id: str, owner_id: str) -> dict[str, Any]:
-        item = self.ledger.get_record(f"file#{file_id}", "file") if isinstance(file_id, str) else None
+    def _owned(self, kind: str, ident: Any, owner_id: str) -> dict[str, Any]:
+        """The caller's file or batch record; anyone else's, or none, is "not found"."""
+        item = self.ledger.get_record(f"{kind}#{ident}", kind) if isinstance(ident, str) else None
         if item is None or item.get("owner") != owner_id:
-            raise JobNotFoundError(f"no such file: {file_id}")
+            raise JobNotFoundError(f"no such {kind}: {ident}")
         return item
+
+    def _file(self, file_id: Any, owner_id: str) -> dict[str, Any]:
+        return self._owned("file", file_id, owner_id)
 
     def get_file(self, file_id: str, owner_id: str) -> dict[str, Any]:
         return dict(self._file(file_id, owner_id)["view"])
@@ -175,10 +179,7 @@ class OpenAIBatches:
         return self.get_batch(batch_id, owner_id)
 
     def _batch(self, batch_id: Any, owner_id: str) -> dict[str, Any]:
-        item = self.ledger.get_record(f"batch#{batch_id}", "batch") if isinstance(batch_id, str) else None
-        if item is None or item.get("owner") != owner_id:
-            raise JobNotFoundError(f"no such batch: {batch_id}")
-        return item
+        return self._owned("batch", batch_id, owner_id)
 
     def get_batch(self, batch_id: str, owner_id: str) -> dict[str, Any]:
         return self._view(self._batch(batch_id, owner_id), owner_id)
