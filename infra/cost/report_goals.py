@@ -27,6 +27,8 @@ FRONT_DOORS = {
              "(at 3.5x the HTTP API fee)"),
 }
 TRAFFIC_LEVELS = (1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+LAMBDA_UNZIPPED_MB = 250  # function + layers
+OTHER_LAYERS_MB = 175  # runtime layer (~144 MB x86_64, DESIGN.md) + aws layer + function code, about
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def storage_section(meas, prices, stage, w) -> list[str]:
             s3 = size / 2**30 * w.versions_kept * prices.get("s3.storage_gb_month")
             cold = p.init_ms + p.first_ms
             download = _median_download_ms(meas.run(model, variant, memory))
-            fits = size < 90e6  # next to the ~145 MB runtime layer, under 250 MB unzipped
+            fits = size / 2**20 + OTHER_LAYERS_MB <= LAMBDA_UNZIPPED_MB
             layer = (f"{cold - download:.0f} (at {memory} MB)" if fits and download is not None
                      else "not derived (no load phases in this sweep)" if fits else "does not fit next to the runtime layer")
             lines.append(f"| {model} | {variant} | {size / 1e6:.1f} | ${s3:.4f} | {p.cold_s3_gets} | {cold:.0f} (at {memory} MB) | "
