@@ -91,7 +91,7 @@ class JobService:
         fmt = (fmt or "").lower().lstrip(".")
         if fmt not in FORMATS:
             raise InputTypeError(f"format must be one of {', '.join(FORMATS)}")
-        reserve = metering.declared_texts(texts)
+        reserve = metering.declared_texts(texts, self.max_upload_bytes)
         ref = model or self.default_model
         if self.resolve is not None:
             self.resolve(ref)  # an unknown model fails now, not after the upload

@@ -27,12 +27,14 @@ QUOTA_STOP = "quota-exceeded"  # the job status, and the reason code, of a job s
 UNDECLARED_TEXTS = 1  # reserved when the client does not say how many texts the file holds
 
 
-def declared_texts(value: Any) -> int:
-    """The texts a client declares for a job (None: undeclared): a positive integer."""
+def declared_texts(value: Any, max_bytes: int) -> int:
+    """The texts a client declares for a job (None: undeclared): a positive integer no larger
+    than the lines an upload of ``max_bytes`` can hold (two bytes a line, a CSV's shortest)."""
     if value is None:
         return UNDECLARED_TEXTS
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputTypeError("texts must be a positive integer: the number of lines the file holds")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max(1, max_bytes // 2):
+        raise InputTypeError(f"texts must be the number of lines the file holds: an integer from 1 to "
+                             f"{max(1, max_bytes // 2)}")
     return value
 
 

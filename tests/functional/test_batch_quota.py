@@ -15,6 +15,7 @@ from functions.auth.tokens import TokenRecord
 from functions.auth.usage import read_usage, utc_day
 from functions.batch.jobs import EXPIRY_GRACE_S, JobService
 from functions.batch.ledger import Ledger
+from functions.nlp.errors import ValidationError
 from tests.functional.api_events import create_tokens_table
 from tests.functional.batch_stack import DATA, TABLE, make_stack
 
@@ -68,6 +69,9 @@ def test_exhausted_quota_refuses_the_job_with_429_before_any_url(stack):
     assert err.value.code == "quota-exceeded" and 0 < err.value.retry_after <= 86400
     with pytest.raises(QuotaExceededError):
         _jobs(stack).create_job(_token(30), "jsonl", texts=21)  # declared beyond what is left
+    for bad in (0, -1, True, 1.5, "10", 10**40):  # a declaration is a line count: 422, never a 503
+        with pytest.raises(ValidationError):
+            jobs.create_job(_token(10), "jsonl", texts=bad)
     jobs_rows = stack.ddb.scan(TableName=TABLE)["Items"]
     assert len(jobs_rows) == 1  # the refused jobs left nothing behind
     assert _usage(stack)["texts"] == 10
