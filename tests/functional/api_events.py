@@ -6,11 +6,12 @@ path, headers and body replaced.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 BUCKET = "snlp-test-artifacts"
@@ -97,6 +98,22 @@ def create_tokens_table(ddb: Any, table: str = TABLE) -> None:
                                            {"AttributeName": "sk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                                 {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+
+@contextlib.contextmanager
+def moto_api(registry: Path) -> Iterator[tuple[Any, Any]]:
+    """In-process moto with ``registry`` published to BUCKET and an empty tokens TABLE: (s3, ddb)."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.support.s3 import upload_registry
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        upload_registry(s3, BUCKET, registry)
+        create_tokens_table(ddb)
+        yield s3, ddb
 
 
 def lambda_env(cache_dir: Path, **extra: str) -> dict[str, str]:

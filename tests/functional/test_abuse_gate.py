@@ -3,15 +3,12 @@ unknown well-formed ones are asked once and the answer cached, legacy tokens kee
 the operator turns them off (the real Lambda handler on moto)."""
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.auth.admin import create_token
 from functions.auth.tokens import TokenRecord, hash_token, new_token, precheck, to_item
-from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
-                                         lambda_env, response_json)
-from tests.support.s3 import upload_registry
+from tests.functional.api_events import (TABLE, FakeLambdaContext, http_v2_event, lambda_env, moto_api,
+                                         response_json)
 
 pytestmark = pytest.mark.timeout(120)
 LEGACY = "snlp_" + "L" * 43  # the pre-checksum shape: 48 characters
@@ -19,11 +16,7 @@ LEGACY = "snlp_" + "L" * 43  # the pre-checksum shape: 48 characters
 
 @pytest.fixture
 def aws(tiny_registry):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        create_tokens_table(ddb)
+    with moto_api(tiny_registry) as (s3, ddb):
         ddb.put_item(TableName=TABLE, Item=to_item(hash_token(LEGACY), TokenRecord(
             token_id="tok_legacy", owner="old customer", models="*", quota_per_day=100, legacy=True)))
         yield s3, ddb

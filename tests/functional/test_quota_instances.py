@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import threading
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.auth.admin import create_token
 from functions.auth.usage import read_usage, utc_day
-from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
-                                         lambda_env, response_headers, response_json)
-from tests.support.s3 import upload_registry
+from tests.functional.api_events import (TABLE, FakeLambdaContext, http_v2_event, lambda_env, moto_api,
+                                         response_headers, response_json)
 
 pytestmark = pytest.mark.timeout(120)
 NOON = 1_795_000_000 - (1_795_000_000 % 86400) + 43200 + 5  # a UTC noon, 5 s into a minute
@@ -23,11 +20,7 @@ INSTANCES, QUOTA, MAX_TEXTS = 4, 60, 5
 
 @pytest.fixture
 def aws(tiny_registry):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        create_tokens_table(ddb)
+    with moto_api(tiny_registry) as (s3, ddb):
         yield s3, ddb
 
 

@@ -7,27 +7,14 @@ import csv
 import io
 import json
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from functions.auth.admin import create_token
 from functions.auth.tokens import TokenRecord, hash_token, to_item
 from functions.auth.usage import add_usage
 from infra.cli import main
 from infra.cli_usage import amount
 from infra.config import load_config
-from tests.functional.api_events import TABLE, create_tokens_table
-
-
-@pytest.fixture
-def ddb(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("SNLP_TOKENS_TABLE", TABLE)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tokens_table(client)
-        yield client
+from tests.functional.api_events import TABLE
+from tests.functional.test_tokens_cli import ddb  # noqa: F401 - the CLI's moto table
 
 
 def seed(ddb):

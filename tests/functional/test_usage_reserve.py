@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from functions.auth.errors import QuotaExceededError, TokenStoreUnavailableError
 from functions.auth.usage import add_usage, read_usage, reserve, settle, utc_day
-from tests.functional.api_events import TABLE, create_tokens_table
+from tests.functional.api_events import TABLE
+from tests.functional.test_tokens import ddb  # noqa: F401 - a moto tokens table
 
 pytestmark = pytest.mark.timeout(60)
 NOON = 1_795_000_000 - (1_795_000_000 % 86400) + 43200  # a UTC noon
 DAY = utc_day(NOON)
-
-
-@pytest.fixture
-def ddb():
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tokens_table(client)
-        yield client
 
 
 def test_reserve_all_or_nothing_then_settle_gives_back_the_unused(ddb):
