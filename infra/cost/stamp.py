@@ -65,6 +65,9 @@ def differences(measured: Mapping[str, Any] | None, now: Mapping[str, Any]) -> l
         return ["the measurement file has no build stamp (made before stamps existed): model versions, "
                 "settings and commit are unknown"]
     out = []
+    if not now.get("models"):
+        out.append("no models are built in model_artifacts/dist now: the measured versions cannot be checked "
+                   "(run `make models`)")
     for name, aliases in sorted(now.get("models", {}).items()):
         had = measured.get("models", {}).get(name)
         if had is None:

@@ -81,3 +81,7 @@ def test_drift_names_memory_and_thread_mismatches():
 def test_the_plan_counts_cold_starts_and_warm_reps():
     assert plan_seconds(["handler"], 7, cold_starts=5, reps=15) == pytest.approx(7 * (2.0 * 5 + 0.35 * 16))
     assert plan_seconds(["handler", "pytorch"], 1, 1, 0) == pytest.approx(2.0 + 0.35 + 9.0 + 0.8)
+
+
+def test_without_a_build_now_the_versions_cannot_be_checked():
+    assert any("no models are built" in d for d in stamp.differences(NOW, {**NOW, "models": {}}))
