@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import batch_bench, long_inputs, report, sections
+from bench import batch_bench, long_inputs, overhead, report, sections
 from bench.corpus import load_texts
 from bench.machine import cpu_info, package_versions
 from bench.raw import DIST
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-lines", default=None,
                         help="comma list of file sizes for the scale rows (20000,200000; --quick: 2000,20000)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
-                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types")
+                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead")
     args = parser.parse_args(argv)
     if not (DIST / "sentiment" / "aliases.json").is_file():
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in results:
         results["handler_overhead"] = sections.handler_overhead(results["latency"])
     step("bucketing", lambda: sections.bucketing(texts, max(10, repeats // 2)))
+    step("overhead", lambda: overhead.rows(texts, 50 if args.quick else 200))
     step("coldstart", lambda: sections.cold_start(3 if args.quick else 5))
     step("chunking", lambda: long_inputs.chunking_rows(texts, max(5, repeats // 4)))
     step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))

@@ -65,6 +65,8 @@ def write(results: dict, stem: Path) -> str:
                 ("Handler overhead over raw tokenise + session.run (goal: <= 1.0 ms p50, int8, 1 text)",
                  "handler_overhead"),
                 ("Throughput: length bucketing vs padding to the longest", "bucketing"),
+                ("Per-request overhead: log bytes (access log + EMF) and DynamoDB units per request, sentiment, "
+                 "1 text", "overhead"),
                 ("Cold start: new process, empty cache, artifact from local S3 (ms; peak RSS in MB)", "coldstart"),
                 ("Long inputs: a ~2,000-token document through on_overflow: chunk vs its windows run one call "
                  "each (goal: chunk_vs_apart <= 1.1)", "chunking"),

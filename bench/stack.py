@@ -32,7 +32,7 @@ def create_tokens_table(ddb: Any, table: str) -> None:
 
 
 @contextmanager
-def handler_stack(threads: int = 1) -> Iterator[tuple[Callable, str]]:
+def handler_stack(threads: int = 1, environ_overrides: dict[str, str] | None = None) -> Iterator[tuple[Callable, str]]:
     """Yield (invoke(method, path, body) -> (status, json), token) on the real handler."""
     from moto import mock_aws
 
@@ -53,7 +53,7 @@ def handler_stack(threads: int = 1) -> Iterator[tuple[Callable, str]]:
                    "SNLP_CACHE_MAX_MODELS": "8", "SNLP_CACHE_MAX_BYTES": str(2 * 1024**3),
                    "SNLP_MAX_TEXTS": "256", "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
                    "POWERTOOLS_SERVICE_NAME": "api", "POWERTOOLS_LOG_LEVEL": "WARNING",
-                   "POWERTOOLS_METRICS_DISABLED": "true", "SNLP_STAGE": "bench"}
+                   "POWERTOOLS_METRICS_DISABLED": "true", "SNLP_STAGE": "bench", **(environ_overrides or {})}
         runtime = build_runtime(environ, s3_client=s3, dynamodb_client=ddb)
         handler = make_handler(runtime)
         context = _Context()
