@@ -311,7 +311,9 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
     if out.is_file():  # a partial re-measure replaces only the runs it repeated
         done = {(r["model"], r["variant"], r["memory_mb"]) for r in runs}
         old = json.loads(out.read_text())
-        if old.get("schema") == SCHEMA:
+        if old.get("schema") == SCHEMA and stamp.differences(old.get("build"), build):
+            log(f"{out} holds runs of another build: they are dropped, not merged")
+        elif old.get("schema") == SCHEMA:
             doc["runs"] = [r for r in old["runs"] if (r["model"], r["variant"], r["memory_mb"]) not in done] + runs
     out.write_text(json.dumps(doc, indent=1))
     return out
