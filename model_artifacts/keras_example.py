@@ -53,7 +53,6 @@ def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int 
     keras = keras_module()
     from keras.src.legacy.preprocessing.text import Tokenizer
 
-    torch.set_num_threads(threads)
     texts, labels = corpus_splits()["train"]
     pick = np.random.default_rng(cfg.seed).permutation(len(texts))[: cfg.train_texts]  # the split is label-sorted
     texts, labels = [texts[i] for i in pick], labels[pick]
@@ -68,9 +67,14 @@ def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int 
         keras.layers.Dense(len(SENTIMENT_LABELS), activation="softmax", name="probabilities"),
     ])
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    start = time.perf_counter()
-    history = model.fit(x, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0)
-    seconds = round(time.perf_counter() - start, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # one thread: steadier than two on a busy 2-core machine
+    try:
+        start = time.perf_counter()
+        history = model.fit(x, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0)
+        seconds = round(time.perf_counter() - start, 1)
+    finally:
+        torch.set_num_threads(before)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     (out / "vocab.json").write_text(tokenizer.to_json())

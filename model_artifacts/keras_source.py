@@ -95,7 +95,7 @@ def inspect_saved(source: Path) -> None:
     if not source.is_file():
         raise SourceError(f"Keras model not found: {source}")
     if source.suffix != ".keras":
-        raise SourceError(f"{source}: expected a Keras 3 .keras file")
+        raise SourceError(f"{source}: expected a Keras 3 .keras file (re-save it with model.save('model.keras'))")
     try:
         with zipfile.ZipFile(source) as zf:
             config = json.loads(zf.read("config.json"))
@@ -257,7 +257,8 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     tok = word_tokenizer(text, length)
     texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
     equivalence = check_equivalence(text, tok, texts)
-    progress(f"{name}: tokenizer matches Keras token for token on {equivalence['checked']} texts")
+    progress(f"{name}: " + (f"tokenizer matches Keras token for token on {equivalence['checked']} texts"
+                            if equivalence["checked"] else equivalence["note"]))
     wrapper = KerasIdsWrapper(model, length, padding, kind).eval()
     loaded = LoadedModel(wrapper, "classify", tuple(labels), False, None)
     built = Built(name, "classify", loaded, tok, length, work)

@@ -28,6 +28,9 @@ from .tokenization import SourceError
 LEGACY_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # keras.preprocessing.text.Tokenizer default
 # TextVectorization's "strip_punctuation" (keras/src/layers/preprocessing/text_vectorization.py)
 TV_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+# TensorFlow string ops work on bytes: tf.strings.lower() without an encoding lowercases ASCII
+# only, and tf.strings.split() splits on ASCII whitespace (string_split_op.cc, str_util)
+TF_WHITESPACE = r"[ \t\n\x0b\x0c\r]+"
 # id 0 in both vocabularies; the trailing space keeps it out of reach of any text (split on spaces)
 PAD_TOKEN = "[PAD] "
 
@@ -124,15 +127,17 @@ def word_tokenizer(text: KerasText, max_length: int) -> Tokenizer:
     """The same ids as Keras for every text (before padding), truncated to ``max_length``."""
     unk = next(tok for tok, i in text.vocab.items() if i == text.oov_id)
     tok = Tokenizer(models.WordLevel(vocab=text.vocab, unk_token=unk))
-    steps = [normalizers.Lowercase()] if text.lower else []
+    tf_strings = text.kind == "text_vectorization"
+    steps = []
+    if text.lower:  # Python's str.lower() for the legacy Tokenizer, ASCII-only for TensorFlow
+        steps += [normalizers.Replace(chr(c), chr(c + 32)) for c in range(65, 91)] if tf_strings \
+            else [normalizers.Lowercase()]
     if text.strip:
         steps.append(normalizers.Replace(Regex(text.strip), text.replace_with))
     if steps:
         tok.normalizer = normalizers.Sequence(steps)
-    if text.split == "whitespace":  # tf.strings.split(): runs of whitespace, ends trimmed
-        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    else:  # str.split(sep) then empty pieces dropped
-        tok.pre_tokenizer = pre_tokenizers.Split(text.split, behavior="removed")
+    # runs of whitespace, ends trimmed (tf.strings.split) / str.split(sep) with empty pieces dropped
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(TF_WHITESPACE) if tf_strings else text.split, behavior="removed")
     tok.enable_truncation(max_length=max_length)
     return tok
 
@@ -174,4 +179,4 @@ def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str
 
 
 __all__ = ["KerasText", "VocabError", "load_vocab", "word_tokenizer", "keras_ids", "check_equivalence",
-           "LEGACY_FILTERS", "TV_PUNCTUATION", "PAD_TOKEN"]
+           "LEGACY_FILTERS", "TV_PUNCTUATION", "TF_WHITESPACE", "PAD_TOKEN"]

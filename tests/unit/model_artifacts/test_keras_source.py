@@ -66,6 +66,9 @@ def test_text_vectorization_vocabulary_ids(tmp_path):
     text = load_vocab(tmp_path / "v.json")
     tok = word_tokenizer(text, text.sequence_length)
     assert tok.encode("The FILM, don't!  [UNK] the").ids == [2, 3, 4, 1]  # truncated to 4, like Keras
+    # TensorFlow's string ops are byte-level: ASCII-only lowercasing, ASCII whitespace
+    assert [t for t, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str("ÉTÉ Film\xa0X\x0bY"))] \
+        == ["ÉtÉ", "film\xa0x", "y"]
 
 
 def tiny_classifier(keras, head):
