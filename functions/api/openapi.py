@@ -216,6 +216,39 @@ def _schemas(s: Settings) -> dict[str, Any]:
                                        "created_at": {}, "finished_at": {}, "reason": {"type": ["string", "null"]},
                                        "results_url": {"type": "string"}, "errors_url": {"type": "string"},
                                        "summary_url": {"type": "string"}, "expires_in": {"type": "integer"}}},
+        "OpenAIFile": {"type": "object", "required": ["id", "object", "bytes", "created_at", "filename", "purpose"],
+                       "properties": {"id": {"type": "string"}, "object": {"const": "file"},
+                                      "bytes": {"type": "integer"}, "created_at": {"type": "integer"},
+                                      "filename": {"type": "string"}, "purpose": {"type": "string"},
+                                      "status": {"type": "string"}}},
+        "OpenAIBatchRequest": {"type": "object", "required": ["input_file_id", "endpoint", "completion_window"],
+                               "description": "the input file: one request a line, {custom_id, method: POST, url: "
+                                              "the endpoint, body: the endpoint's request (one model for all)}",
+                               "properties": {"input_file_id": {"type": "string"},
+                                              "endpoint": {"enum": ["/v1/embeddings", "/v1/classify"]},
+                                              "completion_window": {"const": "24h"},
+                                              "metadata": {"type": "object", "maxProperties": 16,
+                                                           "additionalProperties": {"type": "string"}}}},
+        "OpenAIBatch": {"type": "object", "required": ["id", "object", "endpoint", "input_file_id", "status",
+                                                       "created_at", "request_counts"],
+                        "properties": {"id": {"type": "string"}, "object": {"const": "batch"},
+                                       "endpoint": {"type": "string"}, "input_file_id": {"type": "string"},
+                                       "completion_window": {"type": "string"},
+                                       "status": {"enum": ["validating", "failed", "in_progress", "finalizing",
+                                                           "completed", "expired", "cancelling", "cancelled"]},
+                                       "output_file_id": {"type": ["string", "null"]},
+                                       "error_file_id": {"type": ["string", "null"]},
+                                       "errors": {"type": ["object", "null"]},
+                                       "request_counts": {"type": "object", "properties": {
+                                           "total": {"type": "integer"}, "completed": {"type": "integer"},
+                                           "failed": {"type": "integer"}}},
+                                       "metadata": {"type": ["object", "null"]}}},
+        "OpenAIBatchList": {"type": "object", "required": ["object", "data", "has_more"],
+                            "properties": {"object": {"const": "list"}, "data": {"type": "array",
+                                                                                 "items": _ref("OpenAIBatch")},
+                                           "first_id": {"type": ["string", "null"]},
+                                           "last_id": {"type": ["string", "null"]},
+                                           "has_more": {"type": "boolean"}}},
         "Usage": {"type": "object", "required": ["object", "token_id", "quota_per_day", "month", "rate_limits"],
                   "description": "the calling token's own usage; texts are what is billed",
                   "properties": {
@@ -278,6 +311,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "V2InferRequest": {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],
                                    "data": ["I love this!", "Not great."]}]},
     "BatchRequest": {"format": "jsonl", "model": "sentiment", "texts": 1000},
+    "OpenAIBatchRequest": {"input_file_id": "file-0123456789abcdef01234567", "endpoint": "/v1/embeddings",
+                           "completion_window": "24h"},
 }
 
 
@@ -388,6 +423,41 @@ def _v2_paths(name: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _openai_batch_paths(settings: Settings) -> dict[str, Any]:
+    """The OpenAI Batch API (functions/api/routes_openai_batch.py): files and batches."""
+    file_id = _path_param("file_id", "the id POST /v1/files returned, or a batch's output/error file id")
+    batch_id = _path_param("batch_id", "the id POST /v1/batches returned")
+    upload = {**_op("Upload batch file", "OpenAI", response="OpenAIFile", errors=INFER_ERRORS,
+                    description=f"multipart/form-data: file (JSONL, at most {settings.batch_file_max_bytes} bytes) "
+                                "and purpose=batch")}
+    upload["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file", "purpose"],
+        "properties": {"file": {"type": "string", "format": "binary"}, "purpose": {"const": "batch"}}}}}}
+    content = _op("Batch file content", "OpenAI", response="OpenAIFile", errors=READ_ERRORS, params=[file_id])
+    content["responses"]["200"] = {"description": "the file's bytes (JSONL); a large file answers 302 to a "
+                                                  "presigned S3 URL", "content": {"application/octet-stream": {}}}
+    limit = {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
+                                                                           "maximum": 100}}
+    after = {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "a batch id: list the batches created before it"}
+    return {
+        "/v1/files": {"post": upload},
+        "/v1/files/{file_id}": {"get": _op("Batch file", "OpenAI", response="OpenAIFile", errors=READ_ERRORS,
+                                           params=[file_id])},
+        "/v1/files/{file_id}/content": {"get": content},
+        "/v1/batches": {"post": _op("Create OpenAI batch", "OpenAI", request="OpenAIBatchRequest",
+                                    response="OpenAIBatch", errors=INFER_ERRORS,
+                                    description="runs on the batch pipeline, on the same quota and meter as "
+                                                "POST /v1/batch"),
+                        "get": _op("List OpenAI batches", "OpenAI", response="OpenAIBatchList", errors=READ_ERRORS,
+                                   params=[limit, after])},
+        "/v1/batches/{batch_id}": {"get": _op("OpenAI batch", "OpenAI", response="OpenAIBatch", errors=READ_ERRORS,
+                                              params=[batch_id])},
+        "/v1/batches/{batch_id}/cancel": {"post": _op("Cancel OpenAI batch", "OpenAI", response="OpenAIBatch",
+                                                      errors=READ_ERRORS, params=[batch_id])},
+    }
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     name = _path_param("name", "model name")
     paths: dict[str, Any] = {
@@ -419,6 +489,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                              "its quota and its per-minute rate limits.")},
         "/v1/batch/{job_id}": {"get": _op("Batch job status", "batch", response="BatchStatus", errors=READ_ERRORS,
                                           params=[_path_param("job_id", "the id POST /v1/batch returned")])},
+        **_openai_batch_paths(settings),
         "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",
                                   "security": [], "responses": {"200": {"description": "OpenAPI 3.1 document",
                                                                         "content": {"application/json": {}}}}}},

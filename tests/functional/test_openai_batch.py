@@ -154,3 +154,14 @@ def test_bad_requests_are_openai_errors(world):
 def test_input_files_are_checked_line_by_line(text, message):
     with pytest.raises(InputTypeError, match=message):
         parse_requests(text.encode(), "/v1/embeddings", "tiny-embed")
+
+
+def test_the_openapi_document_lists_the_batch_routes(world):
+    import urllib.request
+
+    stack, client = world
+    base = str(client.base_url).rstrip("/").removesuffix("/v1")
+    spec = json.loads(urllib.request.urlopen(base + "/openapi.json", timeout=30).read())
+    assert {"/v1/files", "/v1/files/{file_id}", "/v1/files/{file_id}/content", "/v1/batches",
+            "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/cancel"} <= set(spec["paths"])
+    assert set(spec["paths"]["/v1/batches"]) == {"get", "post"}
