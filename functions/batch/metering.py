@@ -86,13 +86,17 @@ class ChunkMeter:
         return sum(t.texts for t in self.tickets)
 
     def settle(self, ran: int, tokens: int) -> None:
-        """Bill ``ran`` texts (<= granted), one request and ``tokens``; give the rest back."""
-        left, first = ran, True
+        """Bill ``ran`` texts (<= granted), one request and ``tokens``; give the rest back: one
+        write per UTC day the grants fell on (one, unless the chunk ran across midnight)."""
+        granted: dict[str, int] = {}
         for ticket in self.tickets:
-            used = min(left, ticket.texts)
+            granted[ticket.day] = granted.get(ticket.day, 0) + ticket.texts
+        left, first = ran, True
+        for day, texts in granted.items():
+            used = min(left, texts)
             left -= used
-            settle(self.ddb, self.table, ticket, texts=used, tokens=tokens if first else 0,
-                   requests=1 if first else 0, now=self.clock())
+            settle(self.ddb, self.table, Ticket(str(self.meter["token_id"]), day, texts), texts=used,
+                   tokens=tokens if first else 0, requests=1 if first else 0, now=self.clock())
             first = False
         self.tickets = []
 

@@ -15,6 +15,7 @@ from functions.auth.tokens import TokenRecord
 from functions.auth.usage import read_usage, utc_day
 from functions.batch.jobs import EXPIRY_GRACE_S, JobService
 from functions.batch.ledger import Ledger
+from functions.batch.metering import ChunkMeter
 from functions.nlp.errors import ValidationError
 from tests.functional.api_events import create_tokens_table
 from tests.functional.batch_stack import DATA, TABLE, make_stack
@@ -171,3 +172,16 @@ def test_a_worker_without_the_usage_table_refuses_a_metered_job(stack, monkeypat
     stack.with_settings(tokens_table="").drain()  # a misconfigured worker: fail closed
     status = _jobs(stack).get_job(job["job_id"], "tok_a")
     assert status["status"] == "failed" and status["reason"].startswith("not-metered") and loads == []
+
+
+def test_a_chunk_running_across_midnight_bills_each_day_its_grants_fell_on(stack):
+    clock = Clock()
+    clock.now = 1_796_083_199.0  # 23:59:59 UTC
+    meter = ChunkMeter(stack.ddb, TOKENS, {"token_id": "tok_a", "quota_per_day": 300}, clock)
+    assert meter(256) == 256
+    clock.now += 2  # the next micro-batch starts on the next day, with that day's quota
+    assert meter(256) == 256
+    meter.settle(ran=400, tokens=4000)  # 112 of the second grant failed: given back
+    first, second = (read_usage(stack.ddb, TOKENS, "tok_a", utc_day(t)) for t in (clock.now - 2, clock.now))
+    assert first == {"requests": 1, "texts": 256, "tokens": 4000}
+    assert second == {"requests": 0, "texts": 144, "tokens": 0}
