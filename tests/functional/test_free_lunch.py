@@ -160,6 +160,7 @@ def test_no_route_and_no_batch_job_works_for_an_exhausted_revoked_or_malformed_t
             reserved += resp.get_json()["reserved_texts"]  # held for the upload, not run
             refused = bad["exhausted"][(method, path)]
             assert refused.status_code == 429 and refused.get_json()["type"].endswith("/quota-exceeded")
+            assert refused.mimetype == "application/problem+json" and int(refused.headers["Retry-After"]) > 0
         if inference.runs > runs:
             ran_models.append((method, path))
             refused = bad["exhausted"][(method, path)]
