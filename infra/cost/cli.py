@@ -190,7 +190,7 @@ def cmd_estimate(args) -> int:
             rows.append(estimate(profile, deployment(stage, model, variant, memory, api=api, arch=arch),
                                  workload, prices))
     print(f"{workload.requests_per_month:,.0f} requests/month x {workload.texts_per_request:g} texts, {arch}, "
-          f"{api.upper()} API, region {prices.region}, cold starts "
+          f"{'function URL' if api == 'url' else api.upper() + ' API'}, region {prices.region}, cold starts "
           + (f"{workload.cold_start_share:.2%} (fixed)" if workload.cold_start_share is not None
              else "from the traffic shape")
           + " (free tiers excluded; prices as recalled 2026-11, verify)")
