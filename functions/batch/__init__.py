@@ -5,4 +5,4 @@ HTTP routes is :mod:`functions.batch.jobs`. Submodules are imported where used s
 handler's cold start pays only for what it runs.
 """
 __all__ = ["handler", "jobs", "worker", "events", "records", "engine", "planner", "ledger", "objects", "errors",
-           "summary", "telemetry"]
+           "summary", "telemetry", "metering", "openai_batch", "openai_outputs"]

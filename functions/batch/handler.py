@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.settings import Settings
 
-from . import openai_batch, telemetry
+from . import openai_outputs, telemetry
 from .ledger import Ledger
 from .worker import Worker
 
@@ -44,7 +44,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     store = overrides.pop("store", None) or ArtifactStore.from_settings(
         settings, default_s3_client(settings), on_event=_store_event)
     ledger = overrides.pop("ledger", None) or Ledger(ddb, settings.jobs_table)
-    exporter = overrides.pop("exporter", None) or openai_batch.exporter(s3, ledger)  # OpenAI Batch API outputs
+    exporter = overrides.pop("exporter", None) or openai_outputs.exporter(s3, ledger)  # OpenAI Batch API outputs
     return Worker(s3=s3, ledger=ledger, store=store, settings=settings, sqs=sqs, metric=_count, log=logger,
                   exporter=exporter, **overrides)
 

@@ -7,28 +7,25 @@
   line per text, ``id = [custom_id, k, n, encoding]``), creates the job through
   ``JobService.create_job`` (the same admission and metering as ``POST /v1/batch``) and puts
   the rewritten file under the job's key: the upload event runs it like any other job.
-- When the job ends, the worker calls :func:`exporter` (``Worker.exporter``) before marking it
-  ended: the result rows, grouped back into requests, become OpenAI's output file (requests that
-  ran) and error file (requests with an error row), and ``request_counts``.
+- When the job ends, the worker calls ``openai_outputs.exporter`` (``Worker.exporter``) before
+  marking it ended: the result rows, grouped back into requests, become OpenAI's output file
+  (requests that ran) and error file (requests with an error row), and ``request_counts``.
 - ``get_batch`` reports the job's state in OpenAI's words (validating, in_progress, completed,
   failed, expired, cancelling, cancelled).
 A token sees only its own files and batches; any other id is simply "not found".
 """
 from __future__ import annotations
 
-import base64
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
-
-import numpy as np
+from typing import Any, Callable
 
 from functions.nlp.errors import InputTypeError, JobNotFoundError
 
-from .objects import S3Writer, Source, read_range
-from .records import split_records
+from .jobs import JOB_ID_RE, _ledger_errors
 
 ENDPOINTS = {"/v1/embeddings": "embed", "/v1/classify": "classify"}  # endpoint -> model task
 COMPLETION_WINDOW = "24h"
@@ -37,10 +34,22 @@ FILES = "files/"  # request files uploaded with POST /v1/files
 OUTPUTS = "results/openai/"  # output and error files (the batch worker writes under results/)
 INLINE_MAX_BYTES = 5 * 1024 * 1024  # GET /v1/files/{id}/content answers larger files with a redirect
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch file
+ID_RES = {"file": re.compile(r"file-[0-9a-f]{24}"), "batch": re.compile(r"batch_" + JOB_ID_RE.pattern)}
 ENCODINGS = ("float", "base64")
 
 
-def _id(prefix: str) -> str:
+def _store_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """S3 or DynamoDB unreachable or failing: the API's 503 (jobs-unavailable), never a 500."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with _ledger_errors():
+            return method(*args, **kwargs)
+    return wrapped
+
+
+def new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:24]
 
 
@@ -117,19 +126,30 @@ class OpenAIBatches:
         self.max_file_bytes, self.default_models, self.clock = max_file_bytes, default_models, clock
 
     # files
+    @_store_errors
     def create_file(self, owner_id: str, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
         if purpose != PURPOSE:
             raise InputTypeError(f"purpose must be {PURPOSE!r}: this service keeps batch input files only")
-        file_id = _id("file-")
+        file_id = new_id("file-")
         record = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(self.clock()),
                   "filename": filename or "input.jsonl", "purpose": purpose, "status": "processed"}
         self.s3.put_object(Bucket=self.bucket, Key=FILES + file_id, Body=data, ContentType="application/jsonl")
         self.ledger.put_record(f"file#{file_id}", "file", owner=owner_id, key=FILES + file_id, view=record)
         return record
 
+    def _read(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:  # noqa: BLE001 - a missing object is "not found"; the rest a 503
+            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise JobNotFoundError("the file's content has expired") from None
+            raise
+
     def _owned(self, kind: str, ident: Any, owner_id: str) -> dict[str, Any]:
         """The caller's file or batch record; anyone else's, or none, is "not found"."""
-        item = self.ledger.get_record(f"{kind}#{ident}", kind) if isinstance(ident, str) else None
+        if not isinstance(ident, str) or not ID_RES[kind].fullmatch(ident):
+            raise JobNotFoundError(f"no such {kind}: {str(ident)[:80]}")
+        item = self.ledger.get_record(f"{kind}#{ident}", kind)
         if item is None or item.get("owner") != owner_id:
             raise JobNotFoundError(f"no such {kind}: {ident}")
         return item
@@ -137,18 +157,21 @@ class OpenAIBatches:
     def _file(self, file_id: Any, owner_id: str) -> dict[str, Any]:
         return self._owned("file", file_id, owner_id)
 
+    @_store_errors
     def get_file(self, file_id: str, owner_id: str) -> dict[str, Any]:
         return dict(self._file(file_id, owner_id)["view"])
 
+    @_store_errors
     def file_content(self, file_id: str, owner_id: str) -> tuple[bytes | None, str | None]:
         """(bytes, None) for a file small enough to answer inline, else (None, a presigned URL)."""
         item = self._file(file_id, owner_id)
         if int(item["view"]["bytes"]) <= INLINE_MAX_BYTES:
-            return self.s3.get_object(Bucket=self.bucket, Key=item["key"])["Body"].read(), None
+            return self._read(item["key"]), None
         return None, self.jobs.presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": item["key"]}, ExpiresIn=self.jobs.ttl)
 
     # batches
+    @_store_errors
     def create_batch(self, owner: Any, owner_id: str, body: dict[str, Any],
                      allow_model: Callable[[str], None]) -> dict[str, Any]:
         endpoint, window = body.get("endpoint"), body.get("completion_window")
@@ -161,7 +184,7 @@ class OpenAIBatches:
                                      or not all(isinstance(v, str) for v in metadata.values())):
             raise InputTypeError("metadata must be an object of at most 16 string values")
         source = self._file(body.get("input_file_id"), owner_id)
-        data = self.s3.get_object(Bucket=self.bucket, Key=source["key"])["Body"].read()
+        data = self._read(source["key"])
         model, requests = parse_requests(data, endpoint, self.default_models[ENDPOINTS[endpoint]])
         allow_model(model)
         lines = pipeline_lines(requests)
@@ -181,9 +204,11 @@ class OpenAIBatches:
     def _batch(self, batch_id: Any, owner_id: str) -> dict[str, Any]:
         return self._owned("batch", batch_id, owner_id)
 
+    @_store_errors
     def get_batch(self, batch_id: str, owner_id: str) -> dict[str, Any]:
         return self._view(self._batch(batch_id, owner_id), owner_id)
 
+    @_store_errors
     def cancel_batch(self, batch_id: str, owner_id: str) -> dict[str, Any]:
         """Stop a batch that has not ended (its run stops taking chunks); an ended one is left as it is."""
         item = self._batch(batch_id, owner_id)
@@ -194,6 +219,7 @@ class OpenAIBatches:
             self.ledger.update_record(f"batch#{batch_id}", "batch", cancelled_at=int(now))
         return self.get_batch(batch_id, owner_id)
 
+    @_store_errors
     def list_batches(self, owner_id: str, limit: int = 20, after: str | None = None) -> dict[str, Any]:
         below = self._batch(after, owner_id)["list_sk"] if after else None
         rows = self.ledger.query_records(f"batches#{owner_id}", limit=limit + 1, below=below)
@@ -239,96 +265,5 @@ def _running_counts(item: dict[str, Any], counts: dict[str, Any]) -> dict[str, i
     return {"total": total, "completed": int(counts.get("ok", 0)), "failed": int(counts.get("failed", 0))}
 
 
-# --- the output files, written by the worker when the job ends ------------------------------
-def _rows(s3: Any, bucket: str, key: str) -> Iterator[dict[str, Any]]:
-    for record in split_records(read_range(s3, Source(bucket, key)), quote_aware=False, max_bytes=1 << 26):
-        if record.data:
-            yield json.loads(record.data)
-
-
-def _grouped(rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, str, list[dict[str, Any]], bool]]:
-    """(custom_id, encoding, rows, complete) per request, from the rows of consecutive lines."""
-    current: list[dict[str, Any]] = []
-    for row in rows:
-        ident = row.get("id")
-        if not (isinstance(ident, list) and len(ident) == 4):
-            continue  # not a line this module wrote
-        if current and (current[-1]["id"][0] != ident[0] or ident[1] == 0):
-            yield current[0]["id"][0], current[0]["id"][3], current, False
-            current = []
-        current.append(row)
-        if ident[1] == ident[2] - 1:
-            yield ident[0], ident[3], current, True
-            current = []
-    if current:
-        yield current[0]["id"][0], current[0]["id"][3], current, False
-
-
-def _response(custom_id: str, status: int, body: dict[str, Any]) -> bytes:
-    line = {"id": _id("batch_req_"), "custom_id": custom_id,
-            "response": {"status_code": status, "request_id": _id("req_"), "body": body}, "error": None}
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def _body(endpoint: str, model: str, encoding: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    tokens = sum(int(r.get("tokens", 0)) for r in rows)
-    if ENDPOINTS[endpoint] == "embed":
-        data = [{"object": "embedding", "index": k,
-                 "embedding": base64.b64encode(np.asarray(r["embedding"], dtype="<f4").tobytes()).decode("ascii")
-                 if encoding == "base64" else r["embedding"]} for k, r in enumerate(rows)]
-        return {"object": "list", "data": data, "model": model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    return {"model": model, "predictions": [{k: r[k] for k in ("label", "score", "scores")} for r in rows],
-            "usage": {"texts": len(rows), "tokens": tokens}}
-
-
-def _error_body(rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
-    failed = next((r for r in rows if "error" in r), None)
-    if failed is None or not complete:
-        code, message = "not-run", "the batch ended before this request ran to the end"
-    else:
-        code, message = failed["error"]["code"], failed["error"]["reason"]
-        k = failed["id"][1]
-        message = f"input[{k}]: {message}" if failed["id"][2] > 1 else message
-    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
-
-
-def exporter(s3: Any, ledger: Any) -> Callable[[Any, str, dict], None]:
-    """The worker's hook: for a job that serves a batch, write its output and error files."""
-
-    def export(run: Any, status: str, outputs: dict[str, str]) -> None:
-        batch_id = batch_id_of(run.job_id)
-        item = ledger.get_record(f"batch#{batch_id}", "batch")
-        if item is None:
-            return  # a plain /v1/batch job
-        bucket, owner, endpoint = run.source.bucket, item["owner"], item["endpoint"]
-        ids = {"output": _id("file-"), "error": _id("file-")}
-        completed = failed = 0
-        with S3Writer(s3, bucket, OUTPUTS + ids["output"] + ".jsonl") as out, \
-                S3Writer(s3, bucket, OUTPUTS + ids["error"] + ".jsonl") as err:
-            rows = _rows(s3, bucket, outputs["results"]) if outputs.get("results") else iter(())
-            for custom_id, encoding, group, complete in _grouped(rows):
-                if complete and all("error" not in r for r in group):
-                    out.write(_response(custom_id, 200, _body(endpoint, item["model"], encoding, group)))
-                    completed += 1
-                else:
-                    err.write(_response(custom_id, 422 if complete else 500, _error_body(group, complete)))
-                    failed += 1
-        total = int(item["requests"])
-        counts = {"total": total, "completed": completed, "failed": total - completed}
-        now = int(time.time())
-        files = {}
-        for kind, writer, n in (("output", out, completed), ("error", err, failed)):
-            if not n:
-                continue
-            view = {"id": ids[kind], "object": "file", "bytes": writer.bytes_written, "created_at": now,
-                    "filename": f"{batch_id}_{kind}.jsonl", "purpose": "batch_output", "status": "processed"}
-            ledger.put_record(f"file#{ids[kind]}", "file", owner=owner, key=OUTPUTS + ids[kind] + ".jsonl", view=view)
-            files[f"{kind}_file_id"] = ids[kind]
-        ledger.update_record(f"batch#{batch_id}", "batch", request_counts=counts, **files)
-
-    return export
-
-
-__all__ = ["OpenAIBatches", "Request", "parse_requests", "pipeline_lines", "exporter", "batch_id_of", "ENDPOINTS",
+__all__ = ["OpenAIBatches", "Request", "parse_requests", "pipeline_lines", "batch_id_of", "new_id", "ENDPOINTS",
            "COMPLETION_WINDOW", "PURPOSE", "FILES", "OUTPUTS", "INLINE_MAX_BYTES", "MAX_REQUESTS"]

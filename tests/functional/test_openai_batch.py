@@ -140,6 +140,13 @@ def test_bad_requests_are_openai_errors(world):
         client.files.create(file=("x.jsonl", io.BytesIO(b"{}")), purpose="fine-tune")
     with pytest.raises(openai.NotFoundError):
         client.files.content("file-someone-elses")
+    for odd in ("x" * 3000, "batch_../../x", "batch_" + "é" * 10):  # ids that name nothing: 404, never a 500
+        with pytest.raises(openai.NotFoundError):
+            client.batches.retrieve(odd)
+    with pytest.raises(openai.NotFoundError):
+        client.batches.list(after="nope")
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.batches.list(limit=0)
 
 
 @pytest.mark.parametrize("text, message", [
