@@ -130,9 +130,10 @@ def _is_keras(source: Path) -> bool:
 
 
 def _build_keras(args: argparse.Namespace, variants: list[str], labels: list[str] | None) -> dict[str, Path]:
-    from .keras_source import build_keras_model
+    from .keras_source import build_keras_model, inspect_saved
     from .tokenization import SourceError
 
+    inspect_saved(args.source)
     if args.task != "classify":
         raise SourceError("Keras sources: only --task classify is supported")
     if args.prune:

@@ -338,6 +338,7 @@ def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: 
     (only the texts: the gate is agreement with Keras, not accuracy), else the parity texts.
     """
     source, vocab = Path(source), Path(vocab)
+    inspect_saved(source)  # a SavedModel or a wrong file is the first thing to hear about
     if not labels:
         raise SourceError("a Keras model has no label names: pass --labels neg,neu,pos (in output order)")
     gold = read_eval_csv(Path(eval_csv), labels) if eval_csv else None

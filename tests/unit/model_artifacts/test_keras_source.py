@@ -154,3 +154,20 @@ def test_wrong_label_count_is_refused(keras, tmp_path):
     with pytest.raises(SourceError, match="2 labels given but the model has 3 classes"):
         build_keras_model(tmp_path / "m.keras", tmp_path / "v.json", "x", ["a", "b"], tmp_path / "d",
                           progress=lambda _: None)
+
+
+def test_cli_answers_keras_mistakes_in_one_line(tmp_path, capsys):
+    from model_artifacts.cli import main
+
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
+    tiny = ["--task", "classify", "--name", "x", "--labels", "a,b", "--out", str(tmp_path / "out")]
+    assert main(["build", "--source", str(tmp_path / "sm"), "--vocab", "v.json", *tiny]) == 2
+    assert "TensorFlow SavedModel" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as zf:
+        zf.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": []}}))
+    assert main(["build", "--source", str(tmp_path / "m.keras"), *tiny]) == 2
+    assert "needs its vocabulary: pass --vocab" in capsys.readouterr().err
+    assert main(["build", "--source", str(tmp_path / "m.keras"), "--vocab", "v.json", *tiny[:1], "embed",
+                 *tiny[2:]]) == 2
+    assert "only --task classify" in capsys.readouterr().err
