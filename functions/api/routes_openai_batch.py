@@ -8,6 +8,7 @@ member (the app's "openai" error style) on top of problem+json.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from flask import Blueprint, Response, redirect, request
@@ -24,7 +25,7 @@ PATHS = ("/v1/files", "/v1/batches")  # the routes of this module (error style: 
 def _limit(value: str | None) -> int:
     if value is None:
         return 20
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= 100:
         raise InputTypeError("limit must be an integer from 1 to 100")
     return int(value)
 
