@@ -129,7 +129,12 @@ def line_items_section(meas, prices, stage, aliases) -> list[str]:
                                                               for a in FRONT_DOORS) + f" | {SOURCES[key]} |")
     lines.append("| **all-in per 1M requests** | " + " | ".join(f"**${costs[a].all_in_per_million:.3f}**"
                                                               for a in FRONT_DOORS) + " | |")
-    lines += ["", "| front door | gives up |", "|---|---|"]
+    lines += ["", "Levers for the largest fees after the front door: logs (`access_log_sample_rate`, `metrics_per_model`; "
+              "`make bench` measures the bytes per request both ways; Lambda's own START/END/REPORT lines, about "
+              "300 B, go away only with the JSON log format and system log level WARN, not set here), DynamoDB "
+              "(usage written every `SNLP_USAGE_FLUSH_REQUESTS` requests per environment and token) and custom "
+              "metrics (fixed per month, so they weigh most at low traffic).",
+              "", "| front door | gives up |", "|---|---|"]
     lines += [f"| {name} | {gives} |" for name, gives in FRONT_DOORS.values()]
     return lines + [""]
 
