@@ -38,7 +38,8 @@ def test_report_from_the_saved_sample(sample, tmp_path):
     for item in ("xray", "logs_storage", "kms", "custom_metrics", "dynamodb", "data_out"):
         assert f"| {item} (" in text
     assert re.search(r"\| Lambda function URL, \$ per 1M requests \| <= \$0\.40 \| \$[0-9.]+ .*\| (met|\*\*not met\*\*) \|", text)
-    assert re.search(r"\| batch through S3, \$ per 1M texts \| <= \$0\.10 \| \$[0-9.]+ \| (met|\*\*not met\*\*) \|", text)
+    assert re.search(r"\| batch through S3, \$ per 1M texts \([0-9]+ MB, the stage's\) \| <= \$0\.10 \| \$[0-9.]+ \| "
+                     r"(met|\*\*not met\*\*) \|", text)
     assert "OpenAI text-embedding-3-small | $0.40" in text
     assert "**arm64 is not measured**" in text and "no build stamp" in text
     rows = list(csv.DictReader((tmp_path / "grid.csv").open()))
