@@ -4,10 +4,11 @@ Every answer to an authenticated request carries, for each limit that is on::
 
     x-ratelimit-limit-requests / -texts       the per-minute limit
     x-ratelimit-remaining-requests / -texts   what is left in the current window
-    x-ratelimit-reset-requests / -texts       time until the window refills, e.g. "23s"
+    x-ratelimit-reset-requests / -texts       time until the sliding minute is empty, e.g. "83s"
 
 (OpenAI's names, with ``texts`` where OpenAI counts tokens: texts are what is metered here.)
-The figures are this instance's view, exact to within one request per instance per window.
+The figures are this instance's view, exact to within one request per instance per minute
+(functions/auth/ratelimit.py).
 """
 from __future__ import annotations
 

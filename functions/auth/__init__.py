@@ -2,7 +2,8 @@
 from .errors import (AccessError, InvalidTokenError, MissingTokenError, ModelNotAllowedError, QuotaExceededError,
                      RateLimitedError, TokenRevokedError, TokenStoreUnavailableError)
 from .tokens import ANONYMOUS, TokenRecord, TokenStore, hash_token, new_token
-from .usage import RateLimits, Ticket, UsageMeter
+from .ratelimit import RateLimits
+from .usage import Ticket, UsageMeter
 
 __all__ = ["AccessError", "InvalidTokenError", "MissingTokenError", "ModelNotAllowedError", "QuotaExceededError",
            "RateLimitedError", "TokenRevokedError", "TokenStoreUnavailableError", "ANONYMOUS", "TokenRecord",

@@ -2,8 +2,8 @@
 
 Usage rows (tokens table): pk ``USAGE#<token_id>``, sk ``<YYYY-MM-DD>`` (UTC), counters
 ``requests``, ``texts``, ``tokens`` grown with atomic ``ADD``; the quota counts texts per UTC
-day. The same row carries the current rate-limit window: ``win`` (epoch minute),
-``win_requests`` and ``win_texts``.
+day. The same row carries the rate-limit windows (functions/auth/ratelimit.py): ``win`` (epoch
+minute), ``win_requests``, ``win_texts`` and the minute before it, ``prev_requests``, ``prev_texts``.
 
 The API meter (``UsageMeter``), its guarantees in numbers:
 - The first time an instance sees a token on a day it reads the row (one consistent GetItem),
@@ -17,9 +17,8 @@ The API meter (``UsageMeter``), its guarantees in numbers:
   An instance's view can be stale by what others served since its last write, and its next
   write corrects it, so: texts served per day <= quota + one request's texts per instance that
   served the token that day (at most ``max_texts`` each).
-- Rate limits (requests and texts per minute) are fixed one-minute windows counted in the same
-  write: instances agree within one request per instance per window. A window is a bucket
-  that is refilled to full at each minute boundary (so up to 2x a limit can pass across one).
+- Rate limits (requests and texts per minute, over a sliding minute) are counted in the same
+  write: instances agree within one request per instance per minute.
 ``flush_every > 1`` buffers writes (fewer UpdateItems, same quota logic) at the price of
 losing up to that many requests' usage when an instance is discarded: a stated tradeoff.
 
@@ -34,21 +33,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import ratelimit
 from .errors import QuotaExceededError, RateLimitedError, TokenStoreUnavailableError
+from .ratelimit import WINDOW_S, RateLimits, Windows
 from .tokens import TokenRecord
 
 USAGE_PK = "USAGE#"
 RETENTION_S = 400 * 86400  # usage rows are billing records: keep them a little over a year
 _UPDATE = "ADD #r :r, #t :t, #k :k SET expires_at = if_not_exists(expires_at, :exp)"
 _NAMES = {"#r": "requests", "#t": "texts", "#k": "tokens"}
-# the rate window, counted in the same write: add to the current window, or start the next one
-_WIN_ADD = "ADD #r :r, #t :t, #k :k, #wr :r, #wt :t SET expires_at = if_not_exists(expires_at, :exp)"
-_WIN_ROLL = "ADD #r :r, #t :t, #k :k SET #w = :m, #wr = :r, #wt = :t, expires_at = if_not_exists(expires_at, :exp)"
+# the rate windows, counted in the same write: add to this minute, move on to the next minute
+# (this one becomes the previous), or start afresh after a quiet minute or more
+_EXP = "expires_at = if_not_exists(expires_at, :exp)"
+_WINDOW = {
+    "same": ("ADD #r :r, #t :t, #k :k, #wr :r, #wt :t SET " + _EXP, "#w = :m"),
+    "next": ("ADD #r :r, #t :t, #k :k SET #w = :m, #pr = #wr, #pt = #wt, #wr = :r, #wt = :t, " + _EXP,
+             "#w = :before"),
+    "fresh": ("ADD #r :r, #t :t, #k :k SET #w = :m, #pr = :zero, #pt = :zero, #wr = :r, #wt = :t, " + _EXP,
+              "(attribute_not_exists(#w) OR #w < :before)"),
+}
 _WIN_NAMES = {**_NAMES, "#w": "win", "#wr": "win_requests", "#wt": "win_texts"}
-_IN_WINDOW, _NEXT_WINDOW = "#w = :m", "(attribute_not_exists(#w) OR #w < :m)"
+_PREV_NAMES = {"#pr": "prev_requests", "#pt": "prev_texts"}
 _FITS = "(attribute_not_exists(#t) OR #t <= :max_before)"
 RETRY_UNAVAILABLE_S = 5.0  # after a failed write, wait this long before the next try
-WINDOW_S = 60
 MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # a month of usage rows: YYYY-MM (UTC)
 
 
@@ -66,27 +73,13 @@ def quota_exceeded(quota: int, now_wall: float) -> QuotaExceededError:
                               retry_after=seconds_to_utc_midnight(now_wall))
 
 
-def seconds_to_next_window(epoch_s: float) -> int:
-    return max(1, math.ceil(WINDOW_S - (epoch_s % WINDOW_S)))
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Per-token limits per minute; 0 means no limit."""
-
-    requests_per_minute: int = 0
-    texts_per_minute: int = 0
-
-
 @dataclass
 class _Day:
     used: int | None = None  # texts in the table at our last read or write (all instances); None: not read
     requests: int = 0  # pending, not yet written
     texts: int = 0
     tokens: int = 0
-    win: int = -1  # the rate window (epoch minute) the table held at our last read or write ...
-    win_requests: int = 0  # ... and its counts
-    win_texts: int = 0
+    windows: Windows = Windows()  # the rate windows the table held at our last read or write
     last_flush: float = field(default=0.0)
 
     @property
@@ -97,12 +90,12 @@ class _Day:
         """Take the table's totals from a returned or read row."""
         self.used = _n(row, "texts")
         if "win" in row:
-            self.win, self.win_requests, self.win_texts = _n(row, "win"), _n(row, "win_requests"), _n(row, "win_texts")
+            self.windows = Windows(_n(row, "win"), (_n(row, "win_requests"), _n(row, "win_texts")),
+                                   (_n(row, "prev_requests"), _n(row, "prev_texts")))
 
-    def window(self, minute: int) -> tuple[int, int]:
-        """(requests, texts) in ``minute``'s window: what the table held plus what is pending here."""
-        base = (self.win_requests, self.win_texts) if self.win == minute else (0, 0)
-        return base[0] + max(self.requests, 0), base[1] + max(self.texts, 0)
+    @property
+    def in_flight(self) -> tuple[int, int]:
+        return self.requests, self.texts
 
 
 @dataclass(frozen=True)
@@ -233,16 +226,8 @@ class UsageMeter:
         """{"requests"|"texts": (limit, remaining, seconds to reset)} for the limits that are on,
         from what this instance knows (no DynamoDB call)."""
         now_wall = self.wall()
-        limits = self.limits_for(record)
         state = self._days.get((record.token_id, utc_day(now_wall)), _Day())
-        used_r, used_t = state.window(int(now_wall // WINDOW_S))
-        reset = seconds_to_next_window(now_wall)
-        out = {}
-        if limits.requests_per_minute:
-            out["requests"] = (limits.requests_per_minute, max(0, limits.requests_per_minute - used_r), reset)
-        if limits.texts_per_minute:
-            out["texts"] = (limits.texts_per_minute, max(0, limits.texts_per_minute - used_t), reset)
-        return out
+        return ratelimit.status(state.windows, self.limits_for(record), now_wall, state.in_flight)
 
     # --- internals ----------------------------------------------------------------------
     def _state(self, token_id: str, day: str) -> _Day:
@@ -268,15 +253,10 @@ class UsageMeter:
                                           retry_after=int(RETRY_UNAVAILABLE_S))
 
     def _check_rate(self, state: _Day, limits: RateLimits, texts: int, now_wall: float) -> None:
-        used_r, used_t = state.window(int(now_wall // WINDOW_S))
-        over = None
-        if limits.requests_per_minute and used_r + 1 > limits.requests_per_minute:
-            over = f"{limits.requests_per_minute} requests per minute"
-        elif limits.texts_per_minute and used_t + texts > limits.texts_per_minute:
-            over = f"{limits.texts_per_minute} texts per minute"
-        if over:
-            raise RateLimitedError(f"rate limit of {over} reached; retry after the window resets",
-                                   retry_after=seconds_to_next_window(now_wall))
+        broken = ratelimit.over(state.windows, limits, now_wall, texts, state.in_flight)
+        if broken:
+            raise RateLimitedError(f"rate limit of {broken} reached",
+                                   retry_after=ratelimit.retry_after(state.windows, limits, now_wall, texts))
 
     def _read(self, token_id: str, day: str, state: _Day) -> None:
         try:
@@ -305,25 +285,31 @@ class UsageMeter:
             fits = " AND " + _FITS
         minute = int(now_wall // WINDOW_S)
         state = self._days.get((token_id, day))
-        same = state is not None and state.win == minute
+        known = state.windows.minute if state is not None else -1
         if requests <= 0 and texts <= 0:  # a refund: the window keeps what it counted
             kwargs = {"UpdateExpression": _UPDATE, "ExpressionAttributeNames": _NAMES}
             if fits:
                 kwargs["ConditionExpression"] = fits[5:]
             return self._call(token_id, day, values, kwargs)
         for _ in range(3):
-            cond = (_IN_WINDOW if same else _NEXT_WINDOW) + fits
-            kwargs = {"UpdateExpression": _WIN_ADD if same else _WIN_ROLL, "ExpressionAttributeNames": _WIN_NAMES,
-                      "ConditionExpression": cond, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+            minute = max(minute, known)  # a clock behind the table's counts into the table's minute
+            step = "same" if known == minute else "next" if known == minute - 1 else "fresh"
+            expression, condition = _WINDOW[step]
+            extra = {":m": {"N": str(minute)}}
+            if step != "same":
+                extra[":before"] = {"N": str(minute - 1)}
+            if step == "fresh":
+                extra[":zero"] = {"N": "0"}
+            kwargs = {"UpdateExpression": expression, "ConditionExpression": condition + fits,
+                      "ExpressionAttributeNames": _WIN_NAMES if step == "same" else {**_WIN_NAMES, **_PREV_NAMES},
+                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
             try:
-                return self._call(token_id, day, {**values, ":m": {"N": str(minute)}}, kwargs, raise_condition=True)
+                return self._call(token_id, day, {**values, **extra}, kwargs, raise_condition=True)
             except _ConditionFailed as failed:
                 old = failed.item
                 if max_before is not None and _n(old, "texts") > max_before:
                     return None
-                old_win = _n(old, "win") if "win" in old else -1
-                minute = max(minute, old_win)  # a clock behind the table's counts into its window
-                same = old_win == minute
+                known = _n(old, "win") if "win" in old else -1
         raise self._failed(RuntimeError("usage row kept changing under the rate window"))
 
     def _call(self, token_id: str, day: str, values: dict[str, Any], kwargs: dict[str, Any], *,
@@ -484,4 +470,4 @@ def total(days: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 __all__ = ["UsageMeter", "RateLimits", "Ticket", "read_usage", "read_month", "total", "reserve", "settle",
-           "add_usage", "utc_day", "seconds_to_utc_midnight", "seconds_to_next_window", "quota_exceeded", "USAGE_PK", "COUNTERS", "MONTH_RE"]
+           "add_usage", "utc_day", "seconds_to_utc_midnight", "quota_exceeded", "USAGE_PK", "COUNTERS", "MONTH_RE"]

@@ -100,18 +100,25 @@ def test_rate_limit_headers_on_every_answer_and_429_with_retry_after(aws, tmp_pa
         code, headers, _ = call(handler, token, ["good", "bad"])
         assert code == 200
         assert headers["x-ratelimit-limit-requests"] == "3" and headers["x-ratelimit-limit-texts"] == "100"
-        assert headers["x-ratelimit-reset-requests"] == "55s"  # NOON is 5 s into its minute
+        # NOON is 5 s into its minute: this minute's requests weigh on the sliding minute until the
+        # end of the next one (55 s + 60 s)
+        assert headers["x-ratelimit-reset-requests"] == "115s"
         remaining.append((headers["x-ratelimit-remaining-requests"], headers["x-ratelimit-remaining-texts"]))
     assert remaining == [("2", "98"), ("1", "96"), ("0", "94")]
     code, headers, body = call(handler, token, ["good"])
-    assert code == 429 and body["type"].endswith("/rate-limited") and headers["retry-after"] == "55"
-    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert code == 429 and body["type"].endswith("/rate-limited")
+    # a request fits once 3 x (share of the previous minute left) + 1 <= 3: 20 s into the next minute
+    assert headers["retry-after"] == "75" and headers["x-ratelimit-remaining-requests"] == "0"
     out = handler(http_v2_event("GET", "/v1/models", headers={"Authorization": f"Bearer {token}"}),
                   FakeLambdaContext())
     assert out["statusCode"] == 200 and "x-ratelimit-remaining-requests" in response_headers(out)
-    # the next minute refills the window
-    _, later = instance(aws, tmp_path, "later", wall=lambda: NOON + 60)
-    assert call(later, token, ["good"])[0] == 200
+    # sliding, not refilled at the minute boundary: still full 5 s into the next minute ...
+    _, early = instance(aws, tmp_path, "early", wall=lambda: NOON + 60)
+    assert call(early, token, ["good"])[0] == 429
+    # ... and room for one again once a third of the previous minute has slid out
+    _, later = instance(aws, tmp_path, "later", wall=lambda: NOON + 75)
+    code, headers, _ = call(later, token, ["good"])
+    assert code == 200 and headers["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_texts_per_minute_and_instances_agree_within_one_request_each(aws, tmp_path):
