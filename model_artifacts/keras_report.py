@@ -64,7 +64,7 @@ def example_results(name: str, dirs: dict[str, Path], training: dict, texts: lis
     scored = evaluate_variants({v: d / "model.onnx" for v, d in dirs.items()}, tokenizer, SENTIMENT_LABELS,
                                texts, labels)
     return {"name": name, "keras": package_version("keras"), "training": training,
-            "variants": {v: {"test": {k: e["eval"][k] for k in ("accuracy", "macro_f1", "n")}, "bytes": e["bytes"]}
+            "variants": {v: {"test": {k: e["test"][k] for k in ("accuracy", "macro_f1", "n")}, "bytes": e["bytes"]}
                          for v, e in scored.items()},
             "parity_max_abs_diff": build["fp32"]["parity_max_abs_diff_vs_keras"],
             "parity_atol": build["fp32"]["parity_atol"], "tokenizer_checked": build["fp32"]["tokenizer"]["checked"],

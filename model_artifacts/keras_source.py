@@ -315,11 +315,11 @@ def read_eval_csv(path: Path, labels: Sequence[str]) -> tuple[list[str], np.ndar
 
 def evaluate_variants(files: dict[str, Path], tokenizer, labels: Sequence[str], texts: Sequence[str],
                       gold: np.ndarray) -> dict[str, dict]:
-    """Accuracy, macro-F1 and confusion of each ONNX variant on labelled texts, plus file sizes."""
+    """{variant: {"test": accuracy, macro-F1, confusion on labelled texts, "bytes", "gzip_bytes"}}."""
     from .evaluate import classify_metrics, file_sizes
 
     rows = encode(tokenizer, texts)
-    return {variant: {"eval": classify_metrics(run_onnx(onnx_session(path), rows, 0), gold, labels),
+    return {variant: {"test": classify_metrics(run_onnx(onnx_session(path), rows, 0), gold, labels),
                       **file_sizes(path)} for variant, path in files.items()}
 
 
@@ -360,7 +360,8 @@ def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: 
         staged = {}
         for variant, path in built.files.items():
             version = version_for(key, variant)
-            metrics = {"build": built.info.get(variant, {}), **evaluation.get(variant, {})}
+            metrics = {"build": built.info.get(variant, {}), **evaluation.get(variant, {}),
+                       **({"test_set": Path(eval_csv).name} if gold else {})}  # `list` and the web page show "test"
             stage_version(work / "versions" / version, path, built.tokenizer_file,
                           manifest_fields(built, variant, version, src, metrics))
             staged[variant] = version

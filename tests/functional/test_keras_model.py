@@ -106,7 +106,7 @@ def test_fp16_and_int8_pass_the_fidelity_gates(keras_build):
         check = manifest["metrics"]["build"].get("check") or next(
             t for t in manifest["metrics"]["build"]["tried"] if t["recipe"] == manifest["metrics"]["build"]["recipe"])
         assert check["agreement"] >= INT8_GOALS["classify"]["agreement"], (variant, check)
-        assert manifest["metrics"]["eval"]["n"] == CHECK_TEXTS
+        assert manifest["metrics"]["test"]["n"] == CHECK_TEXTS and manifest["metrics"]["test_set"] == "eval.csv"
     sizes = {v: (d / "model.onnx").stat().st_size for v, d in keras_build["dirs"].items()}
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
 
