@@ -152,3 +152,39 @@ def test_phone_sized_screen_has_no_sideways_scrolling(browser, stack):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     ctx.close()
+
+
+def test_batch_stopped_at_the_daily_quota_says_so_and_offers_what_ran(page, stack, tmp_path):
+    import time
+
+    import boto3
+
+    from functions.auth.admin import create_token
+    from functions.auth.usage import add_usage, utc_day
+
+    table = stack.created.names["tokens_table"]
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing", aws_session_token="testing")
+    # a quota of 5: the 4 declared lines are admitted, then another client's use leaves room for 2
+    token, record = create_token(ddb, table, owner="small", models="*", quota_per_day=5)
+    spent: list[int] = []
+
+    def spend_then_upload(route):  # once, while the file is on its way
+        if not spent:
+            spent.append(add_usage(ddb, table, record.token_id, utc_day(time.time()), texts=3, requests=1)["texts"])
+        route.continue_()
+
+    sign_in(page, token)
+    src = tmp_path / "four.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": f"{POSITIVE} {i}"}) + "\n" for i in range(4)))
+    page.select_option("#batch-model", "sentiment")
+    page.get_by_label("File (.csv or .jsonl)").set_input_files(str(src))
+    page.route(f"{stack.moto_url}/**", spend_then_upload)
+    page.get_by_role("button", name="Upload and run").click()
+    page.get_by_text("Stopped at your daily quota").wait_for(timeout=180_000)
+    assert spent == [7] and "after 2 lines" in page.locator("#batch-text").inner_text()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the results so far").click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert [r["id"] for r in read_jsonl(saved)] == [0, 1]
