@@ -449,8 +449,8 @@ def _openai_batch_paths(settings: Settings) -> dict[str, Any]:
                                     response="OpenAIBatch", errors=INFER_ERRORS,
                                     description="runs on the batch pipeline, on the same quota and meter as "
                                                 "POST /v1/batch"),
-                        "get": _op("List OpenAI batches", "OpenAI", response="OpenAIBatchList", errors=READ_ERRORS,
-                                   params=[limit, after])},
+                        "get": _op("List OpenAI batches", "OpenAI", response="OpenAIBatchList",
+                                   errors=(*READ_ERRORS, 422), params=[limit, after])},
         "/v1/batches/{batch_id}": {"get": _op("OpenAI batch", "OpenAI", response="OpenAIBatch", errors=READ_ERRORS,
                                               params=[batch_id])},
         "/v1/batches/{batch_id}/cancel": {"post": _op("Cancel OpenAI batch", "OpenAI", response="OpenAIBatch",
