@@ -69,3 +69,24 @@ def test_registries_from_before_numbers_still_serve_by_name(s3, tmp_path):
     fresh = ArtifactStore(s3, BUCKET, tmp_path / "cache2")
     assert fresh.version_numbers("tiny-embed") == {}  # a damaged file numbers nothing; names still work
     assert fresh.resolve("tiny-embed:prod") == ("tiny-embed", "old-fp32")
+
+
+def test_preload_check_knows_version_numbers(s3, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from infra.config import ConfigError, load_config
+    from infra.preload import check_models_from
+
+    write_artifact(tmp_path / "a-fp32", "embed", name="tiny-embed", version="a-fp32")
+    reg.publish(s3, BUCKET, tmp_path / "a-fp32")
+    reg.promote(s3, BUCKET, "tiny-embed", "a-fp32")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    stage = next(iter(load_config().stages.values()))
+    check_models_from(replace(stage, preload_models=("tiny-embed@1", "tiny-embed@a-fp32")), f"s3://{BUCKET}")
+    with pytest.raises(ConfigError, match="no version '2'"):
+        check_models_from(replace(stage, preload_models=("tiny-embed@2",)), f"s3://{BUCKET}")
+    (tmp_path / "dist" / "tiny-embed").mkdir(parents=True)
+    (tmp_path / "dist" / "tiny-embed" / "aliases.json").write_text(json.dumps({"prod": "a-fp32"}))
+    monkeypatch.setattr("infra.config.DIST", tmp_path / "dist")
+    with pytest.raises(ConfigError, match="only once published"):  # local builds have no numbers
+        check_models_from(replace(stage, preload_models=("tiny-embed@1",)), "dist")
