@@ -74,11 +74,14 @@ def report(result: RunResult) -> dict[str, Any]:
     return {"chunks": chunks, "truncated": cut}
 
 
+def truncated_count(result: RunResult) -> int:
+    return int(result.truncated.sum()) if result.truncated is not None else 0
+
+
 def headers(result: RunResult) -> dict[str, str]:
     """Every inference response says whether a text was cut, whatever its body's shape."""
-    cut = int(result.truncated.sum()) if result.truncated is not None else 0
-    return {TRUNCATED_HEADER: str(cut), WINDOWS_HEADER: str(result.windows)}
+    return {TRUNCATED_HEADER: str(truncated_count(result)), WINDOWS_HEADER: str(result.windows)}
 
 
-__all__ = ["overflow_from", "limits_for", "texts_from", "run", "report", "headers", "TRUNCATED_HEADER",
-           "WINDOWS_HEADER"]
+__all__ = ["overflow_from", "limits_for", "texts_from", "run", "report", "headers", "truncated_count",
+           "TRUNCATED_HEADER", "WINDOWS_HEADER"]

@@ -143,8 +143,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
         outputs = result.outputs
         response: dict[str, Any] = {
             "model_name": name, "model_version": number_of(name, manifest.version),
-            "parameters": {"truncated_texts": int(result.truncated.sum()) if result.truncated is not None else 0,
-                           "windows": result.windows},
+            "parameters": {"truncated_texts": inference.truncated_count(result), "windows": result.windows},
             "outputs": [{"name": manifest.output_name, "datatype": "FP32", "shape": list(outputs.shape),
                          "data": outputs.reshape(-1).tolist()}]}
         if isinstance(body.get("id"), str):
