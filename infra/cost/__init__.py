@@ -8,7 +8,8 @@ from .errors import (BadInputError, BadTrafficError, CostError, MissingPriceErro
 from .measurements import Measurements, Profile
 from .model import Cost, Deployment, Workload, billed_ms, estimate, s3_storage_month
 from .pricing import PriceBook, load_prices
+from .traffic import TrafficShape, cold_start_share
 
 __all__ = ["CostError", "UnknownRegionError", "MissingPriceError", "NoMeasurementsError", "BadTrafficError",
            "BadInputError", "StageConfigError", "Measurements", "Profile", "Cost", "Deployment", "Workload",
-           "billed_ms", "estimate", "s3_storage_month", "PriceBook", "load_prices"]
+           "billed_ms", "estimate", "s3_storage_month", "PriceBook", "load_prices", "TrafficShape", "cold_start_share"]
