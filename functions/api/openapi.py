@@ -191,6 +191,8 @@ def _schemas(s: Settings) -> dict[str, Any]:
         "BatchRequest": {"type": "object", "properties": {
             "format": {"enum": ["jsonl", "csv"], "default": "jsonl"}, "model": model,
             "filename": {"type": "string", "description": "alternative to format: its suffix decides"},
+            "bytes": {"type": "integer", "minimum": 0,
+                      "description": "the file's size: over the upload limit, 413 before any job is made"},
             "texts": {"type": "integer", "minimum": 1, "default": 1,
                       "description": "lines the file holds: reserved from the token's daily quota now (429 when "
                                      "they do not fit); the job is billed for what it runs and the rest goes back"}}},

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from flask import Blueprint, jsonify
 
 from functions.api.context import read_json_body
+from functions.api.errors import PayloadTooLargeError
 from functions.auth.errors import ModelNotAllowedError
 from functions.nlp.errors import InputTypeError
 from functions.store.refs import parse_ref
@@ -37,7 +38,18 @@ def _require_model(token: Any, ref: str) -> None:
 def _read_body() -> dict[str, Any]:
     """The body as a JSON object ({} when empty), parsed like every other API route."""
     return read_json_body(allow_empty=True,
-                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?, "texts"?}')
+                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?, "texts"?, "bytes"?}')
+
+
+def _check_size(declared: Any, limit: int) -> None:
+    """A file declared bigger than an upload may be gets its 413 now, before any job or reservation."""
+    if declared is None:
+        return
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 0:
+        raise InputTypeError("bytes must be the file's size: a non-negative integer")
+    if declared > limit:
+        raise PayloadTooLargeError(f"the file has {declared} bytes; a batch upload may have at most {limit}: "
+                                   "split it into several jobs")
 
 
 def batch_blueprint(jobs: Any, current_token: Callable[[], Any]) -> Blueprint:
@@ -60,6 +72,7 @@ def batch_blueprint(jobs: Any, current_token: Callable[[], Any]) -> Blueprint:
         if not isinstance(fmt, str) or fmt.lower() not in FORMATS_BY_SUFFIX.values():
             raise InputTypeError("format must be one of jsonl, csv")
         _require_model(token, model or jobs.default_model)
+        _check_size(body.get("bytes"), jobs.max_upload_bytes)
         # the token record itself: the job is admitted against its quota (429 when it is used up)
         owner = token if hasattr(token, "quota_per_day") else str(_field(token, "token_id"))
         job = jobs.create_job(owner, fmt, model, texts=body.get("texts"))

@@ -144,7 +144,8 @@ def test_batch_submit_uploads_polls_and_downloads(api, capsys, tmp_path):
     captured = capsys.readouterr()
     assert FakeApi.uploads["job1"] == src.read_bytes()
     # the file's lines are declared: the API reserves them from the token's quota
-    assert FakeApi.jobs["job1"] == {"format": "jsonl", "filename": "in.jsonl", "model": "sentiment", "texts": 3}
+    assert FakeApi.jobs["job1"] == {"format": "jsonl", "filename": "in.jsonl", "model": "sentiment", "texts": 3,
+                                    "bytes": src.stat().st_size}
     assert "1/3 lines" in captured.err and "3/3 lines" in captured.err  # progress, then done
     saved = [Path(p) for p in captured.out.split()]
     assert [p.name for p in saved] == ["job1.jsonl", "job1.errors.jsonl"]

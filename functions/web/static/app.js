@@ -331,7 +331,7 @@
         const total = countLines(await file.text(), ext === "csv");
         bar.hidden = false; bar.value = 0;
         batchText("Preparing the upload…");
-        const job = await api("POST", "v1/batch", { model: $("batch-model").value, format: ext, filename: file.name, texts: Math.max(1, total) });
+        const job = await api("POST", "v1/batch", { model: $("batch-model").value, format: ext, filename: file.name, texts: Math.max(1, total), bytes: file.size });
         const uploadHeaders = { ...(job.upload_headers || job.headers || {}) };
         batchText("Uploading " + file.name + "…");
         let put;

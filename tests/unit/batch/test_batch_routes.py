@@ -13,6 +13,7 @@ from functions.nlp.errors import JobNotFoundError, NlpError
 
 class FakeJobs:
     default_model = "sentiment"
+    max_upload_bytes = 1000
 
     def __init__(self) -> None:
         self.created: list[tuple] = []
@@ -84,3 +85,14 @@ def test_hostile_bodies_are_4xx_problems(app_and_jobs, data, content_type, statu
     r = client.post("/v1/batch", data=data, content_type=content_type, headers={"X-Who": "a"})
     assert r.status_code == status
     assert not jobs.created
+
+
+def test_a_file_declared_over_the_upload_limit_gets_413_before_any_job(app_and_jobs):
+    client, jobs = app_and_jobs
+    r = client.post("/v1/batch", json={"format": "jsonl", "bytes": 1001, "texts": 3}, headers={"X-Who": "a"})
+    assert r.status_code == 413 and r.get_json()["type"].endswith("/payload-too-large")
+    assert "at most 1000" in r.get_json()["detail"]
+    for bad in (-1, "12", True, 1.5):
+        assert client.post("/v1/batch", json={"bytes": bad}, headers={"X-Who": "a"}).status_code == 422
+    assert jobs.created == []
+    assert client.post("/v1/batch", json={"bytes": 1000}, headers={"X-Who": "a"}).status_code == 201
