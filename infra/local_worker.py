@@ -7,6 +7,10 @@ awsRegion) and handed to ``functions.batch.handler.handler``. Like Lambda with
 deleted; the others come back after their visibility timeout (or at once with --retry-delay 0).
 
     python -m infra.local_worker --queue-url http://127.0.0.1:5000/123456789012/batch [--workers 4]
+        [--dlq-url http://127.0.0.1:5000/123456789012/batch-dlq]
+
+With ``--dlq-url`` the workers also take messages from the DLQ, as the deployed batch function does
+(serverless.yml): the handler ends their jobs ``failed`` (functions.batch.handler, by event source).
 
 Each worker is a separate process (its own model, its own peak RSS, like one Lambda instance).
 SIGINT/SIGTERM let the current batch finish and then stop every worker.
@@ -134,7 +138,8 @@ def _visibility_timeout(sqs: Any, queue_url: str, default: int = 30) -> int:
         return default
 
 
-def run_worker(queue_url: str, wait_s: int, retry_delay: int | None, stop: Any = None, batch: int = 10) -> None:
+def run_worker(queue_url: str, wait_s: int, retry_delay: int | None, stop: Any = None, batch: int = 10,
+               dlq_url: str | None = None) -> None:
     """One worker's loop, until ``stop`` is set (or SIGINT/SIGTERM in a single-worker run)."""
     import boto3
 
@@ -154,6 +159,8 @@ def run_worker(queue_url: str, wait_s: int, retry_delay: int | None, stop: Any =
         try:
             poll_once(sqs, queue_url, handler, wait_s=wait_s, max_messages=batch, retry_delay=retry_delay,
                       visibility_s=visibility_s)
+            if dlq_url:  # dead letters end their jobs (no long poll: the work queue comes first)
+                poll_once(sqs, dlq_url, handler, wait_s=0, max_messages=10, visibility_s=visibility_s)
         except Exception as exc:  # noqa: BLE001 - the queue went away for a moment: back off, go on
             print(f"local worker {os.getpid()}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             time.sleep(1.0)
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local_worker", description=__doc__.split("\n")[0])
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--dlq-url", default=None, help="also consume the DLQ: its messages' jobs end failed")
     parser.add_argument("--wait", type=int, default=5, help="long-poll seconds (default 5)")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="messages per invocation, 1-10 (default 1: spreads chunks over workers)")
@@ -173,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1 or not 1 <= args.batch_size <= 10:
         parser.error("--workers must be >= 1 and --batch-size 1..10")
     if args.workers == 1:
-        run_worker(args.queue_url, args.wait, args.retry_delay, batch=args.batch_size)
+        run_worker(args.queue_url, args.wait, args.retry_delay, batch=args.batch_size, dlq_url=args.dlq_url)
         return 0
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     procs = [ctx.Process(target=run_worker, args=(args.queue_url, args.wait, args.retry_delay, stop,
-                                                  args.batch_size), name=f"batch-worker-{i}")
+                                                  args.batch_size, args.dlq_url), name=f"batch-worker-{i}")
              for i in range(args.workers)]
     for p in procs:
         p.start()

@@ -166,7 +166,8 @@ class LocalStack:
             self.opts.echo("warning: infra/local_worker.py is missing: batch files will wait in the queue")
             return
         worker = Child("batch worker", [sys.executable, "-m", "infra.local_worker", "--queue-url",
-                                        self.created.queue_url, "--workers", str(self.opts.workers)],
+                                        self.created.queue_url, "--workers", str(self.opts.workers),
+                                        "--dlq-url", self.created.dlq_url],
                        self.logs / "worker.log")
         worker.start(env, REPO)
         self.children.append(worker)

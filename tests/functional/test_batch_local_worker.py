@@ -104,3 +104,33 @@ def test_two_local_workers_process_a_fanned_out_file_and_stop_on_sigterm(server,
         code = proc.wait(60)
         log.close()
     assert code == 0
+
+
+def test_the_local_worker_takes_dead_letters_and_ends_their_jobs(server, tiny_registry, tmp_path):
+    """`make up` runs the worker with --dlq-url, as serverless.yml wires the DLQ to the batch function."""
+    from functions.batch import handler as batch_handler
+    from functions.batch.ledger import Ledger
+    from functions.settings import Settings
+    from functions.store.artifacts import ArtifactStore
+    from tests.functional.batch_stack import s3_notification
+
+    s3, ddb, sqs = server.client("s3"), server.client("dynamodb"), server.client("sqs")
+    s3.create_bucket(Bucket=DATA)
+    upload_registry(s3, ARTIFACTS, tiny_registry)
+    create_jobs_table(ddb)
+    queue = sqs.create_queue(QueueName="snlp-batch")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="snlp-batch-dlq")["QueueUrl"]
+    ledger = Ledger(ddb, TABLE)
+    ledger.create_job("lost", owner="tok")
+    sqs.send_message(QueueUrl=dlq, MessageBody=s3_notification(DATA, "incoming/lost.jsonl", "abc"))
+    settings = Settings(data_bucket=DATA, artifacts_bucket=ARTIFACTS, jobs_table=TABLE, batch_queue_url=queue,
+                        model_cache_dir=str(tmp_path / "cache"))
+    batch_handler.reset(batch_handler.build_worker(settings, s3=s3, ddb=ddb, sqs=sqs,
+                                                   store=ArtifactStore.from_settings(settings, s3)))
+    try:
+        assert poll_once(sqs, dlq, batch_handler.handler, wait_s=0) == 1
+    finally:
+        batch_handler.reset()
+    job = ledger.get_job("lost")
+    assert job["status"] == "failed" and "dead-letter queue" in job["reason"]
+    assert not sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages")  # taken, not left to loop
