@@ -23,7 +23,9 @@ FUNCTIONS = {
     "api": {"role": "ApiRole", "handler": "functions.api.handler",
             "modules": {"functions.auth.tokens": "TokensTable", "functions.auth.usage": "TokensTable",
                         "functions.store.s3io": "ArtifactsBucket", "functions.batch.jobs": "DataBucket",
-                        "functions.batch.ledger": "JobsTable"},
+                        "functions.batch.ledger": "JobsTable",
+                        # the OpenAI Batch API: files/ (request files), incoming/ (the job's input)
+                        "functions.batch.openai_batch": "DataBucket"},
             "not_called": {"functions.batch.objects": "imported for types and result key names; the api only "
                                                       "presigns URLs (functions.batch.jobs)"},
             "beyond_calls": {("s3:ListBucket", "DataBucket"): "a presigned GET of a missing result answers 404, "
@@ -36,7 +38,9 @@ FUNCTIONS = {
                           "functions.auth.usage": ("TokensTable", {"reserve", "settle", "add_usage", "_read_texts",
                                                                    "_add_if_fits", "read_usage"})},
               "not_called": {"functions.auth.tokens": "imported for the TokenRecord type; jobs are billed by token id",
-                             "functions.batch.jobs": "the job service runs in the api"},
+                             "functions.batch.jobs": "the job service runs in the api",
+                             "functions.batch.openai_batch": "imported for ids and line formats by the output "
+                                                             "files (openai_outputs); its service runs in the api"},
               "beyond_calls": {(a, q): "Lambda's SQS event source mappings poll with the function's role"
                                for q in ("BatchQueue", "BatchDeadLetterQueue")
                                for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}},
