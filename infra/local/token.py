@@ -33,8 +33,10 @@ def _create(env: Mapping[str, str]) -> str:
                           aws_access_key_id="testing", aws_secret_access_key="testing",
                           aws_session_token="testing")
     try:
+        # no per-minute limits on the demo token: `python -m bench.load` drives the local stack with
+        # it (the daily quota still applies)
         token, _ = create_token(client, env[ENV["tokens_table"]], owner=DEMO_OWNER, models="*",
-                                quota_per_day=DEMO_QUOTA_PER_DAY)
+                                quota_per_day=DEMO_QUOTA_PER_DAY, requests_per_minute=0, texts_per_minute=0)
     except Exception as exc:  # noqa: BLE001 - any failure here is an environment problem
         raise LocalStackError(f"creating the demo token failed: {exc}") from exc
     return token

@@ -73,7 +73,8 @@ def _put_token(ddb, table: str, token: str) -> None:
     from functions.auth.tokens import TokenRecord, hash_token, to_item
 
     record = TokenRecord(token_id="tok_e2ereliability", owner="e2e", models="*", quota_per_day=10_000_000,
-                         created_at="2026-01-01T00:00:00Z")
+                         created_at="2026-01-01T00:00:00Z",
+                         requests_per_minute=0, texts_per_minute=0)  # load runs measure the API, not the limits
     ddb.put_item(TableName=table, Item=to_item(hash_token(token), record))
 
 
