@@ -41,11 +41,13 @@ from .quantize import to_fp16
 from .tokenization import SourceError, encode, save_artifact_tokenizer
 
 PADDING = ("post", "pre")
-# layers whose torch-backend code traces into plain ONNX ops (checked by the parity test on export)
+# layers whose torch-backend code traces into plain ONNX ops: each was exported and parity-checked
+# against Keras here (2026-12-01, Keras 3.15.1, torch 2.13). LayerNormalization is not among them:
+# its shape arithmetic does not trace ("Failed to export a node ... ops/nn.py").
 SUPPORTED_LAYERS = frozenset({
-    "InputLayer", "Embedding", "LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "Bidirectional", "Dense", "Dropout", "SpatialDropout1D",
-    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D", "Flatten",
-    "Activation", "LayerNormalization", "BatchNormalization", "ReLU", "Softmax", "Masking", "Sequential",
+    "InputLayer", "Embedding", "LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "Bidirectional",
+    "Dense", "Dropout", "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Conv1D", "MaxPooling1D",
+    "AveragePooling1D", "Flatten", "Activation", "BatchNormalization", "ReLU", "Softmax", "Masking", "Sequential",
     "Functional", "Model",
 })
 TF_ONLY_LAYERS = frozenset({"TextVectorization", "StringLookup", "IntegerLookup", "Hashing", "TFSMLayer"})
@@ -115,6 +117,11 @@ def load_keras(source: Path):
     except (TypeError, ValueError) as exc:
         with zipfile.ZipFile(source) as zf:
             layers = _config_layers(json.loads(zf.read("config.json")))
+        hub = [layer for layer in layers if str(layer.get("module", "")).startswith(("keras_hub", "keras_nlp"))]
+        if hub:
+            raise SourceError(f"{_layer_label(hub[0])} is a KerasHub model: transformers from KerasHub (BERT and "
+                              "others) are not served from .keras files; this path takes Embedding-based text "
+                              "classifiers (use a Hugging Face directory for a BERT)") from exc
         custom = [layer for layer in layers if not str(layer.get("module", "keras")).startswith("keras")]
         if custom:
             raise SourceError(f"{_layer_label(custom[0])} is a custom layer with no registered object: import the "
