@@ -217,6 +217,8 @@ class OpenAIBatches:
                 item["job_id"], reason="cancelled: the client cancelled the batch", finished_at=now,
                 counts={"lines_read": 0, "ok": 0, "failed": 0}, closed=True):
             self.ledger.update_record(f"batch#{batch_id}", "batch", cancelled_at=int(now))
+            # what admission reserved and no run used goes back to the quota (once: an atomic take)
+            self.jobs._expire(item["job_id"], self.ledger.get_job(item["job_id"]) or {})
         return self.get_batch(batch_id, owner_id)
 
     @_store_errors

@@ -117,8 +117,11 @@ def test_classify_batches_and_cancel(world):
     ref = reference_outputs("classify", ["good movie", "bad day"])
     assert [p["scores"]["positive"] for p in predictions] == pytest.approx(ref[:, 2].tolist(), abs=1e-5)
 
+    used = client.get("/usage", cast_to=object)["today"]["texts"]
     again = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/classify", completion_window="24h")
+    assert client.get("/usage", cast_to=object)["today"]["texts"] == used + 6  # its texts are reserved
     cancelled = client.batches.cancel(again.id)  # before any worker took it
+    assert client.get("/usage", cast_to=object)["today"]["texts"] == used  # and given back
     assert cancelled.status == "cancelled" and cancelled.cancelled_at
     stack.drain()
     after = client.batches.retrieve(again.id)
