@@ -120,7 +120,7 @@ class _Record:
 # one, "" is a quote and a quote followed by anything else closes it (the rest of the field is
 # read unquoted); outside quotes \n, \r\n and a lone \r end the record.
 _START, _FIELD, _QUOTED, _QUOTE_IN_QUOTED = range(4)
-_CSV_SPECIAL = re.compile(rb'[",\r\n]')
+_CSV_SPECIAL = re.compile(rb'["\r\n]')  # commas matter only as the byte before a quote (a field's start)
 
 
 class _CsvSplitter:
@@ -149,8 +149,8 @@ class _CsvSplitter:
                 continue
             m = _CSV_SPECIAL.search(chunk, i)
             j = n if m is None else m.start()
-            if j > i and self.state != _FIELD:  # an ordinary byte first: an unquoted field (goes on)
-                self.state = _FIELD
+            if j > i:  # ordinary bytes: the last one says whether a new field starts here
+                self.state = _START if chunk[j - 1] == 0x2C else _FIELD
             if m is None:
                 acc.add(chunk[i:])
                 return
@@ -160,8 +160,6 @@ class _CsvSplitter:
             if c == 0x22:  # "
                 if self.state != _FIELD:  # at a field's start, or "" inside a quoted field
                     self.state = _QUOTED
-            elif c == 0x2C:  # ,
-                self.state = _START
             elif c == 0x0A:  # \n
                 self.state = _START
                 yield acc.emit()
