@@ -145,14 +145,25 @@ def check_structure(model) -> None:
         if kind not in SUPPORTED_LAYERS:
             raise SourceError(f"layer {layer.name!r} ({kind}) is not supported for export; supported: "
                               f"{', '.join(sorted(SUPPORTED_LAYERS - {'Sequential', 'Functional', 'Model'}))}")
-    if "int" not in str(model.inputs[0].dtype) or len(model.inputs[0].shape) != 2:
-        raise SourceError(f"the model input {model.inputs[0].name!r} is {model.inputs[0].dtype} "
-                          f"{tuple(model.inputs[0].shape)}: expected integer token ids [batch, sequence]")
+    first = next(layer for layer in _leaf_layers(model) if type(layer).__name__ != "InputLayer")
+    if type(first).__name__ != "Embedding" or len(model.inputs[0].shape) != 2:
+        raise SourceError(f"the model input {model.inputs[0].name!r} {tuple(model.inputs[0].shape)} goes to layer "
+                          f"{first.name!r} ({type(first).__name__}): expected token ids [batch, sequence] into an "
+                          "Embedding")
+
+
+def _leaf_layers(model) -> list:
+    """Layers in call order with nested models opened up."""
+    out = []
+    for layer in model.layers:
+        out += _leaf_layers(layer) if hasattr(layer, "layers") and type(layer).__name__ != "Bidirectional" \
+            else [layer]
+    return out
 
 
 def output_kind(model, n_labels: int) -> str:
     """'probabilities' (softmax already applied), 'logits' or 'sigmoid' (one unit, two labels)."""
-    last = model.layers[-1]
+    last = _leaf_layers(model)[-1]  # a nested model's own head, not the container
     units = int(model.outputs[0].shape[-1])
     activation = getattr(getattr(last, "activation", None), "__name__", "linear")
     if type(last).__name__ == "Softmax":

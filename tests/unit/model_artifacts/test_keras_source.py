@@ -103,6 +103,20 @@ def test_logits_and_sigmoid_heads_become_probabilities(keras, tmp_path, head, la
     assert np.abs(out - expected).max() <= 1e-4
 
 
+def test_nested_model_with_float_input_keeps_its_softmax(keras, tmp_path):
+    """keras.Input((6,)) defaults to float32; a nested Sequential's softmax is not applied twice."""
+    inner = keras.Sequential([keras.layers.Embedding(20, 4), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    outer = keras.Sequential([keras.Input((6,)), inner])
+    outer.save(tmp_path / "m.keras")
+    (tmp_path / "v.json").write_text(json.dumps(["", "[UNK]"] + [f"w{i}" for i in range(18)]))
+    built = build_keras_model(tmp_path / "m.keras", tmp_path / "v.json", "nested", ["neg", "pos"],
+                              tmp_path / "dist", variants=["fp32"], progress=lambda _: None)
+    manifest = json.loads((built["fp32"] / "manifest.json").read_text())
+    assert manifest["metrics"]["build"]["output"] == "probabilities"
+    assert manifest["metrics"]["build"]["parity_max_abs_diff_vs_keras"] <= 1e-4
+
+
 def test_savedmodel_and_other_files_are_refused_with_the_way_out(tmp_path):
     (tmp_path / "sm").mkdir()
     (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
@@ -171,3 +185,10 @@ def test_cli_answers_keras_mistakes_in_one_line(tmp_path, capsys):
     assert main(["build", "--source", str(tmp_path / "m.keras"), "--vocab", "v.json", *tiny[:1], "embed",
                  *tiny[2:]]) == 2
     assert "only --task classify" in capsys.readouterr().err
+
+
+def test_a_model_that_does_not_start_with_an_embedding_is_refused(keras, tmp_path):
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(2, activation="softmax", name="head")]).save(
+        tmp_path / "m.keras")
+    with pytest.raises(SourceError, match=r"goes to layer 'head' \(Dense\): expected token ids .* into an Embedding"):
+        load_keras(tmp_path / "m.keras")
