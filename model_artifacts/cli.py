@@ -130,7 +130,8 @@ def _is_keras(source: Path) -> bool:
 
 
 def _build_keras(args: argparse.Namespace, variants: list[str], labels: list[str] | None) -> dict[str, Path]:
-    from .keras_source import build_keras_model, inspect_saved
+    from .keras_build import build_keras_model
+    from .keras_source import inspect_saved
     from .tokenization import SourceError
 
     inspect_saved(args.source)

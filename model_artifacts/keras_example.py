@@ -87,7 +87,7 @@ def build_and_report(out: Path, dist: Path, name: str = "keras-lstm") -> dict:
     import csv
 
     from .keras_report import example_results, write_keras_results
-    from .keras_source import build_keras_model
+    from .keras_build import build_keras_model
 
     training = train_example(out)
     splits = corpus_splits()

@@ -56,7 +56,7 @@ def example_results(name: str, dirs: dict[str, Path], training: dict, texts: lis
     from tokenizers import Tokenizer
 
     from .config import SENTIMENT_LABELS, package_version
-    from .keras_source import evaluate_variants
+    from .keras_build import evaluate_variants
 
     build = {v: json.loads((d / "manifest.json").read_text())["metrics"]["build"] for v, d in dirs.items()}
     tokenizer = Tokenizer.from_file(str(dirs["fp32"] / "tokenizer.json"))
@@ -91,4 +91,5 @@ def load_keras_results(dist: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["KERAS_RESULTS", "example_results", "write_keras_results", "load_keras_results", "section", "comparison_rows"]
+__all__ = ["KERAS_RESULTS", "example_results", "write_keras_results", "load_keras_results", "section",
+           "comparison_rows"]

@@ -15,12 +15,9 @@ versions) is the pipeline the Hugging Face path uses.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -30,9 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import cache
-from .artifact import commit_dir, set_aliases, stage_version, version_for
-from .build import Built, check_metrics, manifest_fields, pick_int8
+from .build import Built, check_metrics, pick_int8
 from .config import OPSET, VARIANTS, package_version
 from .errors import ParityError
 from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx, onnx_session, run_onnx
@@ -311,86 +306,5 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     return built
 
 
-def read_eval_csv(path: Path, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """A labelled CSV with a header holding ``text`` and ``label`` columns."""
-    import csv
-
-    index = {name: i for i, name in enumerate(labels)}
-    texts, ids = [], []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise SourceError(f"{path}: expected a header with text and label columns")
-        for line, row in enumerate(reader, start=2):
-            if row["label"] not in index:
-                raise SourceError(f"{path}:{line}: unknown label {row['label']!r} (labels: {', '.join(labels)})")
-            texts.append(row["text"])
-            ids.append(index[row["label"]])
-    if not texts:
-        raise SourceError(f"{path}: no rows")
-    return texts, np.asarray(ids, dtype=np.int64)
-
-
-def evaluate_variants(files: dict[str, Path], tokenizer, labels: Sequence[str], texts: Sequence[str],
-                      gold: np.ndarray) -> dict[str, dict]:
-    """{variant: {"test": accuracy, macro-F1, confusion on labelled texts, "bytes", "gzip_bytes"}}."""
-    from .evaluate import classify_metrics, file_sizes
-
-    rows = encode(tokenizer, texts)
-    return {variant: {"test": classify_metrics(run_onnx(onnx_session(path), rows, 0), gold, labels),
-                      **file_sizes(path)} for variant, path in files.items()}
-
-
-def source_key(files: Sequence[Path], config: dict) -> str:
-    pipeline = cache.module_closure("keras_source")
-    return cache.input_hash(pipeline, ("keras", "torch", "onnx", "onnxruntime", "tokenizers"), config, files)
-
-
-def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: Sequence[str], out_root: Path, *,
-                      variants: Sequence[str] = VARIANTS, max_length: int | None = None, padding: str = "post",
-                      eval_csv: str | Path | None = None, check_texts: Sequence[str] | None = None,
-                      progress: Callable[[str], None] = print) -> dict[str, Path]:
-    """The ``build`` command for a .keras file: out_root/<name>/<version>/ for each variant.
-
-    fp16/int8 are checked against Keras on ``check_texts``: by default the evaluation CSV's texts
-    (only the texts: the gate is agreement with Keras, not accuracy), else the parity texts.
-    """
-    source, vocab = Path(source), Path(vocab)
-    inspect_saved(source)  # a SavedModel or a wrong file is the first thing to hear about
-    if not labels:
-        raise SourceError("a Keras model has no label names: pass --labels neg,neu,pos (in output order)")
-    gold = read_eval_csv(Path(eval_csv), labels) if eval_csv else None
-    if check_texts is None:
-        check_texts = gold[0] if gold else PARITY_TEXTS
-    files = [f for f in (source, vocab, Path(eval_csv) if eval_csv else None) if f is not None and f.is_file()]
-    key = source_key(files, {"labels": list(labels), "variants": list(variants), "max_length": max_length,
-                             "padding": padding})
-    model_dir = out_root / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_dir))
-    try:
-        built = export_keras(source, vocab, name, labels, work, max_length=max_length, padding=padding,
-                             variants=variants, check_texts=check_texts, progress=progress)
-        evaluation = evaluate_variants(built.files, built.tokenizer, labels, *gold) if gold else {}
-        src = {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
-               "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-               "vocab": vocab.name}
-        staged = {}
-        for variant, path in built.files.items():
-            version = version_for(key, variant)
-            metrics = {"build": built.info.get(variant, {}), **evaluation.get(variant, {}),
-                       **({"test_set": Path(eval_csv).name} if gold else {})}  # `list` and the web page show "test"
-            stage_version(work / "versions" / version, path, built.tokenizer_file,
-                          manifest_fields(built, variant, version, src, metrics))
-            staged[variant] = version
-        for version in staged.values():  # everything exported and checked: now publish locally
-            commit_dir(work / "versions" / version, model_dir / version)
-        set_aliases(model_dir, {**staged, "latest": staged[list(staged)[-1]]})
-        return {variant: model_dir / version for variant, version in staged.items()}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-__all__ = ["build_keras_model", "export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind",
-           "KerasIdsWrapper", "keras_parity", "keras_predict", "keras_inputs", "keras_module", "read_eval_csv",
-           "SUPPORTED_LAYERS", "PADDING"]
+__all__ = ["export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind", "KerasIdsWrapper",
+           "keras_parity", "keras_predict", "keras_inputs", "keras_module", "SUPPORTED_LAYERS", "PADDING"]

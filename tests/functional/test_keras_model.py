@@ -35,7 +35,8 @@ from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, creat
                                          http_v2_event, lambda_env, response_json)
 
 # Keras 3.15's torch backend trips numpy 2's __array__(copy=...) deprecation on every batch
-pytestmark = [pytest.mark.timeout(600), pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+pytestmark = [pytest.mark.timeout(600),
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
 NAME = "keras-lstm"
 CHECK_TEXTS = 1000  # validation texts: int8/fp16 agreement with Keras, and the --eval-csv numbers
 

@@ -12,7 +12,8 @@ if importlib.util.find_spec("keras") is None:  # `make test` installs the keras 
     pytest.skip("the keras extra is not installed: pip install -e '.[keras]'", allow_module_level=True)
 
 from functions.nlp.model import InferenceModel  # noqa: E402
-from model_artifacts.keras_source import build_keras_model, inspect_saved, keras_module, load_keras  # noqa: E402
+from model_artifacts.keras_build import build_keras_model  # noqa: E402
+from model_artifacts.keras_source import inspect_saved, keras_module, load_keras  # noqa: E402
 from model_artifacts.keras_vocab import VocabError, load_vocab, word_tokenizer  # noqa: E402
 from model_artifacts.tokenization import SourceError  # noqa: E402
 
