@@ -276,7 +276,7 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["preload_models"]: ",".join(cfg.preload_models) if function == "api" else "",
         ENV["threads"]: str(threads),
         **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),
-        **({ENV["access_log_sample_rate"]: str(cfg.access_log_sample_rate),
+        **({ENV["access_log_sample_rate"]: f"{cfg.access_log_sample_rate:g}",  # as osls renders it: 1, 0.1
             ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower(),
             ENV["rate_requests_per_minute"]: str(cfg.api_rate_requests_per_minute),
             ENV["rate_texts_per_minute"]: str(cfg.api_rate_texts_per_minute),
