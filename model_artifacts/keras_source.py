@@ -112,6 +112,10 @@ def load_keras(source: Path):
     except (TypeError, ValueError) as exc:
         with zipfile.ZipFile(source) as zf:
             layers = _config_layers(json.loads(zf.read("config.json")))
+        code = [layer for layer in layers if layer.get("class_name") == "Lambda"]
+        if code:
+            raise SourceError(f"{_layer_label(code[0])} holds Python code, which is neither loaded from a file "
+                              "(safe mode) nor exportable: replace it with a built-in layer") from exc
         hub = [layer for layer in layers if str(layer.get("module", "")).startswith(("keras_hub", "keras_nlp"))]
         if hub:
             raise SourceError(f"{_layer_label(hub[0])} is a KerasHub model: transformers from KerasHub (BERT and "

@@ -158,6 +158,9 @@ def test_unsupported_and_custom_layers_are_named(keras, tmp_path):
         def call(self, x):
             return x * 2
 
+    tiny_classifier(keras, keras.layers.Lambda(lambda x: x * 2, name="double")).save(tmp_path / "code.keras")
+    with pytest.raises(SourceError, match=r"layer 'double' \(Lambda\) holds Python code"):
+        load_keras(tmp_path / "code.keras")
     tiny_classifier(keras, Doubler(name="doubler")).save(tmp_path / "custom.keras")
     with pytest.raises(SourceError, match=r"layer 'doubler' \(Doubler\) is a custom layer with no registered object"):
         load_keras(tmp_path / "custom.keras")
