@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
+from functions.auth.errors import TokenStoreUnavailableError
 from functions.nlp.errors import InputTypeError, JobNotFoundError, JobStoreUnavailableError
 
 from . import metering
@@ -174,7 +175,7 @@ class JobService:
         if reservation:
             try:
                 metering.give_back(self.ledger.ddb, self.usage_table, item["meter"], reservation, now=self.clock())
-            except Exception:  # noqa: BLE001 - over-counting a reservation never gives anything away
+            except TokenStoreUnavailableError:  # over-counting a reservation never gives anything away
                 pass
 
     def _progress(self, run_id: str) -> dict[str, int]:

@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from functions.auth.errors import TokenStoreUnavailableError
 from functions.nlp.errors import ArtifactIntegrityError, ModelNotFoundError, WrongTaskError
 from functions.nlp.model import Limits
 
@@ -140,7 +141,7 @@ class Worker:
         reservation = self.ledger.take_reservation(str(job["job_id"]))
         try:
             metering.give_back(self.ledger.ddb, self.settings.tokens_table, job["meter"], reservation, now=self.clock())
-        except Exception:  # noqa: BLE001 - an unreturned reservation over-counts; it never gives work away
+        except TokenStoreUnavailableError:  # an unreturned reservation over-counts; it never gives work away
             self.log.warning("could not give a job's reservation back", extra={"job": job.get("job_id")})
 
     def _chunk_meter(self, meter: dict[str, Any] | None) -> metering.ChunkMeter | None:
@@ -156,7 +157,7 @@ class Worker:
         if budget is not None:
             try:
                 budget.settle(stats.ok, stats.tokens)
-            except Exception:  # noqa: BLE001 - the grants are counted already; only the refund is lost
+            except TokenStoreUnavailableError:  # the grants are counted already; only the refund is lost
                 self.log.warning("could not settle a chunk's usage", extra={"granted": budget.granted})
         return stats
 
