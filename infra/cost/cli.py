@@ -138,7 +138,7 @@ def cmd_recommend(args) -> int:
         print(json.dumps({f"{r.model}/{r.variant}": r.power_tuning() for r in recs}, indent=1))
     else:
         print(f"{'model':13s} {'variant':13s} {'needs':>6s} {'MB':>6s} {'warm ms':>8s} {'Lambda $/1M':>11s} "
-              f"{'all-in $/1M':>11s}  ({args.strategy}, {stage.architecture}, {stage.api_type})")
+              f"{'fees $/1M':>11s}  ({args.strategy}, {stage.architecture}, {stage.api_type})")
         for r in recs:
             print(f"{r.model:13s} {r.variant:13s} {r.required_memory_mb:6d} {r.memory_mb:6d} "
                   f"{r.chosen.duration_ms:8.1f} {r.chosen.lambda_usd * 1e6:11.3f} {r.chosen.cost.per_million_requests:11.3f}")
