@@ -425,6 +425,8 @@ def _read_texts(client: Any, table: str, token_id: str, day: str) -> int:
 
 
 def _add_if_fits(client: Any, table: str, token_id: str, day: str, texts: int, quota: int, now: float) -> bool:
+    if texts > quota:  # a fresh day's row has no counter yet: the condition below would admit anything
+        return False
     try:
         client.update_item(
             TableName=table, Key=_key(token_id, day), UpdateExpression=_UPDATE,
