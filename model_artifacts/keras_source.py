@@ -123,9 +123,9 @@ def load_keras(source: Path):
                               "classifiers (use a Hugging Face directory for a BERT)") from exc
         custom = [layer for layer in layers if not str(layer.get("module", "keras")).startswith("keras")]
         if custom:
-            raise SourceError(f"{_layer_label(custom[0])} is a custom layer with no registered object: import the "
-                              "module that defines it (decorated with @keras.saving.register_keras_serializable) "
-                              f"before building ({str(exc).splitlines()[0]})") from exc
+            raise SourceError(f"{_layer_label(custom[0])} is a custom layer with no registered object (module "
+                              f"{custom[0].get('module')!r}): custom code is not exported; rebuild the model from "
+                              f"built-in layers ({str(exc).splitlines()[0]})") from exc
         raise SourceError(f"{source}: Keras cannot load it ({str(exc).splitlines()[0]})") from exc
     check_structure(model)
     return model
