@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="Tokenizer.to_json() or TextVectorization vocabulary JSON (see README: Bring your Keras model)")
     k.add_argument("--padding", default="post", choices=("post", "pre"),
                    help="where the training data was padded (pad_sequences' padding; TextVectorization: post)")
+    k.add_argument("--truncating", default="post", choices=("post", "pre"),
+                   help="which end long texts lost in training (pad_sequences' truncating; TextVectorization: post)")
     k.add_argument("--eval-csv", type=Path, default=None, help="labelled CSV (text,label) to evaluate every variant on")
 
     r = sub.add_parser("report", help="show the evaluation report of the default build")
@@ -143,7 +145,8 @@ def _build_keras(args: argparse.Namespace, variants: list[str], labels: list[str
         raise SourceError("a Keras model needs its vocabulary: pass --vocab (Tokenizer.to_json() or the "
                           "TextVectorization vocabulary)")
     return build_keras_model(args.source, args.vocab, args.name, labels or [], args.out, variants=variants,
-                             max_length=args.max_length, padding=args.padding, eval_csv=args.eval_csv)
+                             max_length=args.max_length, padding=args.padding, truncating=args.truncating,
+                             eval_csv=args.eval_csv)
 
 
 def _registry(args: argparse.Namespace) -> int:

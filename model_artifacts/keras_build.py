@@ -55,7 +55,7 @@ def source_key(files: Sequence[Path], config: dict) -> str:
 
 def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: Sequence[str], out_root: Path, *,
                       variants: Sequence[str] = VARIANTS, max_length: int | None = None, padding: str = "post",
-                      eval_csv: str | Path | None = None, check_texts: Sequence[str] | None = None,
+                      truncating: str = "post", eval_csv: str | Path | None = None, check_texts: Sequence[str] | None = None,
                       progress: Callable[[str], None] = print) -> dict[str, Path]:
     """The ``build`` command for a .keras file: out_root/<name>/<version>/ for each variant.
 
@@ -71,13 +71,13 @@ def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: 
         check_texts = gold[0] if gold else PARITY_TEXTS
     files = [f for f in (source, vocab, Path(eval_csv) if eval_csv else None) if f is not None and f.is_file()]
     key = source_key(files, {"labels": list(labels), "variants": list(variants), "max_length": max_length,
-                             "padding": padding})
+                             "padding": padding, "truncating": truncating})
     model_dir = out_root / name
     model_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_dir))
     try:
         built = export_keras(source, vocab, name, labels, work, max_length=max_length, padding=padding,
-                             variants=variants, check_texts=check_texts, progress=progress)
+                             truncating=truncating, variants=variants, check_texts=check_texts, progress=progress)
         evaluation = evaluate_variants(built.files, built.tokenizer, labels, *gold) if gold else {}
         src = {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
                "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),

@@ -35,7 +35,10 @@ from .keras_vocab import KerasText, check_equivalence, load_vocab, word_tokenize
 from .quantize import to_fp16
 from .tokenization import SourceError, encode, save_artifact_tokenizer
 
-PADDING = ("post", "pre")
+PADDING = ("post", "pre")  # also the choices of truncating
+# with truncating="pre" Keras keeps the last tokens: the tokenizer keeps up to this many and the
+# graph takes the last `sequence_length` of them (the runtime tokenizer only truncates on the right)
+PRE_TRUNCATION_WINDOW = 512
 # layers whose torch-backend code traces into plain ONNX ops: each was exported and parity-checked
 # against Keras here (2026-12-01, Keras 3.15.1, torch 2.13). LayerNormalization is not among them:
 # its shape arithmetic does not trace ("Failed to export a node ... ops/nn.py").
@@ -193,24 +196,28 @@ def to_probabilities(out: np.ndarray, kind: str) -> np.ndarray:
 
 
 class KerasIdsWrapper(nn.Module):
-    """Runtime inputs -> the fixed-length Keras sequence -> class probabilities."""
+    """Runtime inputs -> the fixed-length Keras sequence (``pad_sequences`` rules) -> class probabilities."""
 
-    def __init__(self, model, length: int, padding: str, kind: str) -> None:
+    def __init__(self, model, length: int, padding: str, truncating: str, kind: str) -> None:
         super().__init__()
         self.model = model
         self.length = length
         self.padding = padding
+        self.truncating = truncating
         self.kind = kind
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
         length = self.length
-        lengths = attention_mask.sum(dim=1, keepdim=True)
+        lengths = attention_mask.sum(dim=1, keepdim=True)  # real tokens of each row (right-padded)
+        kept = lengths.clamp(max=length)
+        start = lengths - kept if self.truncating == "pre" else 0 * lengths  # first token Keras keeps
+        front = length - kept if self.padding == "pre" else 0 * lengths  # padding before the tokens
         positions = torch.arange(length, dtype=lengths.dtype).unsqueeze(0)
-        source = positions - (length - lengths) if self.padding == "pre" else positions + 0 * lengths
-        valid = (source >= 0) & (source < lengths)
-        # widen by `length` so every clamped index exists whatever the batch's own width is
+        source = positions - front + start
+        valid = (positions >= front) & (positions < front + kept)
+        # widen by `length` so every index below exists whatever the batch's own width is
         wide = nn.functional.pad(input_ids, (0, length))
-        ids = torch.gather(wide, 1, source.clamp(0, length - 1)) * valid.to(input_ids.dtype)
+        ids = torch.gather(wide, 1, source.clamp(min=0)) * valid.to(input_ids.dtype)
         out = self.model(ids, training=False)
         if self.kind == "logits":
             return torch.softmax(out, dim=-1)
@@ -219,23 +226,24 @@ class KerasIdsWrapper(nn.Module):
         return out
 
 
-def keras_inputs(rows: Sequence[np.ndarray], length: int, padding: str) -> np.ndarray:
-    """Keras's own padding (``keras.utils.pad_sequences``, truncating='post') of token rows."""
+def keras_inputs(rows: Sequence[np.ndarray], length: int, padding: str, truncating: str = "post") -> np.ndarray:
+    """Keras's own padding and truncation (``keras.utils.pad_sequences``) of token rows."""
     from keras.utils import pad_sequences
 
-    return pad_sequences([list(r) for r in rows], maxlen=length, padding=padding, truncating="post", value=0)
+    return pad_sequences([list(r) for r in rows], maxlen=length, padding=padding, truncating=truncating, value=0)
 
 
-def keras_predict(model, rows: Sequence[np.ndarray], length: int, padding: str, kind: str) -> np.ndarray:
-    out = model.predict(keras_inputs(rows, length, padding), verbose=0, batch_size=256)
+def keras_predict(model, rows: Sequence[np.ndarray], length: int, padding: str, kind: str,
+                  truncating: str = "post") -> np.ndarray:
+    out = model.predict(keras_inputs(rows, length, padding, truncating), verbose=0, batch_size=256)
     return to_probabilities(out, kind).astype(np.float32)
 
 
 def keras_parity(model, session, rows: Sequence[np.ndarray], length: int, padding: str, kind: str,
-                 atol: float = PARITY_ATOL["classify"]) -> float:
+                 truncating: str = "post", atol: float = PARITY_ATOL["classify"]) -> float:
     """Max abs difference of the ONNX graph fed as the runtime feeds it (right padding to the longest
     of a length-sorted micro-batch, and each text alone) vs the Keras model on Keras-padded input."""
-    expected = keras_predict(model, rows, length, padding, kind)
+    expected = keras_predict(model, rows, length, padding, kind, truncating)
     worst = 0.0
     for batch_size in (64, 1):
         got = run_onnx(session, rows, 0, batch_size)
@@ -259,27 +267,31 @@ def sequence_length(model, text: KerasText, max_length: int | None) -> int:
 
 
 def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], work: Path, *,
-                 max_length: int | None = None, padding: str = "post", variants: Sequence[str] = VARIANTS,
-                 check_texts: Sequence[str] = PARITY_TEXTS, progress: Callable[[str], None] = print) -> Built:
+                 max_length: int | None = None, padding: str = "post", truncating: str = "post",
+                 variants: Sequence[str] = VARIANTS, check_texts: Sequence[str] = PARITY_TEXTS,
+                 progress: Callable[[str], None] = print) -> Built:
     """Tokenizer + fp32 export + parity with Keras + fp16/int8 (same gates as ours) into ``work``."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"unknown variant(s) {unknown}: expected some of {', '.join(VARIANTS)}")
-    if padding not in PADDING:
-        raise ValueError(f"padding must be one of {PADDING}, got {padding!r}")
+    if padding not in PADDING or truncating not in PADDING:
+        raise ValueError(f"padding and truncating must be one of {PADDING}, got {padding!r}, {truncating!r}")
     text = load_vocab(vocab)
+    if text.kind == "text_vectorization" and truncating != "post":
+        raise SourceError("TextVectorization keeps the first tokens: --truncating pre does not apply")
     model = load_keras(Path(source))
     kind = output_kind(model, len(labels))
     length = sequence_length(model, text, max_length)
-    tok = word_tokenizer(text, length)
+    served = length if truncating == "post" else max(length, PRE_TRUNCATION_WINDOW)  # tokens the runtime keeps
+    tok = word_tokenizer(text, served)
     texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
     equivalence = check_equivalence(text, tok, texts)
     progress(f"{name}: " + (f"tokenizer matches Keras token for token on {equivalence['checked']} texts"
                             if equivalence["checked"] else equivalence["note"]))
-    wrapper = KerasIdsWrapper(model, length, padding, kind).eval()
+    wrapper = KerasIdsWrapper(model, length, padding, truncating, kind).eval()
     loaded = LoadedModel(wrapper, "classify", tuple(labels), False, None)
-    built = Built(name, "classify", loaded, tok, length, work)
-    save_artifact_tokenizer(tok, built.tokenizer_file, length)
+    built = Built(name, "classify", loaded, tok, served, work)
+    save_artifact_tokenizer(tok, built.tokenizer_file, served)
     fp32 = work / "fp32.onnx"
     progress(f"{name}: exporting to ONNX (opset {OPSET}, Keras {package_version('keras')} on torch)")
     try:
@@ -290,13 +302,13 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     except Exception as exc:  # noqa: BLE001 - the exporter names the op it could not convert
         raise SourceError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
     rows = encode(tok, texts)
-    worst = keras_parity(model, onnx_session(fp32), rows, length, padding, kind)
+    worst = keras_parity(model, onnx_session(fp32), rows, length, padding, kind, truncating)
     built.files["fp32"] = fp32
     built.info["fp32"] = {"parity_max_abs_diff_vs_keras": worst, "parity_atol": PARITY_ATOL["classify"],
-                          "tokenizer": {**text.describe(), **equivalence}, "padding": padding,
-                          "output": kind}
+                          "tokenizer": {**text.describe(), **equivalence}, "sequence_length": length,
+                          "padding": padding, "truncating": truncating, "output": kind}
     check_rows = encode(tok, check_texts)
-    reference = keras_predict(model, check_rows, length, padding, kind)
+    reference = keras_predict(model, check_rows, length, padding, kind, truncating)
     if "fp16" in variants:
         progress(f"{name}: fp16")
         to_fp16(fp32, work / "fp16.onnx")
@@ -310,5 +322,5 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     return built
 
 
-__all__ = ["export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind", "KerasIdsWrapper",
+__all__ = ["PRE_TRUNCATION_WINDOW", "export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind", "KerasIdsWrapper",
            "keras_parity", "keras_predict", "keras_inputs", "keras_module", "SUPPORTED_LAYERS", "PADDING"]

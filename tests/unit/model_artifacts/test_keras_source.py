@@ -13,7 +13,8 @@ if importlib.util.find_spec("keras") is None:  # `make test` installs the keras 
 
 from functions.nlp.model import InferenceModel  # noqa: E402
 from model_artifacts.keras_build import build_keras_model  # noqa: E402
-from model_artifacts.keras_source import inspect_saved, keras_module, load_keras  # noqa: E402
+from model_artifacts.keras_source import (PRE_TRUNCATION_WINDOW, inspect_saved, keras_inputs,  # noqa: E402
+                                          keras_module, load_keras)
 from model_artifacts.keras_vocab import VocabError, load_vocab, word_tokenizer  # noqa: E402
 from model_artifacts.tokenization import SourceError  # noqa: E402
 
@@ -28,11 +29,11 @@ def keras():
     return keras_module()
 
 
-def legacy_tokenizer(**options):
+def legacy_tokenizer(fit=FIT, **options):
     from keras.src.legacy.preprocessing.text import Tokenizer
 
     tok = Tokenizer(oov_token="[UNK]", **options)
-    tok.fit_on_texts(FIT)
+    tok.fit_on_texts(fit)
     return tok
 
 
@@ -79,29 +80,30 @@ def tiny_classifier(keras, head):
     return model
 
 
-@pytest.mark.parametrize("head, labels, padding", [("logits", "neg,pos", "post"), ("sigmoid", "neg,pos", "pre")])
-def test_logits_and_sigmoid_heads_become_probabilities(keras, tmp_path, head, labels, padding):
+@pytest.mark.parametrize("head, padding, truncating", [("logits", "post", "post"), ("sigmoid", "pre", "post"),
+                                                       ("logits", "pre", "pre"), ("sigmoid", "post", "pre")])
+def test_heads_padding_and_truncation_match_keras(keras, tmp_path, head, padding, truncating):
+    """Logits/sigmoid heads become probabilities; pad_sequences' padding and truncation happen in the graph."""
     dense = keras.layers.Dense(2 if head == "logits" else 1, activation=None if head == "logits" else "sigmoid")
     model = tiny_classifier(keras, dense)
     model.save(tmp_path / "m.keras")
-    (tmp_path / "v.json").write_text(json.dumps(["", "[UNK]"] + [f"w{i}" for i in range(18)]))
-    built = build_keras_model(tmp_path / "m.keras", tmp_path / "v.json", "tiny-keras", labels.split(","),
-                              tmp_path / "dist", variants=["fp32"], padding=padding, progress=lambda _: None)
-    served = InferenceModel.from_dir(built["fp32"])
-    texts = ["w1 w2 w3", "w4", "w5 w6 w7 w8 w9 w10 w11", "nothing known"]
+    words = " ".join(f"w{i}" for i in range(18))
+    vocab = json.dumps(["", "[UNK]", *words.split()]) if truncating == "post" else legacy_tokenizer(
+        fit=[words]).to_json()  # TextVectorization always keeps the first tokens
+    (tmp_path / "v.json").write_text(vocab)
+    built = build_keras_model(tmp_path / "m.keras", tmp_path / "v.json", "tiny-keras", ["neg", "pos"],
+                              tmp_path / "dist", variants=["fp32"], padding=padding, truncating=truncating,
+                              progress=lambda _: None)
+    served = InferenceModel.from_dir(built["fp32"], batch_size=3)
+    texts = ["w1 w2 w3", "w4", "w5 w6 w7 w8 w9 w10 w11 w12 w13 w14", "nothing known", "w2 " * 40 + "w9"]
     out = served.run(texts).outputs
     assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
-    ids = np.zeros((len(texts), 6), dtype="int32")  # Keras's own view: fixed length 6, padded `padding`
-    for row, text in enumerate(texts):
-        seq = [served.encoder._tok.token_to_id(w) or 1 for w in text.split()][:6]
-        if padding == "post":
-            ids[row, :len(seq)] = seq
-        else:
-            ids[row, 6 - len(seq):] = seq
-    raw = np.asarray(model.predict(ids, verbose=0), dtype=np.float64)
+    rows = [served.encoder._tok.encode(t).ids for t in texts]
+    raw = np.asarray(model.predict(keras_inputs(rows, 6, padding, truncating), verbose=0), dtype=np.float64)
     expected = np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True) if head == "logits" \
         else np.concatenate([1 - raw, raw], axis=1)
     assert np.abs(out - expected).max() <= 1e-4
+    assert served.manifest.max_length == (6 if truncating == "post" else PRE_TRUNCATION_WINDOW)
 
 
 def test_nested_model_with_float_input_keeps_its_softmax(keras, tmp_path):
