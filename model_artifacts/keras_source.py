@@ -48,7 +48,7 @@ SUPPORTED_LAYERS = frozenset({
     "AveragePooling1D", "Flatten", "Activation", "BatchNormalization", "ReLU", "Softmax", "Masking", "Sequential",
     "Functional", "Model",
 })
-TF_ONLY_LAYERS = frozenset({"TextVectorization", "StringLookup", "IntegerLookup", "Hashing", "TFSMLayer"})
+TF_ONLY_LAYERS = frozenset({"TextVectorization", "StringLookup", "TFSMLayer"})  # need TensorFlow to load
 VOCAB_HINT = ("save the vocabulary with json.dump({**layer.get_config(), 'vocabulary': layer.get_vocabulary()}) "
               "and build the model that takes token ids (the layers after it) with --vocab")
 
