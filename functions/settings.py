@@ -16,6 +16,7 @@ ENV = {
     "tokens_table": "SNLP_TOKENS_TABLE",
     "jobs_table": "SNLP_JOBS_TABLE",
     "batch_queue_url": "SNLP_BATCH_QUEUE_URL",
+    "train_queue_url": "SNLP_TRAIN_QUEUE_URL",
     "preload_models": "SNLP_PRELOAD_MODELS",
     "default_classify_model": "SNLP_DEFAULT_CLASSIFY_MODEL",
     "default_embed_model": "SNLP_DEFAULT_EMBED_MODEL",
@@ -66,6 +67,7 @@ class Settings:
     tokens_table: str = ""
     jobs_table: str = ""
     batch_queue_url: str = ""
+    train_queue_url: str = ""  # the train function's queue (functions/train); empty: no /v1/train routes
     preload_models: tuple[str, ...] = ()
     default_classify_model: str = "sentiment"
     default_embed_model: str = "minilm-embed"

@@ -253,6 +253,9 @@ def resource_names(stage: str, account_id: str = LOCAL_ACCOUNT_ID, service: str 
         "jobs_table": f"{base}-jobs",
         "batch_queue": f"{base}-batch",
         "batch_dlq": f"{base}-batch-dlq",
+        "train_queue": f"{base}-train",
+        "train_dlq": f"{base}-train-dlq",
+        "train_function": f"{base}-train",
         "api_function": f"{base}-api",
         "batch_function": f"{base}-batch",
         "alarm_topic": f"{base}-alarms",
@@ -273,6 +276,7 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["tokens_table"]: names["tokens_table"],
         ENV["jobs_table"]: names["jobs_table"],
         ENV["batch_queue_url"]: queue_url,
+        ENV["train_queue_url"]: names.get("train_queue_url", ""),  # empty: no /v1/train routes
         ENV["preload_models"]: ",".join(cfg.preload_models) if function == "api" else "",
         ENV["threads"]: str(threads),
         **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),

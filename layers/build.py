@@ -6,6 +6,7 @@
 Layers:
   runtime  numpy, onnxruntime, tokenizers  (requirements-runtime.txt)
   aws      powertools, flask, serverless-wsgi, ... (requirements-aws.txt; boto3 is in the runtime)
+  train    onnx, for the train function only (requirements-train.txt)
 Output: layers/build/<layer>-<arch>/python/... (the directory osls zips; Lambda mounts it at
 /opt/python) and layers/build/sizes.json. Built trees are cached under
 ~/.cache/serverless-nlp/layers/ keyed by the requirements, this script and the arch, so a second
@@ -26,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 CACHE = Path(os.environ.get("SNLP_CACHE_DIR", Path.home() / ".cache" / "serverless-nlp")) / "layers"
-LAYERS = ("runtime", "aws")
+LAYERS = ("runtime", "aws", "train")
 ARCHS = ("x86_64", "arm64")
 PIP_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 LIMIT_MB = 250.0
@@ -37,6 +38,8 @@ DROP_DIRS_ANYWHERE = ("__pycache__", "tests")
 DROP_FILES = ("*.pyc", "*.pyi", "py.typed", "*.a", "*.h", "*.c", "*.pxd", "*.pyx")
 # Package subtrees not needed to run a model (checked by the import check in infra/ci_checks.sh).
 DROP_PATHS = (
+    "onnx/backend",                   # the ONNX backend test suite and its data (~64 MB)
+    "onnx/reference",                 # the pure-Python reference evaluator
     "onnxruntime/transformers",       # model-optimisation scripts (need torch/onnx)
     "onnxruntime/quantization",       # offline quantization (needs onnx)
     "onnxruntime/tools",              # conversion/diagnostic tools

@@ -23,6 +23,7 @@ from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, Rout
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
 from .routes_openai_batch import openai_batch_blueprint
+from .routes_train import train_blueprint
 from .routes_usage import rate_limit_headers
 from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
@@ -37,9 +38,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any | None = None,
                clock: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None,
-               logger: Any | None = None, jobs: Any | None = None) -> Flask:
+               logger: Any | None = None, jobs: Any | None = None, train_jobs: Any | None = None) -> Flask:
     """Build the API. ``tokens``: .authenticate(token); ``meter``: usage/quota (None: not metered);
-    ``jobs``: the batch job service (functions.batch.jobs.JobService; None: no /v1/batch routes)."""
+    ``jobs``: the batch job service (functions.batch.jobs.JobService; None: no /v1/batch routes);
+    ``train_jobs``: training jobs (functions.train.jobs.TrainJobs; None: no /v1/train routes)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     ctx = ApiContext(settings=settings, store=store, tokens=tokens, meter=meter,
@@ -100,6 +102,8 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     if jobs is not None:
         app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
         app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings), lambda: g.principal))
+    if train_jobs is not None:
+        app.register_blueprint(train_blueprint(ctx, train_jobs))
     app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
     return app
 

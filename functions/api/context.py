@@ -14,10 +14,11 @@ from flask import Response, g, request
 
 from functions.auth.errors import MissingTokenError
 from functions.auth.tokens import ANONYMOUS, TokenRecord
-from functions.nlp.errors import InputTypeError, ValidationError
+from functions.nlp.errors import InputTypeError, ModelNotFoundError, ValidationError
 from functions.nlp.model import InferenceModel, Limits, RunResult, validate_texts
 from functions.settings import Settings
 from functions.store.refs import parse_ref
+from functions.store.visibility import visible_to
 
 from .errors import MalformedJsonError, UnsupportedMediaTypeError
 from .telemetry import Telemetry
@@ -117,10 +118,16 @@ class ApiContext:
         if self.meter is not None and self.auth_enabled:
             self.meter.check(principal, max(1, g.get("n_texts", 0)))
         model = self.store.get(mref)
+        self.require_visible(model.manifest)
         if task is not None:
             model.require_task(task)
         g.model = model.manifest.ref
         return model
+
+    def require_visible(self, manifest: Any) -> None:
+        """A user's own model exists only for its owner and the tokens it is shared with."""
+        if not visible_to(manifest.source, str(g.principal.token_id)):
+            raise ModelNotFoundError(f"model {manifest.name} not found")
 
     def execute(self, model: InferenceModel, n_texts: int,
                 work: Callable[[], tuple[Any, RunResult]]) -> tuple[Any, RunResult]:

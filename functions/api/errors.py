@@ -91,6 +91,7 @@ CATALOG: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not found"),
     "model-not-found": (404, "Model not found"),
     "method-not-allowed": (405, "Method not allowed"),
+    "conflict": (409, "Conflict"),
     "payload-too-large": (413, "Payload too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "validation": (422, "Invalid input"),

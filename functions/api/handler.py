@@ -74,12 +74,25 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
                            limits=RateLimits(settings.rate_requests_per_minute, settings.rate_texts_per_minute),
                            on_error=lambda exc: logger.warning("usage flush failed; kept for the next one",
                                                                extra={"error": type(exc).__name__}))
-    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs)
+    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs,
+                     train_jobs=train_jobs(settings, store_s3, ddb, session))
     preloaded = store.preload(settings.preload_models)
     for ref, problem in preloaded.items():
         if problem:
             logger.warning("preload failed", extra={"model": ref, "detail": problem})
     return Runtime(settings, app, store, telemetry, logger, preloaded)
+
+
+def train_jobs(settings: Settings, s3: Any, ddb: Any, session: Any = None) -> Any:
+    """The training-job service when the stage has a train queue (functions/train), else None."""
+    if not (settings.train_queue_url and settings.jobs_table and settings.data_bucket):
+        return None
+    from functions.store.clients import default_client
+    from functions.train.jobs import TrainJobs, TrainLedger
+
+    return TrainJobs(s3, default_client("sqs", settings, session=session or _session()),
+                     TrainLedger(ddb, settings.jobs_table), bucket=settings.data_bucket,
+                     queue_url=settings.train_queue_url)
 
 
 def _session() -> Any:

@@ -377,6 +377,14 @@ class ArtifactStore:
             self._numbers.clear()
             self._listing = None
 
+    def forget(self, name: str) -> None:
+        """Ask S3 again about one model on next use (it was just published: a cached "not found"
+        from checking its name before must not hide it for alias_ttl_s)."""
+        with self._lock:
+            self._aliases.pop(name, None)
+            self._numbers.pop(name, None)
+            self._listing = None
+
     def loaded(self) -> list[Manifest]:
         """Manifests of the models in memory, most recently used last."""
         with self._lock:

@@ -25,7 +25,9 @@ FUNCTIONS = {
                         "functions.store.s3io": "ArtifactsBucket", "functions.batch.jobs": "DataBucket",
                         "functions.batch.ledger": "JobsTable",
                         # the OpenAI Batch API: files/ (request files), incoming/ (the job's input)
-                        "functions.batch.openai_batch": "DataBucket"},
+                        "functions.batch.openai_batch": "DataBucket",
+                        # /v1/train: rows and evaluations under train/, one queue message per job step
+                        "functions.train.jobs": "DataBucket", "functions.train.queue": "TrainQueue"},
             "not_called": {"functions.batch.objects": "imported for types and result key names; the api only "
                                                       "presigns URLs (functions.batch.jobs)"},
             "beyond_calls": {("s3:ListBucket", "DataBucket"): "a presigned GET of a missing result answers 404, "
@@ -44,6 +46,21 @@ FUNCTIONS = {
               "beyond_calls": {(a, q): "Lambda's SQS event source mappings poll with the function's role"
                                for q in ("BatchQueue", "BatchDeadLetterQueue")
                                for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}},
+    "train": {"role": "TrainRole", "handler": "functions.train.handler",
+              "modules": {"functions.train.worker": "DataBucket", "functions.train.jobs": "DataBucket",
+                          "functions.store.s3io": "ArtifactsBucket",
+                          "functions.batch.ledger": ("JobsTable", {"_get", "_update"}),
+                          "functions.auth.usage": ("TokensTable", {"settle", "add_usage"})},
+              "not_called": {"functions.train.queue": "the api queues job steps; the worker only consumes them",
+                             "functions.batch.jobs": "imported for check_job_id (the job-id rule)",
+                             "functions.batch.objects": "imported through functions.batch.jobs; no batch objects here",
+                             "functions.auth.tokens": "imported for the TokenRecord type by functions.auth.usage"},
+              "beyond_calls": {
+                  **{(a, "TrainQueue"): "Lambda's SQS event source mapping polls with the function's role"
+                     for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")},
+                  # model_artifacts.publish (the registry's one publisher, outside functions/): files,
+                  # then the manifest, versions.json and aliases.json, each conditional on what it read
+                  ("s3:PutObject", "ArtifactsBucket"): "publishes the composed model (model_artifacts.publish)"}},
 }
 # operations whose IAM action is not "<service>:<OperationName>"
 ACTIONS = {
@@ -137,7 +154,8 @@ def code_grants(function: str) -> set[tuple[str, str]]:
 
 def _resource(ref: object) -> str:
     text = str(ref)
-    for name in ("TokensTable", "JobsTable", "ArtifactsBucket", "DataBucket", "BatchDeadLetterQueue", "BatchQueue"):
+    for name in ("TokensTable", "JobsTable", "ArtifactsBucket", "DataBucket", "BatchDeadLetterQueue", "BatchQueue",
+                 "TrainQueue"):
         if name in text:
             return name
     raise AssertionError(f"unknown resource in {text}")

@@ -33,7 +33,8 @@ def res():
 
 def test_handlers_are_the_projects_own_never_stock_wsgi_handler(sls):
     handlers = {name: fn["handler"] for name, fn in sls["functions"].items()}
-    assert handlers == {"api": "functions/api/handler.handler", "batch": "functions/batch/handler.handler"}
+    assert handlers == {"api": "functions/api/handler.handler", "batch": "functions/batch/handler.handler",
+                        "train": "functions/train/handler.handler"}
     assert "wsgi_handler" not in SERVERLESS_YML.read_text().replace("wsgi_handler.handler)", "")
     assert sls["provider"]["runtime"] == "python3.12"
     assert "plugins" not in sls
@@ -44,8 +45,9 @@ def test_package_ships_only_functions_and_layers_keep_their_files(sls):
     for layer in sls["layers"].values():
         assert "**" in layer["package"]["patterns"]
         assert layer["path"].startswith("layers/build/")
-    for fn in sls["functions"].values():
-        assert fn["layers"] == [{"Ref": "RuntimeLambdaLayer"}, {"Ref": "AwsLambdaLayer"}]
+    for name, fn in sls["functions"].items():
+        own = [{"Ref": "TrainLambdaLayer"}] if name == "train" else []  # onnx: the train function's alone
+        assert fn["layers"] == [{"Ref": "RuntimeLambdaLayer"}, {"Ref": "AwsLambdaLayer"}, *own]
 
 
 def test_api_events_follow_the_api_type():
@@ -146,7 +148,7 @@ def _statements(res, role):
     return [s for p in res[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
 
 
-@pytest.mark.parametrize("role, function", [("ApiRole", "api"), ("BatchRole", "batch")])
+@pytest.mark.parametrize("role, function", [("ApiRole", "api"), ("BatchRole", "batch"), ("TrainRole", "train")])
 def test_each_function_has_its_own_scoped_role(sls, res, role, function):
     assert sls["functions"][function]["role"] == role
     for stmt in _statements(res, role):
@@ -159,7 +161,7 @@ def test_each_function_has_its_own_scoped_role(sls, res, role, function):
             for r in resources:
                 sub = r.get("Fn::Sub", "") if isinstance(r, dict) else r
                 if "Bucket.Arn}/" in sub:  # object ARNs are scoped to a prefix
-                    assert re.search(r"\}/(models|incoming|results|results/_parts|files)/\*$", sub), sub
+                    assert re.search(r"\}/(models|incoming|results|results/_parts|files|train)/\*$", sub), sub
         else:
             assert actions == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] or stmt["Sid"] == "Logs"
 
@@ -168,7 +170,13 @@ def test_roles_grant_what_the_brief_says_and_nothing_more(res):
     api = {s["Sid"]: s for s in _statements(res, "ApiRole")}
     batch = {s["Sid"]: s for s in _statements(res, "BatchRole")}
     api_actions = {a for s in api.values() for a in s["Action"]}
-    assert not any(a.startswith("sqs:") for a in api_actions)
+    # the api sends to the train queue only (one message per training step), never to the batch queue
+    assert {a for a in api_actions if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert api["QueueTraining"]["Resource"] == {"Fn::GetAtt": ["TrainQueue", "Arn"]}
+    train = {s["Sid"]: s for s in _statements(res, "TrainRole")}
+    assert train["TrainingData"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/train/*"}
+    assert train["MeterTraining"]["Action"] == ["dynamodb:UpdateItem"]  # settle: USAGE# rows only
+    assert train["Queue"]["Resource"] == {"Fn::GetAtt": ["TrainQueue", "Arn"]}
     assert api["PresignedBatchUpload"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/incoming/*"}
     assert api["ReadBatchResults"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/results/*"}
     assert api["ReadTokensAndUsage"]["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]}  # by key prefix:
@@ -194,6 +202,8 @@ def test_names_match_infra_config_resource_names(res):
     assert prop("JobsTable", "TableName") == names["jobs_table"]
     assert prop("BatchQueue", "QueueName") == names["batch_queue"]
     assert prop("BatchDeadLetterQueue", "QueueName") == names["batch_dlq"]
+    assert prop("TrainQueue", "QueueName") == names["train_queue"]
+    assert prop("TrainDeadLetterQueue", "QueueName") == names["train_dlq"]
     assert prop("AlarmTopic", "TopicName") == names["alarm_topic"]
     assert prop("Dashboard", "DashboardName") == names["dashboard"]
     # osls names functions <service>-<stage>-<function>
@@ -212,7 +222,7 @@ def test_environment_names_are_the_settings_names(sls):
     cfg = load_config().stage("prod")
     for name, fn in sls["functions"].items():
         expected = function_environment(cfg, name, resource_names("prod"), "q")
-        if name == "batch":
+        if name in ("batch", "train"):
             expected.pop(ENV["preload_models"])
         assert set(expected) == set(common) | set(fn["environment"])
 

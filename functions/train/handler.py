@@ -1,0 +1,68 @@
+"""Lambda entry point of the ``train`` function: its own SQS queue in, partial batch failures out.
+
+One message is one step of one training job (functions/train/worker.py). The worker ends a job
+``failed`` (or a publish back at ``done``) with its reason for anything the job itself caused;
+only an infrastructure failure (DynamoDB, S3 unreachable) raises, and SQS redelivers the message
+(a job already ended ignores it); after the queue's maxReceiveCount it lands in the DLQ.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from functions.settings import Settings
+
+from .jobs import TrainLedger
+from .worker import TrainWorker
+
+logger = Logger(service="train")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_state: dict[str, Any] = {}
+WORKDIR = "snlp-train"  # under the model cache's parent in /tmp: composed artifacts before upload
+
+
+def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
+    """Clients, artifact store and jobs table from settings; overrides win (tests)."""
+    from functions.store.artifacts import ArtifactStore
+    from functions.store.clients import default_dynamodb_client, default_s3_client
+
+    s3 = overrides.pop("s3", None) or default_s3_client(settings, read_timeout=60.0)
+    ddb = overrides.pop("ddb", None) or default_dynamodb_client(settings)
+    store = overrides.pop("store", None) or ArtifactStore.from_settings(settings, s3)
+    metered = settings.auth_enabled and settings.tokens_table
+    kwargs: dict[str, Any] = dict(
+        s3=s3, ledger=TrainLedger(ddb, settings.jobs_table), store=store, data_bucket=settings.data_bucket,
+        artifacts_bucket=settings.artifacts_bucket, workdir=Path(settings.model_cache_dir).parent / WORKDIR,
+        usage_ddb=ddb if metered else None, usage_table=settings.tokens_table if metered else None, log=logger)
+    kwargs.update(overrides)
+    return TrainWorker(**kwargs)
+
+
+def worker() -> TrainWorker:
+    if "worker" not in _state:
+        _state["worker"] = build_worker(Settings.from_env(os.environ))
+    return _state["worker"]
+
+
+def reset(new_worker: TrainWorker | None = None) -> None:
+    _state.clear()
+    if new_worker is not None:
+        _state["worker"] = new_worker
+
+
+def record_handler(record: SQSRecord) -> None:
+    worker().handle(json.loads(record.body))
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context: Any) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+__all__ = ["handler", "record_handler", "build_worker", "worker", "reset"]

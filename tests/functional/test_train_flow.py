@@ -1,0 +1,154 @@
+"""Build-your-own classifier on moto, through the API app and the train worker: rows in, a queued
+job, progress, the evaluation, publish, then /v1/classify and TF Serving :predict serve the
+composed model to its owner only; training is billed by the texts it embeds."""
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from functions.auth.admin import create_token
+from functions.auth.usage import read_usage, utc_day
+from functions.train.handler import build_worker
+from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
+from tests.functional.batch_stack import DATA, TABLE as JOBS, create_jobs_table
+from tests.support.s3 import upload_registry
+from tests.unit.train.test_pipeline import NEG, POS
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _rows(copies=3):
+    lines = ["text,label"]
+    for i in range(copies):
+        lines += [f"{t}{' very' * i},positive" for t in POS] + [f"{t}{' very' * i},negative" for t in NEG]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def env(tiny_registry, tmp_path):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        upload_registry(s3, BUCKET, tiny_registry)
+        s3.create_bucket(Bucket=DATA)
+        create_tokens_table(ddb)
+        create_jobs_table(ddb, JOBS)
+        queue = sqs.create_queue(QueueName="snlp-train")["QueueUrl"]
+        environ = lambda_env(tmp_path / "api-cache", SNLP_DATA_BUCKET=DATA, SNLP_JOBS_TABLE=JOBS,
+                             SNLP_TRAIN_QUEUE_URL=queue, SNLP_PRELOAD_MODELS="")
+        from functions.api.handler import build_runtime  # its import builds a runtime: inside moto
+
+        runtime = build_runtime(environ, s3_client=s3, dynamodb_client=ddb)
+        from functions.settings import Settings
+
+        worker = build_worker(Settings.from_env(lambda_env(tmp_path / "train-cache", SNLP_DATA_BUCKET=DATA,
+                                                           SNLP_JOBS_TABLE=JOBS)), s3=s3, ddb=ddb,
+                              workdir=tmp_path / "work")
+        alice, alice_rec = create_token(ddb, TABLE, owner="alice", models="*", quota_per_day=1000)
+        bob, _ = create_token(ddb, TABLE, owner="bob", models="*", quota_per_day=1000)
+
+        def drain() -> int:
+            handled = 0
+            while True:
+                msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+                if not msgs:
+                    return handled
+                for m in msgs:
+                    worker.handle(json.loads(m["Body"]))
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                    handled += 1
+
+        yield {"client": runtime.app.test_client(), "drain": drain, "alice": alice, "alice_id": alice_rec.token_id,
+               "bob": bob, "ddb": ddb, "store": runtime.store}
+
+
+def _call(env, method, path, token, body=None):
+    r = env["client"].open(path, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
+    return r.status_code, r.get_json(silent=True) or {}
+
+
+def test_csv_to_published_model_served_to_its_owner_only(env):
+    rows = _rows()
+    status, job = _call(env, "POST", "/v1/train", env["alice"], {"name": "alice-reviews", "rows": rows,
+                                                                 "base_model": "tiny-embed"})
+    assert status == 202, job
+    assert job["status"] == "queued" and job["rows"] == 36 and job["base_model"] == "tiny-embed@1-fp32"
+    assert job["progress"] == {"stage": "queued", "rows_embedded": 0, "rows": 36}
+    assert env["drain"]() == 1
+
+    status, done = _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])
+    assert status == 200 and done["status"] == "done", done
+    ev = done["evaluation"]
+    assert ev["labels"] == ["negative", "positive"] and np.sum(ev["confusion"]) == ev["held_out"] > 0
+    assert set(done["metrics"]) >= {"accuracy", "macro_f1", "per_label", "l2"}
+    assert done["progress"]["rows_embedded"] == 36
+    # training is billed by the texts it embedded, on the same usage rows as every route
+    assert read_usage(env["ddb"], TABLE, env["alice_id"], utc_day(time.time()))["texts"] == 36
+
+    assert _call(env, "GET", f"/v1/train/{job['job_id']}", env["bob"])[0] == 404  # someone else's job
+    assert _call(env, "POST", f"/v1/train/{job['job_id']}/publish", env["bob"])[0] == 404
+    status, publishing = _call(env, "POST", f"/v1/train/{job['job_id']}/publish", env["alice"], {"alias": "prod"})
+    assert status == 202 and publishing["status"] == "publishing"
+    assert _call(env, "POST", f"/v1/train/{job['job_id']}/publish", env["alice"])[0] == 409  # not twice at once
+    env["drain"]()
+    status, published = _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])
+    assert published["status"] == "published", published
+    ref = published["model"]
+    assert ref.startswith("alice-reviews@") and published["version_number"] == 1
+
+    texts = ["good movie", "awful food"]
+    status, out = _call(env, "POST", "/v1/classify", env["alice"], {"model": "alice-reviews", "texts": texts})
+    assert status == 200, out
+    by_version = _call(env, "POST", "/v1/classify", env["alice"], {"model": ref, "texts": texts})[1]
+    assert [p["label"] for p in out["predictions"]] == [p["label"] for p in by_version["predictions"]]
+    status, tf = _call(env, "POST", "/v1/models/alice-reviews:predict", env["alice"], {"instances": texts})
+    assert status == 200 and len(tf["predictions"]) == 2
+    manifest = env["store"].manifest(ref)
+    assert manifest.labels == ("negative", "positive") and manifest.task == "classify"
+    assert manifest.source["owner"] == env["alice_id"] and len(manifest.source["training_data_sha256"]) == 64
+    assert manifest.metrics["accuracy"] == ev["accuracy"]
+
+    # bob: the model does not exist for him, and he cannot take its name
+    assert _call(env, "POST", "/v1/classify", env["bob"], {"model": "alice-reviews", "texts": texts})[0] == 404
+    status, problem = _call(env, "POST", "/v1/train", env["bob"], {"name": "alice-reviews", "rows": rows})
+    assert status == 409 and problem["type"].endswith("/conflict")
+    assert _call(env, "POST", "/v1/train", env["bob"], {"name": "tiny-sentiment", "rows": rows})[0] == 409
+
+
+def test_zero_shot_job_from_label_descriptions(env):
+    body = {"name": "alice-zs", "base_model": "tiny-embed",
+            "descriptions": {"positive": "good great love happy", "negative": "bad awful hate sad"},
+            "rows": [["good great love", "positive"], ["awful hate sad", "negative"]]}
+    status, job = _call(env, "POST", "/v1/train", env["alice"], body)
+    assert status == 202 and job["kind"] == "zero-shot"
+    env["drain"]()
+    done = _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])[1]
+    assert done["status"] == "done" and done["evaluation"]["accuracy"] == 1.0
+    assert read_usage(env["ddb"], TABLE, env["alice_id"], utc_day(time.time()))["texts"] == 4
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"name": "x", "rows": "a,b\n"}, 422),  # too few rows
+    ({"name": "Bad Name!", "rows": _rows()}, 422),
+    ({"name": "ok", "rows": _rows(), "base_model": "tiny-sentiment"}, 422),  # not an embedding model
+    ({"name": "ok", "rows": _rows(), "base_model": "nope"}, 404),
+    ({"name": "ok"}, 422),
+])
+def test_bad_training_requests_are_problems(env, body, status):
+    code, problem = _call(env, "POST", "/v1/train", env["alice"], body)
+    assert code == status and "type" in problem, problem
+    assert env["drain"]() == 0
+
+
+def test_training_beyond_the_quota_is_429_and_queues_nothing(env, tiny_registry):
+    ddb = env["ddb"]
+    small, _ = create_token(ddb, TABLE, owner="carol", models="*", quota_per_day=30)
+    code, problem = _call(env, "POST", "/v1/train", small, {"name": "carol-m", "rows": _rows()})  # 36 texts
+    assert code == 429 and problem["type"].endswith("/quota-exceeded")
+    assert env["drain"]() == 0
