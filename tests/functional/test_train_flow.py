@@ -114,8 +114,16 @@ def test_csv_to_published_model_served_to_its_owner_only(env):
     assert manifest.source["owner"] == env["alice_id"] and len(manifest.source["training_data_sha256"]) == 64
     assert manifest.metrics["accuracy"] == ev["accuracy"]
 
+    listed = [m["id"] for m in _call(env, "GET", "/v1/models", env["alice"])[1]["data"]]
+    assert "alice-reviews" in listed and "tiny-sentiment" in listed
+    assert _call(env, "GET", "/v1/models/alice-reviews", env["alice"])[1]["manifest"]["labels"] == ["negative", "positive"]
+
     # bob: the model does not exist for him, and he cannot take its name
     assert _call(env, "POST", "/v1/classify", env["bob"], {"model": "alice-reviews", "texts": texts})[0] == 404
+    assert _call(env, "POST", "/v1/models/alice-reviews:predict", env["bob"], {"instances": texts})[0] == 404
+    assert _call(env, "GET", "/v1/models/alice-reviews", env["bob"])[0] == 404
+    bob_list = [m["id"] for m in _call(env, "GET", "/v1/models", env["bob"])[1]["data"]]
+    assert "alice-reviews" not in bob_list and "tiny-sentiment" in bob_list
     status, problem = _call(env, "POST", "/v1/train", env["bob"], {"name": "alice-reviews", "rows": rows})
     assert status == 409 and problem["type"].endswith("/conflict")
     assert _call(env, "POST", "/v1/train", env["bob"], {"name": "tiny-sentiment", "rows": rows})[0] == 409
