@@ -160,3 +160,26 @@ def test_usage_route_shows_the_token_its_own_day_and_month(aws, tmp_path):
                                 query="month=2026-13"), FakeLambdaContext())
     assert bad["statusCode"] == 422
     assert handler(http_v2_event("GET", "/v1/usage"), FakeLambdaContext())["statusCode"] == 401
+
+
+def test_an_answer_whose_usage_cannot_be_written_is_not_served_nor_billed(aws, tmp_path):
+    from functions.store.clients import default_dynamodb_client
+    from tests.functional.reliability import Clock
+
+    _, ddb = aws
+    token, record = create_token(ddb, TABLE, owner="strict", models="*", quota_per_day=1000)
+    runtime, handler = instance(aws, tmp_path, "strict")
+    assert call(handler, token, ["good", "bad"])[0] == 200  # token cached, usage row read
+    meter = runtime.app.extensions["snlp"].meter
+    meter.clock = clock = Clock()
+    meter.client = default_dynamodb_client(endpoint_url="http://127.0.0.1:9", connect_timeout=0.2,
+                                           read_timeout=0.2, retries=0)
+    code, headers, body = call(handler, token, ["good", "bad", "ok"])
+    assert code == 503 and body["type"].endswith("/auth-unavailable") and "predictions" not in body
+    assert int(headers["retry-after"]) > 0
+    assert meter.pending(record.token_id, utc_day(NOON)) == {"requests": 0, "texts": 0, "tokens": 0}
+    meter.client = ddb
+    clock.advance(6)  # after a failed write the meter waits 5 s before asking DynamoDB again
+    assert call(handler, token, ["good"])[0] == 200
+    billed = read_usage(ddb, TABLE, record.token_id, utc_day(NOON))
+    assert billed["requests"] == 2 and billed["texts"] == 3  # the 503 was neither served nor billed
