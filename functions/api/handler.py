@@ -72,7 +72,8 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
         meter = UsageMeter(ddb, settings.tokens_table, flush_every=settings.usage_flush_requests,
                            flush_interval_s=settings.usage_flush_interval_s,
                            limits=RateLimits(settings.rate_requests_per_minute, settings.rate_texts_per_minute),
-                           on_error=lambda exc: logger.warning("usage flush failed; kept for the next one",
+                           on_error=lambda exc: logger.warning("usage write failed: answered 503 and refunded "
+                                                               "(buffered stages: kept for the next write)",
                                                                extra={"error": type(exc).__name__}))
     app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs,
                      train_jobs=train_jobs(settings, store_s3, ddb, session))
