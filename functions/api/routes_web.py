@@ -23,7 +23,7 @@ from flask import Blueprint, Response, abort, send_from_directory
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 COST_FILE = "cost.json"
-ASSETS = frozenset({"app.js", "app.css"})
+ASSETS = frozenset({"app.js", "app.css", "train.js"})
 
 # the page only loads its own files; API calls go to this origin, presigned uploads and
 # downloads go to the S3 endpoint (another origin), hence connect-src allows http(s)

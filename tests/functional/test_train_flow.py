@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
-from functions.auth.admin import create_token
 from functions.auth.usage import read_usage, utc_day
-from functions.train.handler import build_worker
-from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
-from tests.functional.batch_stack import DATA, TABLE as JOBS, create_jobs_table
-from tests.support.s3 import upload_registry
+from tests.support.train_stack import TABLE, train_stack
 from tests.unit.train.test_pipeline import NEG, POS
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,41 +25,11 @@ def _rows(copies=3):
 
 @pytest.fixture
 def env(tiny_registry, tmp_path):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        s3.create_bucket(Bucket=DATA)
-        create_tokens_table(ddb)
-        create_jobs_table(ddb, JOBS)
-        queue = sqs.create_queue(QueueName="snlp-train")["QueueUrl"]
-        environ = lambda_env(tmp_path / "api-cache", SNLP_DATA_BUCKET=DATA, SNLP_JOBS_TABLE=JOBS,
-                             SNLP_TRAIN_QUEUE_URL=queue, SNLP_PRELOAD_MODELS="")
-        from functions.api.handler import build_runtime  # its import builds a runtime: inside moto
-
-        runtime = build_runtime(environ, s3_client=s3, dynamodb_client=ddb)
-        from functions.settings import Settings
-
-        worker = build_worker(Settings.from_env(lambda_env(tmp_path / "train-cache", SNLP_DATA_BUCKET=DATA,
-                                                           SNLP_JOBS_TABLE=JOBS)), s3=s3, ddb=ddb,
-                              workdir=tmp_path / "work")
-        alice, alice_rec = create_token(ddb, TABLE, owner="alice", models="*", quota_per_day=1000)
-        bob, _ = create_token(ddb, TABLE, owner="bob", models="*", quota_per_day=1000)
-
-        def drain() -> int:
-            handled = 0
-            while True:
-                msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-                if not msgs:
-                    return handled
-                for m in msgs:
-                    worker.handle(json.loads(m["Body"]))
-                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-                    handled += 1
-
-        yield {"client": runtime.app.test_client(), "drain": drain, "alice": alice, "alice_id": alice_rec.token_id,
-               "bob": bob, "ddb": ddb, "store": runtime.store}
+    with train_stack(tiny_registry, tmp_path) as st:
+        alice, alice_id = st.token("alice")
+        bob, _ = st.token("bob")
+        yield {"client": st.runtime.app.test_client(), "drain": st.drain, "alice": alice, "alice_id": alice_id,
+               "bob": bob, "ddb": st.ddb, "store": st.runtime.store, "stack": st}
 
 
 def _call(env, method, path, token, body=None):
@@ -155,8 +119,7 @@ def test_bad_training_requests_are_problems(env, body, status):
 
 
 def test_training_beyond_the_quota_is_429_and_queues_nothing(env, tiny_registry):
-    ddb = env["ddb"]
-    small, _ = create_token(ddb, TABLE, owner="carol", models="*", quota_per_day=30)
+    small, _ = env["stack"].token("carol", quota=30)
     code, problem = _call(env, "POST", "/v1/train", small, {"name": "carol-m", "rows": _rows()})  # 36 texts
     assert code == 429 and problem["type"].endswith("/quota-exceeded")
     assert env["drain"]() == 0

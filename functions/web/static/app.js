@@ -117,6 +117,7 @@
     $("classify-text").focus();
     loadUsage();
     await loadCatalog(data);
+    document.dispatchEvent(new CustomEvent("snlp:signed-in", { detail: data })); // train.js fills its lists
   }
 
   // ---- usage (GET /v1/usage: this token's own day and month) ------------------------------
@@ -405,6 +406,9 @@
     li.appendChild(a);
     $("batch-links").appendChild(li);
   }
+
+  // the other scripts of the page (train.js) share these instead of restating them
+  window.snlp = { api, ApiError, showError, busy, notice, pct };
 
   // ---- wiring -----------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,94 @@
+"""The training page in headless Chromium, on the tiny artifacts behind the real app (moto in process,
+waitress, a thread draining the train queue like the train Lambda): CSV rows pasted, trained with
+progress, evaluated, published, then the new model answers /v1/classify; at 375 px wide and by
+keyboard. Writes test-artifacts/e2e/train_evaluation.png (the README's screenshot comes from here)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.support.train_stack import train_stack
+from tests.unit.train.test_pipeline import NEG, POS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+ROWS = "\n".join(f"{t}{' very' * i},{label}" for i in range(3)
+                 for label, texts in (("positive", POS), ("negative", NEG)) for t in texts)
+
+
+@pytest.fixture()
+def site(tiny_registry, tmp_path):  # function scope: after the autouse fake-AWS environment
+    from waitress import create_server
+
+    with train_stack(tiny_registry, tmp_path) as st:
+        server = create_server(st.runtime.app, host="127.0.0.1", port=0, threads=4)
+        threading.Thread(target=server.run, daemon=True).start()
+        stop = threading.Event()
+
+        def work() -> None:  # the train Lambda: poll the queue, run each step
+            while not stop.is_set():
+                if not st.drain():
+                    time.sleep(0.2)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        token, _ = st.token("page-user")
+        yield f"http://127.0.0.1:{server.effective_port}", token, st
+        stop.set()
+        worker.join(10)
+        server.close()
+
+
+@pytest.fixture()
+def page(site):
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium not installed: run infra/ci/install_browser.sh")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 375, "height": 800})  # a small phone
+        pg = ctx.new_page()
+        pg.set_default_timeout(30_000)
+        pg.goto(site[0] + "/")
+        yield pg
+        browser.close()
+
+
+def test_rows_to_published_model_by_keyboard_at_375px(page, site):
+    url, token, st = site
+    page.get_by_label("Access token").fill(token)
+    page.keyboard.press("Enter")
+    page.locator("#app").wait_for(state="visible")
+    page.locator("#train-base option").first.wait_for(state="attached")
+    assert page.locator("#train-base option").all_inner_texts() == ["tiny-embed"]  # embedding models only
+
+    page.get_by_label("Name of your classifier").fill("page-reviews")
+    page.get_by_label("…or paste rows (one text,label per line)").fill(ROWS)
+    page.locator("#train-rows").focus()
+    page.keyboard.press("Tab")  # from the rows, the keyboard reaches Train next (descriptions are hidden)
+    assert page.evaluate("document.activeElement.id") == "train-submit"
+    page.keyboard.press("Enter")
+
+    page.locator("#train-eval").wait_for(state="visible")
+    assert page.evaluate("document.activeElement.id") == "train-eval-h"  # focus moves to the results
+    headline = page.locator("#train-headline").inner_text()
+    assert headline.startswith("Accuracy ") and "macro-F1" in headline
+    assert page.locator("#train-perlabel tbody tr").count() == 2
+    assert page.locator("#train-confusion tbody tr").count() == 2
+    assert "Training finished." in page.locator("#train-text").inner_text()
+    # nothing overflows the 375 px viewport sideways (wide tables scroll inside their own region)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#train").screenshot(path=str(ARTIFACTS / "train_evaluation.png"))
+
+    page.locator("#train-publish").focus()
+    page.keyboard.press("Enter")
+    page.locator("#train-published", has_text="Published as").wait_for()
+    assert "page-reviews@" in page.locator("#train-published").inner_text()
+
+    client = st.runtime.app.test_client()
+    r = client.post("/v1/classify", json={"model": "page-reviews", "texts": ["good movie"]},
+                    headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.get_json()["predictions"][0]["label"] in ("positive", "negative")
