@@ -313,6 +313,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "V2InferRequest": {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],
                                    "data": ["I love this!", "Not great."]}]},
     "BatchRequest": {"format": "jsonl", "model": "sentiment", "texts": 1000},
+    "TrainRequest": {"name": "support-tickets", "base_model": "minilm-embed",
+                     "rows": "text,label\nMy invoice is wrong,billing\nThe app crashes on start,bug"},
+    "PublishRequest": {"alias": "prod"},
     "OpenAIBatchRequest": {"input_file_id": "file-0123456789abcdef01234567", "endpoint": "/v1/embeddings",
                            "completion_window": "24h"},
 }
@@ -460,6 +463,56 @@ def _openai_batch_paths(settings: Settings) -> dict[str, Any]:
     }
 
 
+TRAIN_SCHEMAS: dict[str, Any] = {
+    "TrainRequest": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$",
+                 "description": "the new model's name (taken by another token's model: 409)"},
+        "base_model": {"type": "string", "default": "minilm-embed", "description": "an embedding model"},
+        "rows": {"oneOf": [{"type": "string", "description": "CSV text,label (a header naming text and label "
+                                                             "is allowed)"},
+                           {"type": "array", "items": {"oneOf": [
+                               {"type": "object", "properties": {"text": {"type": "string"},
+                                                                 "label": {"type": "string"}}},
+                               {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}]}}],
+                 "description": "20-50,000 rows and 2-50 labels; with descriptions: an optional labelled sample"},
+        "descriptions": {"type": "object", "additionalProperties": {"type": "string"},
+                         "description": "zero-shot: label -> description; classifies by similarity to them"}}},
+    "TrainJob": {"type": "object", "required": ["job_id", "status"], "properties": {
+        "job_id": {"type": "string"}, "name": {"type": "string"}, "base_model": {"type": "string"},
+        "kind": {"enum": ["train", "zero-shot"]},
+        "status": {"enum": ["queued", "embedding", "fitting", "done", "failed", "publishing", "published"]},
+        "rows": {"type": "integer"}, "training_data_sha256": {"type": ["string", "null"]},
+        "progress": {"type": "object", "description": "stage, rows_embedded, rows, fold, folds, eta_s"},
+        "metrics": {"type": "object"}, "evaluation": {"type": ["object", "null"], "description":
+            "held_out, accuracy, macro_f1, per_label {precision, recall, f1, support}, labels, confusion "
+            "(rows: true label), mistakes (the ten most confident)"},
+        "model": {"type": "string", "description": "name@version once published"},
+        "version_number": {"type": "integer"}, "error": {"type": ["string", "null"]}}},
+    "PublishRequest": {"type": "object", "properties": {"alias": {"type": "string", "default": "prod"}}},
+}
+
+
+def _train_paths() -> dict[str, Any]:
+    job_id = _path_param("job_id", "the id POST /v1/train returned")
+    accepted = {"202": {"description": "accepted; poll GET /v1/train/{job_id}",
+                        "content": {"application/json": {"schema": _ref("TrainJob")}}}}
+    start = _op("Train a classifier", "training", request="TrainRequest", response="TrainJob", errors=INFER_ERRORS,
+                description="Queues a training job: the rows are embedded with the base model (counted against "
+                            "the daily quota: one text per row, plus each label description) and a logistic-"
+                            "regression head is fitted with cross-validated regularisation.")
+    publish = _op("Publish a trained classifier", "training", request="PublishRequest", response="TrainJob",
+                  errors=(*READ_ERRORS, 409, 415, 422),
+                  description="Composes the base model and the head into one ONNX model and publishes it as a new "
+                              "immutable version, visible to this token only.", params=[job_id])
+    for op in (start, publish):
+        op["responses"] = {**accepted, **{k: v for k, v in op["responses"].items() if k != "200"}}
+    publish["requestBody"]["required"] = False
+    return {"/v1/train": {"post": start},
+            "/v1/train/{job_id}": {"get": _op("Training job", "training", response="TrainJob", errors=READ_ERRORS,
+                                              params=[job_id])},
+            "/v1/train/{job_id}/publish": {"post": publish}}
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     name = _path_param("name", "model name")
     paths: dict[str, Any] = {
@@ -492,6 +545,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "/v1/batch/{job_id}": {"get": _op("Batch job status", "batch", response="BatchStatus", errors=READ_ERRORS,
                                           params=[_path_param("job_id", "the id POST /v1/batch returned")])},
         **_openai_batch_paths(settings),
+        **_train_paths(),
         "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",
                                   "security": [], "responses": {"200": {"description": "OpenAPI 3.1 document",
                                                                         "content": {"application/json": {}}}}}},
@@ -526,9 +580,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                      "Retry-After. GET /v1/usage shows a token its own usage. A revoked token stops working within "
                      f"{settings.token_cache_ttl_s:g} s (the token cache TTL). Wrong Content-Type: 415.")},
         "servers": [{"url": "/"}],
-        "tags": [{"name": t} for t in ("native", "OpenAI", TF, V2, "models", "batch", "service")],
+        "tags": [{"name": t} for t in ("native", "OpenAI", TF, V2, "models", "batch", "training", "service")],
         "paths": paths,
-        "components": {"schemas": _schemas(settings), "securitySchemes": {
+        "components": {"schemas": {**_schemas(settings), **TRAIN_SCHEMAS}, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
         "security": [{"bearer": []}, {"apiKey": []}],

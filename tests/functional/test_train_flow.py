@@ -123,3 +123,15 @@ def test_training_beyond_the_quota_is_429_and_queues_nothing(env, tiny_registry)
     code, problem = _call(env, "POST", "/v1/train", small, {"name": "carol-m", "rows": _rows()})  # 36 texts
     assert code == 429 and problem["type"].endswith("/quota-exceeded")
     assert env["drain"]() == 0
+
+
+def test_openapi_lists_the_training_routes(env):
+    from openapi_spec_validator import validate
+
+    client = env["client"]
+    spec = client.get("/openapi.json").get_json()
+    validate(spec)
+    for rule in client.application.url_map.iter_rules():
+        if rule.rule.startswith("/v1/train"):
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            assert set(rule.methods) - {"HEAD", "OPTIONS"} <= {m.upper() for m in spec["paths"][path]}, path
