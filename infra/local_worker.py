@@ -138,12 +138,19 @@ def _visibility_timeout(sqs: Any, queue_url: str, default: int = 30) -> int:
         return default
 
 
+BATCH_HANDLER = "functions.batch.handler:handler"
+TRAIN_HANDLER = "functions.train.handler:handler"  # the train function's queue (functions/train)
+
+
 def run_worker(queue_url: str, wait_s: int, retry_delay: int | None, stop: Any = None, batch: int = 10,
-               dlq_url: str | None = None) -> None:
+               dlq_url: str | None = None, handler_path: str = BATCH_HANDLER) -> None:
     """One worker's loop, until ``stop`` is set (or SIGINT/SIGTERM in a single-worker run)."""
+    import importlib
+
     import boto3
 
-    from functions.batch.handler import handler
+    module, _, attr = handler_path.partition(":")
+    handler = getattr(importlib.import_module(module), attr)
 
     stopping = {"now": False}
 
@@ -169,6 +176,8 @@ def run_worker(queue_url: str, wait_s: int, retry_delay: int | None, stop: Any =
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local_worker", description=__doc__.split("\n")[0])
     parser.add_argument("--queue-url", required=True)
+    parser.add_argument("--handler", default=BATCH_HANDLER, choices=(BATCH_HANDLER, TRAIN_HANDLER),
+                        help="the Lambda handler the queue feeds (default: the batch worker)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--dlq-url", default=None, help="also consume the DLQ: its messages' jobs end failed")
     parser.add_argument("--wait", type=int, default=5, help="long-poll seconds (default 5)")
@@ -181,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1 or not 1 <= args.batch_size <= 10:
         parser.error("--workers must be >= 1 and --batch-size 1..10")
     if args.workers == 1:
-        run_worker(args.queue_url, args.wait, args.retry_delay, batch=args.batch_size, dlq_url=args.dlq_url)
+        run_worker(args.queue_url, args.wait, args.retry_delay, batch=args.batch_size, dlq_url=args.dlq_url,
+                   handler_path=args.handler)
         return 0
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     procs = [ctx.Process(target=run_worker, args=(args.queue_url, args.wait, args.retry_delay, stop,
-                                                  args.batch_size, args.dlq_url), name=f"batch-worker-{i}")
+                                                  args.batch_size, args.dlq_url, args.handler),
+                         name=f"batch-worker-{i}")
              for i in range(args.workers)]
     for p in procs:
         p.start()

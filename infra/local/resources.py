@@ -21,6 +21,7 @@ class Created:
     queue_url: str
     dlq_url: str
     queue_arn: str
+    train_queue_url: str = ""  # the train function's queue (stages whose names have one)
 
 
 def create_resources(client: Callable[[str], Any], names: Mapping[str, str], *, max_receive_count: int = 3,
@@ -58,7 +59,16 @@ def create_resources(client: Callable[[str], Any], names: Mapping[str, str], *, 
 
     for table in (names["tokens_table"], names["jobs_table"]):
         _table(ddb, table)
-    return Created(names=dict(names), queue_url=queue_url, dlq_url=dlq_url, queue_arn=queue_arn)
+    train_url = ""
+    if "train_queue" in names:  # like infra/serverless/train.yml: its own queue and DLQ
+        train_dlq = sqs.create_queue(QueueName=names["train_dlq"])["QueueUrl"]
+        train_dlq_arn = sqs.get_queue_attributes(QueueUrl=train_dlq,
+                                                 AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        train_url = sqs.create_queue(QueueName=names["train_queue"], Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{train_dlq_arn}","maxReceiveCount":"3"}}'})["QueueUrl"]
+    return Created(names=dict(names), queue_url=queue_url, dlq_url=dlq_url, queue_arn=queue_arn,
+                   train_queue_url=train_url)
 
 
 def _bucket(s3: Any, bucket: str) -> None:

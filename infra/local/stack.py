@@ -92,6 +92,8 @@ class LocalStack:
             self._start_api(env)
             if o.start_worker:
                 self._start_worker(self._function_env(cfg, names, "batch"))
+                if self.created.train_queue_url:
+                    self._start_train_worker(self._function_env(cfg, names, "train"))
             self._write_state()
             say(f"ready in {time.monotonic() - t0:.1f} s")
         except BaseException:
@@ -127,7 +129,8 @@ class LocalStack:
         if cfg is not None:
             from infra.config import function_environment
 
-            env.update(function_environment(cfg, function, names, self.created.queue_url))
+            env.update(function_environment(cfg, function, {**names, "train_queue_url": self.created.train_queue_url},
+                                            self.created.queue_url))
         else:  # infra.config absent: the same variables by hand
             env.update({ENV["stage"]: self.opts.stage, ENV["artifacts_bucket"]: names["artifacts_bucket"],
                         ENV["data_bucket"]: names["data_bucket"], ENV["tokens_table"]: names["tokens_table"],
@@ -175,6 +178,16 @@ class LocalStack:
         if not worker.running:
             raise LocalStackError(f"the batch worker stopped at once. Last lines of {worker.log_path}:\n"
                                   f"{worker.log_tail()}")
+
+    def _start_train_worker(self, env: dict[str, str]) -> None:
+        """The train function's stand-in: the same local worker, fed by the train queue."""
+        from infra.local_worker import TRAIN_HANDLER
+
+        worker = Child("train worker", [sys.executable, "-m", "infra.local_worker", "--queue-url",
+                                        self.created.train_queue_url, "--handler", TRAIN_HANDLER],
+                       self.logs / "train-worker.log")
+        worker.start(env, REPO)
+        self.children.append(worker)
 
     def _write_state(self) -> None:
         state = {"api_url": self.api_url, "moto_url": self.moto_url, "stage": self.opts.stage,

@@ -55,7 +55,7 @@ def test_up_serves_and_ctrl_c_stops_everything(tmp_path):
         assert stat.S_IMODE((state / "token").stat().st_mode) == 0o600
         assert log.read_text().count(token) == 1  # printed once
         pids = json.loads((state / "stack.json").read_text())["pids"]
-        assert set(pids) == {"moto server", "API", "batch worker"}
+        assert set(pids) == {"moto server", "API", "batch worker", "train worker"}
 
         base = f"http://127.0.0.1:{api_port}"
         with urllib.request.urlopen(base + "/") as resp:
