@@ -101,7 +101,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     register_usage(app, ctx)
     if jobs is not None:
         app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
-        app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings), lambda: g.principal))
+        app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings, store), lambda: g.principal))
     if train_jobs is not None:
         app.register_blueprint(train_blueprint(ctx, train_jobs))
     app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
@@ -116,11 +116,12 @@ def error_style(path: str) -> str:
     return "problem"
 
 
-def openai_batches(jobs: Any, settings: Settings) -> Any:
+def openai_batches(jobs: Any, settings: Settings, store: Any) -> Any:
     """The OpenAI Batch API's service over the batch job service (same jobs, same admission)."""
     from functions.batch.openai_batch import OpenAIBatches
 
-    return OpenAIBatches(jobs, max_file_bytes=settings.batch_file_max_bytes,
+    task_of = (lambda ref: store.manifest(ref).task) if hasattr(store, "manifest") else None
+    return OpenAIBatches(jobs, max_file_bytes=settings.batch_file_max_bytes, task_of=task_of,
                          default_models={"embed": settings.default_embed_model,
                                          "classify": settings.default_classify_model})
 

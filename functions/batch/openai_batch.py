@@ -121,9 +121,10 @@ class OpenAIBatches:
     """Files and batches of one deployment. ``jobs``: the JobService that POST /v1/batch uses."""
 
     def __init__(self, jobs: Any, *, max_file_bytes: int, default_models: dict[str, str],
-                 clock: Callable[[], float] = time.time) -> None:
+                 task_of: Callable[[str], str] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.jobs, self.s3, self.ledger, self.bucket = jobs, jobs.s3, jobs.ledger, jobs.bucket
         self.max_file_bytes, self.default_models, self.clock = max_file_bytes, default_models, clock
+        self.task_of = task_of  # model reference -> its task, from the manifest (no model loaded)
 
     # files
     @_store_errors
@@ -187,6 +188,9 @@ class OpenAIBatches:
         data = self._read(source["key"])
         model, requests = parse_requests(data, endpoint, self.default_models[ENDPOINTS[endpoint]])
         allow_model(model)
+        task = self.task_of(model) if self.task_of is not None else ENDPOINTS[endpoint]
+        if task != ENDPOINTS[endpoint]:
+            raise InputTypeError(f"model {model} does {task}; {endpoint} needs a model that does {ENDPOINTS[endpoint]}")
         lines = pipeline_lines(requests)
         job = self.jobs.create_job(owner, "jsonl", model, texts=lines.count(b"\n"))
         batch_id, now = batch_id_of(job["job_id"]), int(self.clock())

@@ -50,8 +50,11 @@ def _response(custom_id: str, status: int, body: dict[str, Any]) -> bytes:
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def _body(endpoint: str, model: str, encoding: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(endpoint: str, model: str, encoding: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The synchronous endpoint's answer for a request's rows; None when the rows are not its kind."""
     tokens = sum(int(r.get("tokens", 0)) for r in rows)
+    if any(("embedding" in r) != (ENDPOINTS[endpoint] == "embed") for r in rows):
+        return None  # the model's task changed under the batch: an error line, never a crashed export
     if ENDPOINTS[endpoint] == "embed":
         data = [{"object": "embedding", "index": k,
                  "embedding": base64.b64encode(np.asarray(r["embedding"], dtype="<f4").tobytes()).decode("ascii")
@@ -64,8 +67,10 @@ def _body(endpoint: str, model: str, encoding: str, rows: list[dict[str, Any]]) 
 
 def _error_body(rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
     failed = next((r for r in rows if "error" in r), None)
-    if failed is None or not complete:
+    if not complete:
         code, message = "not-run", "the batch ended before this request ran to the end"
+    elif failed is None:
+        code, message = "wrong-task", "the model's answers do not fit the batch's endpoint"
     else:
         code, message = failed["error"]["code"], failed["error"]["reason"]
         k = failed["id"][1]
@@ -88,8 +93,10 @@ def exporter(s3: Any, ledger: Any) -> Callable[[Any, str, dict], None]:
                 S3Writer(s3, bucket, OUTPUTS + ids["error"] + ".jsonl") as err:
             rows = _rows(s3, bucket, outputs["results"]) if outputs.get("results") else iter(())
             for custom_id, encoding, group, complete in _grouped(rows):
-                if complete and all("error" not in r for r in group):
-                    out.write(_response(custom_id, 200, _body(endpoint, item["model"], encoding, group)))
+                body = _body(endpoint, item["model"], encoding, group) \
+                    if complete and all("error" not in r for r in group) else None
+                if body is not None:
+                    out.write(_response(custom_id, 200, body))
                     completed += 1
                 else:
                     err.write(_response(custom_id, 422 if complete else 500, _error_body(group, complete)))

@@ -139,6 +139,11 @@ def test_bad_requests_are_openai_errors(world):
     assert "line 1" in info.value.message
     with pytest.raises(openai.UnprocessableEntityError):
         client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    sentiment = client.files.create(file=("s.jsonl", io.BytesIO(_request("a", {"model": "tiny-sentiment",
+                                                                                "input": "x"}).encode())),
+                                    purpose="batch")
+    with pytest.raises(openai.UnprocessableEntityError, match="needs a model that does embed"):
+        client.batches.create(input_file_id=sentiment.id, endpoint="/v1/embeddings", completion_window="24h")
     with pytest.raises(openai.UnprocessableEntityError):
         client.files.create(file=("x.jsonl", io.BytesIO(b"{}")), purpose="fine-tune")
     with pytest.raises(openai.NotFoundError):
