@@ -351,7 +351,10 @@ class Worker:
         chunks = [c for c in self.ledger.list_chunks(run.run_id) if c.get("status") == "done"]
         outputs: dict[str, str] = self._publish(run, chunks) if chunks else {}
         counts = total_counts(chunks)
-        self.exporter(run, "failed", outputs)
+        try:
+            self.exporter(run, "failed", outputs)
+        except Exception:  # noqa: BLE001 - a failed job ends failed even when its extra outputs cannot be written
+            self.log.exception("could not export a failed job's outputs", extra={"job": run.job_id})
         doc = summary(run, status="failed", reason=reason, counts=counts, finished_at=now, chunks=chunks)
         doc["outputs"] = outputs
         keys = result_keys(run.job_id)
