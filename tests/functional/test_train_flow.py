@@ -86,6 +86,9 @@ def test_csv_to_published_model_served_to_its_owner_only(env):
     assert _call(env, "POST", "/v1/classify", env["bob"], {"model": "alice-reviews", "texts": texts})[0] == 404
     assert _call(env, "POST", "/v1/models/alice-reviews:predict", env["bob"], {"instances": texts})[0] == 404
     assert _call(env, "GET", "/v1/models/alice-reviews", env["bob"])[0] == 404
+    batch = {"model": "alice-reviews", "format": "jsonl", "texts": 2}
+    assert _call(env, "POST", "/v1/batch", env["bob"], batch)[0] == 404  # nor through the batch path
+    assert _call(env, "POST", "/v1/batch", env["alice"], batch)[0] == 201
     bob_list = [m["id"] for m in _call(env, "GET", "/v1/models", env["bob"])[1]["data"]]
     assert "alice-reviews" not in bob_list and "tiny-sentiment" in bob_list
     status, problem = _call(env, "POST", "/v1/train", env["bob"], {"name": "alice-reviews", "rows": rows})
