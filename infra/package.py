@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         print("before packaging: " + check_sizes({"function": function_mb, **layer_mb},
                                                  cfg.deploy_unzipped_max_mb, cfg.layer_goal_mb))
         ensure_node_modules()
+        from infra.web_assets import vendor_page
+
+        vendor_page()  # the page's edge-mode ES modules ship in the function zip (functions/web/vendor/)
         osls_package(stage.stage, args.aws)
         packaged = {"function": unzipped_mb(OUT / f"{cfg.service}.zip"),
                     "runtime": unzipped_mb(OUT / "runtime.zip"), "aws": unzipped_mb(OUT / "aws.zip")}

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from functions.settings import Settings
 
-from . import routes_docs, routes_openai_batch, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
+from . import routes_docs, routes_edge, routes_openai_batch, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
 from .context import ApiContext
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
@@ -30,7 +30,7 @@ from .routes_web import web_blueprint
 from .telemetry import Telemetry, keep_access_log
 
 # web: the page signs in itself; v2 health is the protocol's liveness probe, like /health
-PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset", *routes_v2.PUBLIC})
+PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset", "web.vendor", *routes_v2.PUBLIC})
 QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -104,8 +104,22 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
         app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings, store), lambda: g.principal))
     if train_jobs is not None:
         app.register_blueprint(train_blueprint(ctx, train_jobs))
-    app.register_blueprint(web_blueprint())  # GET / (the web page) and /app/* assets: infra issue 7
+    routes_edge.register(app, ctx)
+    app.register_blueprint(web_blueprint(s3_origins=lambda: _bucket_origins(store, settings)))  # GET / (the web page) and /app/* assets: infra issue 7
     return app
+
+
+def _bucket_origins(store: Any, settings: Settings) -> list[str]:
+    """The S3 origins the page talks to (presigned URLs of both buckets), for its CSP."""
+    reader = getattr(store, "s3", None)
+    client = getattr(reader, "client", None)
+    if client is None or not hasattr(client, "generate_presigned_url"):
+        return []
+    from functions.batch.jobs import sigv4_client
+
+    buckets = [settings.artifacts_bucket, settings.data_bucket]
+    # presigned URLs come from SigV4 clients (uploads, downloads, edge models): their origins, exactly
+    return sorted(set(routes_edge.s3_origins(client, buckets) + routes_edge.s3_origins(sigv4_client(client), buckets)))
 
 
 def error_style(path: str) -> str:

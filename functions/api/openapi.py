@@ -489,6 +489,12 @@ TRAIN_SCHEMAS: dict[str, Any] = {
         "model": {"type": "string", "description": "name@version once published"},
         "version_number": {"type": "integer"}, "error": {"type": ["string", "null"]}}},
     "PublishRequest": {"type": "object", "properties": {"alias": {"type": "string", "default": "prod"}}},
+    "EdgeBundle": {"type": "object", "required": ["model", "files", "runtime"], "properties": {
+        "model": {"type": "string"}, "task": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
+        "max_length": {"type": "integer"}, "output_name": {"type": "string"}, "quantization": {"type": "string"},
+        "files": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "url": {"type": "string"}, "bytes": {"type": "integer"}, "sha256": {"type": "string"}}}},
+        "runtime": {"type": "object"}, "expires_in": {"type": "integer"}, "download_bytes": {"type": "integer"}}},
 }
 
 
@@ -546,12 +552,24 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                           params=[_path_param("job_id", "the id POST /v1/batch returned")])},
         **_openai_batch_paths(settings),
         **_train_paths(),
+        "/v1/edge/{ref}": {"get": _op(
+            "Edge bundle", "models", response="EdgeBundle", errors=(*READ_ERRORS, 422),
+            params=[_path_param("ref", "a model reference: name, name:alias or name@version"),
+                    {"name": "runtime", "in": "query", "required": True,
+                     "schema": {"type": "string", "pattern": r"^\d{1,3}\.\d{1,3}\.\d{1,3}$"},
+                     "description": "the page's onnxruntime-web version (its WebAssembly binary must match)"}],
+            description="Presigned S3 URLs of the model's ONNX file and tokenizer.json and of onnxruntime-web's "
+                        "WebAssembly binary, to run the model in the browser (edge mode). Runs nothing: not "
+                        "metered.")},
         "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",
                                   "security": [], "responses": {"200": {"description": "OpenAPI 3.1 document",
                                                                         "content": {"application/json": {}}}}}},
         "/": {"get": _page("Web page", "the web page for people (sign in with a token, try a model)")},
         "/app/{name}": {"get": {**_page("Web page asset", "the page's script, style and cost table"),
                                 "parameters": [_path_param("name", "app.js, app.css or cost.json")]}},
+        "/app/vendor/{name}": {"get": {**_page("Web page module", "an npm ES module packaged with the page "
+                                                                  "(onnxruntime-web, tokenizers)"),
+                                       "parameters": [_path_param("name", "a packaged module file name")]}},
         "/static/{filename}": {"get": {**_page("Docs asset", "this page's script and style"),
                                        "parameters": [_path_param("filename", "docs.js or docs.css")]}},
         "/docs": {"get": {"summary": "API documentation page", "tags": ["service"], "operationId": "docs",

@@ -56,6 +56,9 @@ def create_resources(client: Callable[[str], Any], names: Mapping[str, str], *, 
         s3.put_bucket_cors(Bucket=names["data_bucket"], CORSConfiguration={"CORSRules": [{
             "AllowedOrigins": origins, "AllowedMethods": ["PUT", "GET", "HEAD"],
             "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}]})
+        # edge mode: the page fetches a model and the WebAssembly runtime by presigned GET
+        s3.put_bucket_cors(Bucket=names["artifacts_bucket"], CORSConfiguration={"CORSRules": [{
+            "AllowedOrigins": origins, "AllowedMethods": ["GET"], "AllowedHeaders": ["*"], "MaxAgeSeconds": 3000}]})
 
     for table in (names["tokens_table"], names["jobs_table"]):
         _table(ddb, table)

@@ -87,6 +87,7 @@ class LocalStack:
                 f"queue {names['batch_queue']} (+DLQ); tables {names['tokens_table']}, {names['jobs_table']}")
             published = publish_models(o.dist, o.models, names["artifacts_bucket"], self.client)
             say(f"models published: {published}")
+            say(self._edge_runtime(names["artifacts_bucket"]))
             env = self._function_env(cfg, names, "api")
             self.token = create_demo_token(env, o.state_dir / "token")
             self._start_api(env)
@@ -178,6 +179,16 @@ class LocalStack:
         if not worker.running:
             raise LocalStackError(f"the batch worker stopped at once. Last lines of {worker.log_path}:\n"
                                   f"{worker.log_tail()}")
+
+    def _edge_runtime(self, bucket: str) -> str:
+        """Edge mode: the page's ES modules next to it, the WebAssembly runtime in the bucket."""
+        from infra.web_assets import AssetsMissingError, publish_runtime, vendor_page
+
+        try:
+            vendor_page()
+            return f"edge runtime: {publish_runtime(self.client('s3'), bucket)}"
+        except AssetsMissingError as exc:
+            return f"warning: edge mode off ({exc})"
 
     def _start_train_worker(self, env: dict[str, str]) -> None:
         """The train function's stand-in: the same local worker, fed by the train queue."""

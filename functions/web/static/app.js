@@ -270,11 +270,29 @@
     if (!text) { showError(out, new ApiError("invalid", "Type a text first.")); return; }
     await busy(ev.submitter || ev.target.querySelector("button"), async () => {
       try {
-        const data = await api("POST", "v1/classify", { model: $("classify-model").value, texts: [text] });
-        renderBars(out, labelScores(data), data && data.model);
-        loadUsage();
-      } catch (err) { showError(out, err); }
+        const edge = Boolean(window.snlpEdge && window.snlpEdge.active());
+        const t0 = performance.now();
+        const model = $("classify-model").value;
+        const data = edge ? await window.snlpEdge.classify(model, text) : await api("POST", "v1/classify", { model, texts: [text] });
+        answered(out, data, edge ? "edge" : "cloud", performance.now() - t0);
+        if (!edge) loadUsage();
+      } catch (err) { showError(out, err instanceof ApiError || !err ? err : new ApiError("other", err.message)); }
     });
+  }
+
+  const lastMs = { edge: null, cloud: null }; // per-text latency in each mode, for the comparison
+
+  function answered(out, data, mode, ms) {
+    renderBars(out, labelScores(data), data && data.model);
+    lastMs[mode] = ms;
+    const other = mode === "edge" ? "cloud" : "edge";
+    const p = document.createElement("p");
+    p.id = "classify-mode";
+    p.dataset.mode = mode;
+    p.dataset.ms = ms.toFixed(1);
+    p.textContent = (mode === "edge" ? "Answered on this device" : "Answered by the service") + " in " + ms.toFixed(1) + " ms"
+      + (lastMs[other] !== null ? " (" + (other === "edge" ? "on this device" : "by the service") + ": " + lastMs[other].toFixed(1) + " ms)" : "") + ".";
+    out.appendChild(p);
   }
 
   function describeSimilarity(s) {

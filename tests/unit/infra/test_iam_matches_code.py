@@ -27,7 +27,9 @@ FUNCTIONS = {
                         # the OpenAI Batch API: files/ (request files), incoming/ (the job's input)
                         "functions.batch.openai_batch": "DataBucket",
                         # /v1/train: rows and evaluations under train/, one queue message per job step
-                        "functions.train.jobs": "DataBucket", "functions.train.queue": "TrainQueue"},
+                        "functions.train.jobs": "DataBucket", "functions.train.queue": "TrainQueue",
+                        # edge mode: presigned GETs of models/ and web/ (the WebAssembly runtime)
+                        "functions.api.routes_edge": "ArtifactsBucket"},
             "not_called": {"functions.batch.objects": "imported for types and result key names; the api only "
                                                       "presigns URLs (functions.batch.jobs)"},
             "beyond_calls": {("s3:ListBucket", "DataBucket"): "a presigned GET of a missing result answers 404, "

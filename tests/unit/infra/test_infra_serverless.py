@@ -161,7 +161,7 @@ def test_each_function_has_its_own_scoped_role(sls, res, role, function):
             for r in resources:
                 sub = r.get("Fn::Sub", "") if isinstance(r, dict) else r
                 if "Bucket.Arn}/" in sub:  # object ARNs are scoped to a prefix
-                    assert re.search(r"\}/(models|incoming|results|results/_parts|files|train)/\*$", sub), sub
+                    assert re.search(r"\}/(models|incoming|results|results/_parts|files|train|web)/\*$", sub), sub
         else:
             assert actions == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] or stmt["Sid"] == "Logs"
 
