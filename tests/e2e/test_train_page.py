@@ -1,5 +1,5 @@
 """The training page in headless Chromium, on the tiny artifacts behind the real app (moto in process,
-waitress, a thread draining the train queue like the train Lambda): CSV rows pasted, trained with
+waitress, a thread draining the train queue like the train Lambda): a CSV file uploaded, trained with
 progress, evaluated, published, then the new model answers /v1/classify; at 375 px wide and by
 keyboard. Writes test-artifacts/e2e/train_evaluation.png (the README's screenshot comes from here)."""
 from __future__ import annotations
@@ -65,7 +65,8 @@ def test_rows_to_published_model_by_keyboard_at_375px(page, site):
     assert page.locator("#train-base option").all_inner_texts() == ["tiny-embed"]  # embedding models only
 
     page.get_by_label("Name of your classifier").fill("page-reviews")
-    page.get_by_label("…or paste rows (one text,label per line)").fill(ROWS)
+    page.get_by_label("CSV file (text,label)").set_input_files(
+        files=[{"name": "reviews.csv", "mimeType": "text/csv", "buffer": ("text,label\n" + ROWS).encode()}])
     page.locator("#train-rows").focus()
     page.keyboard.press("Tab")  # from the rows, the keyboard reaches Train next (descriptions are hidden)
     assert page.evaluate("document.activeElement.id") == "train-submit"
@@ -92,3 +93,18 @@ def test_rows_to_published_model_by_keyboard_at_375px(page, site):
     r = client.post("/v1/classify", json={"model": "page-reviews", "texts": ["good movie"]},
                     headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.get_json()["predictions"][0]["label"] in ("positive", "negative")
+
+
+def test_zero_shot_from_label_descriptions(page, site):
+    url, token, st = site
+    page.get_by_label("Access token").fill(token)
+    page.keyboard.press("Enter")
+    page.locator("#train-base option").first.wait_for(state="attached")
+    page.get_by_label("Name of your classifier").fill("page-zero-shot")
+    page.get_by_label("Only label descriptions (zero-shot)").check()
+    page.get_by_label("One label per line: label: description").fill(
+        "positive: good great love happy\nnegative: bad awful hate sad")
+    page.get_by_label("…or paste rows (one text,label per line)").fill("good great love,positive\nawful hate sad,negative")
+    page.get_by_role("button", name="Train").click()
+    page.locator("#train-eval").wait_for(state="visible")
+    assert page.locator("#train-headline").inner_text().startswith("Accuracy 100.0 %")
