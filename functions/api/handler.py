@@ -91,9 +91,17 @@ def train_jobs(settings: Settings, s3: Any, ddb: Any, session: Any = None) -> An
     from functions.store.clients import default_client
     from functions.train.jobs import TrainJobs, TrainLedger
 
+    refund = None
+    if settings.auth_enabled and settings.tokens_table:
+        from functions.auth.usage import Ticket, settle
+
+        def refund(reservation: dict[str, Any]) -> None:  # a job whose worker is gone ran nothing billable
+            ticket = Ticket(str(reservation["token_id"]), str(reservation["day"]), int(reservation["texts"]))
+            settle(ddb, settings.tokens_table, ticket, texts=0, requests=0)
+
     return TrainJobs(s3, default_client("sqs", settings, session=session or _session()),
                      TrainLedger(ddb, settings.jobs_table), bucket=settings.data_bucket,
-                     queue_url=settings.train_queue_url)
+                     queue_url=settings.train_queue_url, refund=refund)
 
 
 def _session() -> Any:

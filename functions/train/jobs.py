@@ -45,6 +45,10 @@ def result_key(job_id: str) -> str:
     return f"{PREFIX}{job_id}/result.json"
 
 
+# no progress for longer than a train Lambda can run (15 min): its worker is gone. The job is shown and
+# recorded as ended, so no page polls forever; a redelivered message then finds it ended and stops.
+STALE_S = 16 * 60
+
 PUBLIC = ("job_id", "status", "name", "base_model", "kind", "rows", "labels", "progress", "metrics",
           "training_data_sha256", "model", "version_number", "alias", "error", "created_at", "updated_at")
 
@@ -96,9 +100,11 @@ class TrainJobs:
     """The API's side: create jobs (rows to S3, record, queue message), read them, ask to publish."""
 
     def __init__(self, s3: Any, sqs: Any, ledger: TrainLedger, *, bucket: str, queue_url: str,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 refund: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.s3, self.sqs, self.ledger, self.bucket, self.queue_url = s3, sqs, ledger, bucket, queue_url
         self.new_id = new_id
+        self.refund = refund  # gives a reservation back to the quota (None: jobs are not metered)
 
     def create(self, owner_id: str, item: dict[str, Any], rows_jsonl: bytes | None, spec: dict[str, Any] | None) -> dict[str, Any]:
         job_id = check_job_id(self.new_id())
@@ -113,7 +119,7 @@ class TrainJobs:
         return public(self.ledger.read(job_id) or {})
 
     def get(self, job_id: str, owner_id: str) -> dict[str, Any]:
-        item = self._owned(job_id, owner_id)
+        item = self._stale(self._owned(job_id, owner_id))
         out = public(item)
         if item.get("status") in (DONE, PUBLISHING, PUBLISHED):
             result = json.loads(self.s3.get_object(Bucket=self.bucket, Key=result_key(job_id))["Body"].read())
@@ -128,6 +134,20 @@ class TrainJobs:
                                         "that is not published yet can be published")
         self._send(job_id, "publish")
         return public(self.ledger.read(job_id) or {})
+
+    def _stale(self, item: dict[str, Any]) -> dict[str, Any]:
+        """End a job whose worker is gone: training failed (its texts refunded), a publish back to done."""
+        job_id, status = item["job_id"], item.get("status")
+        if status not in (EMBEDDING, FITTING, PUBLISHING) or self.ledger.clock() - item.get("updated_at", 0) <= STALE_S:
+            return item
+        if status == PUBLISHING:
+            self.ledger.move(job_id, (PUBLISHING,), DONE, error="publishing stopped without finishing; publish again")
+        elif self.ledger.move(job_id, (EMBEDDING, FITTING), FAILED,
+                              error="training stopped without finishing (the worker ran out of time); try again"):
+            reservation = self.ledger.take_reservation(job_id)
+            if reservation and self.refund is not None:
+                self.refund(reservation)
+        return self.ledger.read(job_id) or item
 
     def _owned(self, job_id: str, owner_id: str) -> dict[str, Any]:
         item = self.ledger.read(check_job_id(job_id))

@@ -138,3 +138,20 @@ def test_openapi_lists_the_training_routes(env):
         if rule.rule.startswith("/v1/train"):
             path = rule.rule.replace("<", "{").replace(">", "}")
             assert set(rule.methods) - {"HEAD", "OPTIONS"} <= {m.upper() for m in spec["paths"][path]}, path
+
+
+def test_a_job_whose_worker_is_gone_ends_failed_and_its_texts_come_back(env):
+    from functions.train import jobs as J
+
+    st = env["stack"]
+    status, job = _call(env, "POST", "/v1/train", env["alice"], {"name": "alice-stale", "rows": _rows()})
+    assert status == 202
+    assert read_usage(env["ddb"], TABLE, env["alice_id"], utc_day(time.time()))["texts"] == 36  # reserved
+    ledger = st.worker.ledger
+    ledger.move(job["job_id"], (J.QUEUED,), J.EMBEDDING)  # a worker took it ...
+    ledger._update(J.pk(job["job_id"]), J.SK, {"updated_at": time.time() - J.STALE_S - 1})  # ... and vanished
+    status, now = _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])
+    assert status == 200 and now["status"] == "failed" and "ran out of time" in now["error"]
+    assert read_usage(env["ddb"], TABLE, env["alice_id"], utc_day(time.time()))["texts"] == 0
+    env["drain"]()  # the message, delivered late, finds the job ended and does nothing
+    assert _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])[1]["status"] == "failed"
