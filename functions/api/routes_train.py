@@ -9,6 +9,7 @@ composition and the registry write. Another token's job is "not found".
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -16,15 +17,16 @@ from flask import Blueprint, g
 
 from functions.batch import metering
 from functions.batch.jobs import _ledger_errors
-from functions.nlp.errors import InputTypeError, ModelNotFoundError
+from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import NAME_RE
 from functions.store.refs import ALIAS_MAX, parse_ref
-from functions.store.visibility import owner_of
-from functions.train.data import (MAX_ROWS, TrainingConflictError, check_descriptions, check_rows,
-                                  sample_labels_known)
+from functions.train.data import MAX_ROWS, check_descriptions, check_rows, sample_labels_known
+from functions.train.publishing import check_name
 
 from .context import ApiContext, json_response, read_json_body
 
+TOKEN_ID_RE = re.compile(r"^tok_[0-9a-f]{16}$")  # functions.auth.tokens.new_token_id
+MAX_SHARED = 50
 SHAPE = ('the body must be a JSON object: {"name", "rows": "text,label CSV" | [{"text","label"}], '
          '"base_model"?, "descriptions"?: {label: description}}')
 
@@ -32,14 +34,7 @@ SHAPE = ('the body must be a JSON object: {"name", "rows": "text,label CSV" | [{
 def _name(ctx: ApiContext, value: Any, token_id: str) -> str:
     if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
         raise InputTypeError("name must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
-    try:
-        described = ctx.store.describe(value)
-    except ModelNotFoundError:
-        return value
-    versions = described.get("versions") or []
-    manifest = ctx.store.manifest(f"{value}@{versions[0]}") if versions else None
-    if manifest is None or owner_of(manifest.source) != token_id:
-        raise TrainingConflictError(f"the model name {value} is taken; choose another name")
+    check_name(ctx.store.s3, value, token_id)  # 409 now; the worker checks again when it publishes
     return value
 
 
@@ -102,17 +97,22 @@ def train_blueprint(ctx: ApiContext, jobs: Any, clock: Callable[[], float] = tim
         with _ledger_errors():
             job = jobs.get(job_id, str(g.principal.token_id))
         if job.get("status") == "published":
-            ctx.store.forget(job["name"])  # checking the name cached "not found" on this instance
+            ctx.store.forget(job["name"])  # a lookup before it existed may have cached "not found" here
         return json_response(job)
 
     @bp.post("/v1/train/<job_id>/publish")
     def publish(job_id: str):  # type: ignore[no-untyped-def]
-        body = read_json_body(allow_empty=True, shape='the body must be a JSON object: {"alias"?: "prod"}')
+        body = read_json_body(allow_empty=True,
+                              shape='the body must be a JSON object: {"alias"?: "prod", "share_with"?: [token ids]}')
         alias = body.get("alias", "prod")
         if not isinstance(alias, str) or not NAME_RE.fullmatch(alias.lower()) or len(alias) > ALIAS_MAX:
             raise InputTypeError("alias must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        shared = body.get("share_with", [])
+        if not isinstance(shared, list) or len(shared) > MAX_SHARED or not all(
+                isinstance(t, str) and TOKEN_ID_RE.fullmatch(t) for t in shared):
+            raise InputTypeError(f"share_with must be a list of at most {MAX_SHARED} token ids (tok_...)")
         with _ledger_errors():
-            return json_response(jobs.publish(job_id, str(g.principal.token_id), alias), 202)
+            return json_response(jobs.publish(job_id, str(g.principal.token_id), alias, sorted(set(shared))), 202)
 
     return bp
 

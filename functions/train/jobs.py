@@ -50,7 +50,7 @@ def result_key(job_id: str) -> str:
 STALE_S = 16 * 60
 
 PUBLIC = ("job_id", "status", "name", "base_model", "kind", "rows", "labels", "progress", "metrics",
-          "training_data_sha256", "model", "version_number", "alias", "error", "created_at", "updated_at")
+          "training_data_sha256", "model", "version_number", "alias", "shared", "error", "created_at", "updated_at")
 
 
 class TrainLedger(Ledger):
@@ -127,9 +127,11 @@ class TrainJobs:
             out["details"] = result.get("details")
         return out
 
-    def publish(self, job_id: str, owner_id: str, alias: str) -> dict[str, Any]:
+    def publish(self, job_id: str, owner_id: str, alias: str, shared: list[str] = ()) -> dict[str, Any]:
+        """Queue the publish; ``shared``: token ids that may use the model besides its owner (recorded
+        in the version's manifest: a version's audience is as immutable as the version)."""
         item = self._owned(job_id, owner_id)
-        if not self.ledger.move(job_id, (DONE,), PUBLISHING, alias=alias, error=None):
+        if not self.ledger.move(job_id, (DONE,), PUBLISHING, alias=alias, shared=list(shared), error=None):
             raise TrainingConflictError(f"job {job_id} is {item.get('status')}: only a finished training "
                                         "that is not published yet can be published")
         self._send(job_id, "publish")

@@ -14,9 +14,22 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest, file_entry
-from functions.store.visibility import OWNER, SHARED
+from functions.store.visibility import OWNER, SHARED, owner_of
 
+from .data import TrainingConflictError
 from .head import LinearHead
+
+
+def check_name(reader: Any, name: str, owner: str) -> None:
+    """A model name belongs to whoever published it first (an operator's default model has no owner,
+    so it is nobody's to take): TrainingConflictError (409) for anyone else. Reads S3 directly, never
+    the store's caches: checking a free name must not leave a cached "not found" behind."""
+    prefix = reader.key(name) + "/"
+    first = next((k for k in reader.list_keys(prefix) if k.endswith("/" + MANIFEST_FILE)), None)
+    if first is None:
+        return
+    if owner_of(Manifest.from_json(reader.get_bytes(first, f"model {name}")).source) != owner:
+        raise TrainingConflictError(f"the model name {name} is taken; choose another name")
 
 
 def classify_manifest(base: Manifest, directory: Path, *, name: str, version: str, labels: Sequence[str],
@@ -64,4 +77,4 @@ def publish(s3: Any, bucket: str, artifact_dir: Path, alias: str) -> tuple[str, 
     return ref, number_version(s3, bucket, manifest.name, manifest.version)
 
 
-__all__ = ["build_artifact", "classify_manifest", "headline", "publish"]
+__all__ = ["build_artifact", "check_name", "classify_manifest", "headline", "publish"]

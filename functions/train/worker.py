@@ -23,14 +23,13 @@ from typing import Any, Callable
 import numpy as np
 
 from functions.auth.usage import Ticket, settle
-from functions.nlp.errors import ModelNotFoundError, NlpError
-from functions.store.visibility import owner_of
+from functions.nlp.errors import NlpError
 
 from . import jobs as J
 from .data import Rows
 from .head import LinearHead
 from .pipeline import train, zero_shot
-from .publishing import build_artifact, headline, publish
+from .publishing import build_artifact, check_name, headline, publish
 
 
 @dataclass
@@ -136,7 +135,7 @@ class TrainWorker:
             return
         name, owner, alias = item["name"], item["owner"], item.get("alias") or "prod"
         try:
-            self._check_name(name, owner)
+            check_name(self.store.s3, name, owner)
             result = json.loads(self._get(J.result_key(job_id)))
             h = result["head"]
             head = LinearHead(np.asarray(h["weights"], dtype=np.float32), np.asarray(h["bias"], dtype=np.float32),
@@ -148,7 +147,7 @@ class TrainWorker:
             out = self.workdir / job_id
             shutil.rmtree(out, ignore_errors=True)
             build_artifact(base_dir, base, head, out, name=name, version=version, owner=owner, job_id=job_id,
-                           data_sha256=item.get("training_data_sha256"),
+                           data_sha256=item.get("training_data_sha256"), shared=item.get("shared") or (),
                            metrics=headline(result.get("evaluation"), result.get("details") or {}))
             ref, number = publish(self.s3, self.artifacts_bucket, out, alias)
             shutil.rmtree(out, ignore_errors=True)
@@ -159,17 +158,6 @@ class TrainWorker:
             self.ledger.move(job_id, (J.PUBLISHING,), J.DONE, error=f"publish failed: {detail}")
             return
         self.ledger.move(job_id, (J.PUBLISHING,), J.PUBLISHED, model=ref, version_number=number, error=None)
-
-    def _check_name(self, name: str, owner: str) -> None:
-        """A model name belongs to whoever published it first: refuse anyone else's."""
-        try:
-            described = self.store.describe(name)
-        except ModelNotFoundError:
-            return
-        versions = described.get("versions") or list((described.get("aliases") or {}).values())
-        for version in versions[:1]:
-            if owner_of(self.store.manifest(f"{name}@{version}").source) != owner:
-                raise J.TrainingConflictError(f"the model name {name} is taken; choose another name")
 
 
 __all__ = ["TrainWorker"]

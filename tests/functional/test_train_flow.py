@@ -155,3 +155,18 @@ def test_a_job_whose_worker_is_gone_ends_failed_and_its_texts_come_back(env):
     assert read_usage(env["ddb"], TABLE, env["alice_id"], utc_day(time.time()))["texts"] == 0
     env["drain"]()  # the message, delivered late, finds the job ended and does nothing
     assert _call(env, "GET", f"/v1/train/{job['job_id']}", env["alice"])[1]["status"] == "failed"
+
+
+def test_a_published_model_shared_with_another_token(env):
+    status, job = _call(env, "POST", "/v1/train", env["alice"], {"name": "alice-shared", "rows": _rows()})
+    env["drain"]()
+    bob_id = env["stack"].runtime.app.extensions["snlp"].tokens.authenticate(env["bob"]).token_id
+    for bad in ("tok_x", ["nope"], [1], ["tok_" + "0" * 16] * 51):
+        assert _call(env, "POST", f"/v1/train/{job['job_id']}/publish", env["alice"], {"share_with": bad})[0] == 422
+    status, out = _call(env, "POST", f"/v1/train/{job['job_id']}/publish", env["alice"], {"share_with": [bob_id]})
+    assert status == 202 and out["shared"] == [bob_id]
+    env["drain"]()
+    texts = {"model": "alice-shared", "texts": ["good movie"]}
+    assert _call(env, "POST", "/v1/classify", env["bob"], texts)[0] == 200  # shared with bob
+    carol, _ = env["stack"].token("carol")
+    assert _call(env, "POST", "/v1/classify", carol, texts)[0] == 404  # and nobody else
