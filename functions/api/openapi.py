@@ -488,7 +488,10 @@ TRAIN_SCHEMAS: dict[str, Any] = {
             "(rows: true label), mistakes (the ten most confident)"},
         "model": {"type": "string", "description": "name@version once published"},
         "version_number": {"type": "integer"}, "error": {"type": ["string", "null"]}}},
-    "PublishRequest": {"type": "object", "properties": {"alias": {"type": "string", "default": "prod"}}},
+    "PublishRequest": {"type": "object", "properties": {
+        "alias": {"type": "string", "default": "prod"},
+        "share_with": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^tok_[0-9a-f]{16}$"},
+                       "description": "token ids that may use this version besides yours"}}},
     "EdgeBundle": {"type": "object", "required": ["model", "files", "runtime"], "properties": {
         "model": {"type": "string"}, "task": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
         "max_length": {"type": "integer"}, "output_name": {"type": "string"}, "quantization": {"type": "string"},
