@@ -26,6 +26,7 @@ DIST = REPO / "model_artifacts" / "dist"
 ARCHITECTURES = ("x86_64", "arm64")
 API_TYPES = ("http", "rest", "url")  # url: a Lambda function URL (auth NONE; our tokens)
 FREE_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10240
+LAMBDA_LOG_FORMATS = ("text", "json_quiet")  # infra/serverless/lambda-logs.yml
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 MB_PER_VCPU = 1769
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack uses the same names
@@ -70,6 +71,7 @@ class StageConfig:
     powertools_trace_disabled: bool
     access_log_sample_rate: float
     metrics_per_model: bool
+    lambda_log_format: str
     results_expire_days: int
     incoming_expire_days: int
     alarm_5xx_rate_pct: float
@@ -178,6 +180,9 @@ def _stage(name: str, values: Any) -> StageConfig:
         if not isinstance(v[key], (int, float)) or isinstance(v[key], bool) or not 0 <= v[key] <= 1:
             raise ConfigError(f"{where}.{key}: expected a share between 0 and 1, got {v[key]!r}")
     _int(v, "xray_reservoir_per_s", where, minimum=0)
+    if v["lambda_log_format"] not in LAMBDA_LOG_FORMATS:
+        raise ConfigError(f"{where}.lambda_log_format: {v['lambda_log_format']!r} is not one of "
+                          f"{', '.join(LAMBDA_LOG_FORMATS)}")
     for key in ("tracing", "powertools_trace_disabled", "api_snapstart", "metrics_per_model", "legacy_tokens"):
         if not isinstance(v[key], bool):
             raise ConfigError(f"{where}.{key}: expected true or false, got {v[key]!r}")

@@ -47,6 +47,7 @@ def deployment(stage: StageParams, model: str, variant: str, memory_mb: int, *, 
                   provisioned_concurrency=stage.provisioned_concurrency, snapstart=stage.snapstart,
                   tracing=stage.tracing, xray_sampling_rate=stage.xray_sampling_rate,
                   xray_reservoir_per_s=stage.xray_reservoir_per_s, log_retention_days=stage.log_retention_days,
+                  platform_log_lines=stage.lambda_log_format == "text",
                   custom_metrics=custom_metric_count(max(1, len(stage.preload_models)), stage.metrics_per_model))
     values.update(changes)
     return Deployment(**values)

@@ -50,7 +50,8 @@ SOURCES = {
     "lambda_ephemeral": "ephemeral storage above 512 MB x billed duration (stage lever)",
     "api_gateway": "front door: HTTP API / REST API per request (tiered); function URL free",
     "xray": "traces recorded with tracing on: REST applies the stage's sampling rule, else Lambda's 1/s + 5 %",
-    "logs_ingest": "measured function log bytes (access log + EMF) + 300 B platform lines, tiered; + gateway access log",
+    "logs_ingest": "measured function log bytes (access log + EMF) + 300 B platform lines (lambda_log_format text), "
+                   "tiered; + gateway access log",
     "logs_storage": "ingested bytes x retention (stage log_retention_days) x compression 0.15 (assumed)",
     "dynamodb": "token reads on cache miss + usage writes as flushed (every N requests or T s per environment and token)",
     "kms": "aws/s3 bucket key once per cold start + aws/dynamodb key every 5 min per live environment",
@@ -119,6 +120,7 @@ class Deployment:
     xray_reservoir_per_s: float = 1.0  # requests per second traced first
     log_retention_days: int = 30
     gateway_access_log: bool = True  # HTTP API access log (REST and function URLs write none here)
+    platform_log_lines: bool = True  # Lambda's START/END/REPORT lines (stage lambda_log_format: text)
     custom_metrics: float = 0.0  # EMF metric-months the stage's telemetry creates (levers.py)
 
     def __post_init__(self) -> None:
@@ -236,7 +238,8 @@ def estimate(profile: Profile, deployment: Deployment, workload: Workload, price
     mean_ms = (1 - od_cold) * warm_ms + od_cold * cold_ms
     on_demand_gb_s = n * (1 - prov) * mean_ms / 1000.0 * gb
     prov_gb_s = n * prov * warm_ms / 1000.0 * gb
-    log_bytes = (1 - cold) * profile.log_bytes + cold * profile.cold_log_bytes + PLATFORM_LOG_BYTES
+    log_bytes = ((1 - cold) * profile.log_bytes + cold * profile.cold_log_bytes
+                 + (PLATFORM_LOG_BYTES if d.platform_log_lines else 0))
     gateway_bytes = GATEWAY_LOG_BYTES[d.api] if d.gateway_access_log else 0
     ingest_gb = n * (log_bytes + gateway_bytes) / GB
     reads = (1 - w.token_cache_hit_rate) * profile.ddb_reads_on_miss

@@ -84,14 +84,15 @@ def goal_section(meas: Measurements, prices: PriceBook, stage: StageParams, alia
         lines.append(f"| batch through S3 at the cheapest measured memory ({best.job.memory_mb} MB) | "
                      f"<= ${BATCH_GOAL:.2f} | ${best.per_million_texts:.3f} | "
                      f"{'met' if best.per_million_texts <= BATCH_GOAL else '**not met**'} |")
-    lean = _cost(meas, prices, w, stage, s, api="url", tracing=False,
+    lean = _cost(meas, prices, w, stage, s, api="url", tracing=False, platform_log_lines=False,
                  custom_metrics=deployment(replace(stage, metrics_per_model=False), s.model, s.variant,
                                            s.memory_mb).custom_metrics)
     lean_metrics = deployment(replace(stage, metrics_per_model=False), s.model, s.variant, s.memory_mb).custom_metrics
     cheapest = recommend(meas, prices, w, s.model, s.variant, "cost",
                          make=lambda m, v, mem: deployment(stage, m, v, mem, api="url", tracing=False,
-                                                           custom_metrics=lean_metrics))
-    lines += ["", f"With the lean levers (function URL, tracing off, per-model metrics off): "
+                                                           platform_log_lines=False, custom_metrics=lean_metrics))
+    lines += ["", f"With the lean levers (function URL, tracing off, per-model metrics off, lambda_log_format "
+              "json_quiet; the access log sampling is not priced here: `make bench` measures its bytes): "
               f"**${lean.all_in_per_million:.3f}** per 1M requests at {s.memory_mb} MB; at the cheapest measured "
               f"memory ({cheapest.memory_mb} MB, Power Tuning's `cost` strategy): "
               f"**${cheapest.chosen.cost.all_in_per_million:.3f}** (x86_64; arm64 would cut Lambda compute by a "
@@ -150,7 +151,7 @@ def line_items_section(meas, prices, stage, aliases) -> list[str]:
                                                               for a in FRONT_DOORS) + " | |")
     lines += ["", "Levers for the largest fees after the front door: logs (`access_log_sample_rate`, `metrics_per_model`; "
               "`make bench` measures the bytes per request both ways; Lambda's own START/END/REPORT lines, about "
-              "300 B, go away only with the JSON log format and system log level WARN, not set here), DynamoDB "
+              "300 B, go away with `lambda_log_format: json_quiet`), DynamoDB "
               "(usage written every `SNLP_USAGE_FLUSH_REQUESTS` requests per environment and token) and custom "
               "metrics (fixed per month, so they weigh most at low traffic).",
               "", "| front door | gives up |", "|---|---|"]

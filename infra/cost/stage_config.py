@@ -40,6 +40,7 @@ class StageParams:
     log_retention_days: int = 30
     access_log_sample_rate: float = 1.0
     metrics_per_model: bool = True
+    lambda_log_format: str = "text"
     batch_memory_mb: int = 3008
     batch_threads: int = 2
 
@@ -59,6 +60,7 @@ def read_stage(stage: str, path: Path | None = None) -> StageParams:
                        ephemeral_mb=s.api_ephemeral_mb, tracing=s.tracing, xray_sampling_rate=s.xray_sampling_rate,
                        xray_reservoir_per_s=s.xray_reservoir_per_s, log_retention_days=s.log_retention_days,
                        access_log_sample_rate=s.access_log_sample_rate, metrics_per_model=s.metrics_per_model,
+                       lambda_log_format=s.lambda_log_format,
                        batch_memory_mb=s.batch_memory_mb, batch_threads=s.batch_threads)
 
 

@@ -121,6 +121,12 @@ def test_function_url_has_no_front_door_fee_and_no_gateway_log(prices):
     assert url.per_request["logs_ingest"] == pytest.approx(http.per_request["logs_ingest"] - 230 / 1e9 * 0.5)
 
 
+def test_quiet_log_format_drops_the_platform_lines(prices):
+    loud = estimate(profile(), Deployment("m", "int8", 1024), workload(), prices)
+    quiet = estimate(profile(), Deployment("m", "int8", 1024, platform_log_lines=False), workload(), prices)
+    assert loud.per_request["logs_ingest"] - quiet.per_request["logs_ingest"] == pytest.approx(300 / 1e9 * 0.5)
+
+
 def test_custom_metrics_are_metric_months(prices):
     cost = estimate(profile(), Deployment("m", "int8", 1024, custom_metrics=20), workload(), prices)
     assert cost.per_month_fixed["custom_metrics"] == pytest.approx(20 * 0.3)

@@ -55,6 +55,7 @@ def test_every_shipped_stage_is_valid():
     ({"xray_sampling_rate": 1.5}, "between 0 and 1"),
     ({"access_log_sample_rate": -0.1}, "between 0 and 1"),
     ({"metrics_per_model": "no"}, "expected true or false"),
+    ({"lambda_log_format": "json"}, "is not one of text, json_quiet"),
     ({"surprise": 1}, "unknown parameter(s) surprise"),
 ])
 def test_bad_stage_parameters_fail_with_a_clear_message(tmp_path, changes, message):
