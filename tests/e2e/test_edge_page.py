@@ -9,7 +9,7 @@ import threading
 import boto3
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.phone import phone_page
 from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
 from tests.support.moto_server import FAKE_AWS, MotoServer
 from tests.support.s3 import upload_registry
@@ -57,19 +57,8 @@ def site(tiny_registry, tmp_path, monkeypatch):
 
 @pytest.fixture()
 def page(site):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: run infra/ci/install_browser.sh")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        ctx = browser.new_context(viewport={"width": 375, "height": 800})
-        pg = ctx.new_page()
-        pg.set_default_timeout(60_000)
-        errors: list[str] = []
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.goto(site[0] + "/")
-        yield pg, ctx, errors
-        browser.close()
+    with phone_page(site[0] + "/", timeout_ms=60_000) as opened:
+        yield opened
 
 
 def test_edge_labels_like_the_cloud_and_works_offline(page, site):

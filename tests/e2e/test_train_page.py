@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.phone import phone_page
 from tests.support.train_stack import train_stack
 from tests.unit.train.test_pipeline import NEG, POS
 
@@ -43,17 +44,8 @@ def site(tiny_registry, tmp_path):  # function scope: after the autouse fake-AWS
 
 @pytest.fixture()
 def page(site):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: run infra/ci/install_browser.sh")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) not installed")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        ctx = browser.new_context(viewport={"width": 375, "height": 800})  # a small phone
-        pg = ctx.new_page()
-        pg.set_default_timeout(30_000)
-        pg.goto(site[0] + "/")
+    with phone_page(site[0] + "/") as (pg, _ctx, _errors):
         yield pg
-        browser.close()
 
 
 def test_rows_to_published_model_by_keyboard_at_375px(page, site):
