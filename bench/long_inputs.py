@@ -55,13 +55,19 @@ def chunking(directory: Path, texts: list[str], *, repeats: int = 15, threads: i
     windows = model.windows([doc], overflow)
     singles = [Windows(ids=[ids], owner=np.zeros(1, dtype=np.int64), truncated=np.zeros(1, dtype=bool), n_texts=1)
                for ids in windows.ids]
-    chunked = summary(time_calls(lambda: model.run([doc], overflow=overflow), repeats=repeats))["p50"]
+    def together() -> None:
+        model.run([doc], overflow=overflow)
 
     def separately() -> None:
         for single in singles:
             model.run_windows(single)
 
-    apart = summary(time_calls(separately, repeats=repeats))["p50"]
+    # interleaved, so that the machine's drift (2 shared cores) hits both sides alike
+    samples: dict[str, list[float]] = {"together": [], "apart": []}
+    for _ in range(repeats):
+        samples["together"] += time_calls(together, repeats=1, warmup=1)
+        samples["apart"] += time_calls(separately, repeats=1, warmup=1)
+    chunked, apart = summary(samples["together"])["p50"], summary(samples["apart"])["p50"]
     return {"model": model.manifest.name, "version": model.manifest.version, "threads": threads,
             "doc_tokens": content_tokens(model, doc), "windows": windows.count,
             "window_tokens": model.manifest.max_length, "chunk_ms_p50": round(chunked, 2),
