@@ -84,7 +84,8 @@ def test_tensorflow_serving_rest(live):
     session.headers.update(_auth(live))
     status = session.get(f"{live.url}/v1/models/{classify}", timeout=30).json()["model_version_status"]
     assert status and all(s["state"] == "AVAILABLE" and s["version"].isdigit() for s in status)
-    version = status[-1]["version"]
+    [prod] = session.get(f"{live.url}/v1/models/{classify}/labels/prod", timeout=30).json()["model_version_status"]
+    version = prod["version"]  # the number of the version the default (prod) answers with
     meta = session.get(f"{live.url}/v1/models/{classify}/versions/{version}/metadata", timeout=30).json()
     assert "serving_default" in meta["metadata"]["signature_def"]["signature_def"]
     rows = session.post(f"{live.url}/v1/models/{classify}/versions/{version}:predict",
