@@ -73,3 +73,11 @@ def test_single_text_requests_send_a_text_of_about_twenty_tokens():
     texts = ["one two", "a b c d e f g h i j k l m n o p", "x y z"]
     first = goal_text_first(texts)
     assert first[0] == texts[1] and sorted(first) == sorted(texts)
+
+
+def test_the_priced_cold_start_is_the_median_of_every_fresh_process():
+    from infra.cost.sweep import _cold_fields, _median_cold
+
+    runs = [_cold_fields({"init_ms": ms, "first_request_ms": ms / 10, "s3_get": 4}) for ms in (900, 600, 700, 650, 2000)]
+    assert "s3_get" not in runs[0]
+    assert _median_cold(runs) == {"init_ms": 700, "first_request_ms": 70}
