@@ -50,7 +50,7 @@ bench: models
 # the saved measurements in infra/cost/measurements/ (a stale build is flagged at the top).
 # SWEEP=1 re-measures the current build first (5 cold starts + 15 warm runs per size; refuses a busy
 # host; `python -m infra.cost sweep --plan` prints how long) and then refuses a report on another
-# build (--strict). STAGE=prod|dev|local; SWEEP_ARGS="--allow-busy" / "--reps 9" / "--variants int8 fp32"
+# build (--strict). STAGE=prod|dev|local; SWEEP_ARGS="--allow-busy" / "--reps 9" / "--variants int8 fp32 pytorch-fp32"
 cost: venv
 	$(if $(SWEEP),$(PY) -m model_artifacts build-defaults && $(PY) -m infra.cost sweep --stage $(or $(STAGE),prod) $(SWEEP_ARGS) &&) $(PY) -m infra.cost report --stage $(or $(STAGE),prod) $(if $(SWEEP),--strict,)
 
