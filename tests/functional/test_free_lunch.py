@@ -1,4 +1,4 @@
-"""No free lunch: every route and the batch path, tried with an exhausted, a revoked and a
+"""No free lunch: every route and the batch paths (POST /v1/batch, the OpenAI Batch API), tried with an exhausted, a revoked and a
 malformed token, process nothing and leave nothing unmetered.
 
 The real API (``build_runtime``, its token store, meter and job service) and the real batch
@@ -9,6 +9,7 @@ that each body would have run a model (and that what it ran is what the meter bi
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -194,3 +195,37 @@ def test_a_batch_job_whose_owner_ran_out_meanwhile_processes_nothing(world, monk
     assert inference.runs == 0, "the worker ran the model for a token without quota"
     usage = read_usage(stack.ddb, TOKENS, record.token_id, utc_day(time.time()))
     assert usage["texts"] == QUOTA and usage["requests"] == QUOTA  # the reservation went back; nothing billed
+
+
+def test_the_openai_batch_api_creates_no_batch_for_an_exhausted_revoked_or_malformed_token(world, monkeypatch):
+    stack, rt = world
+    ddb, client = stack.ddb, rt.app.test_client()
+    inference = Inference(monkeypatch)
+    exhausted, ex_rec = create_token(ddb, TOKENS, owner="spent", models="*", quota_per_day=QUOTA)
+    add_usage(ddb, TOKENS, ex_rec.token_id, utc_day(time.time()), texts=QUOTA, requests=QUOTA)
+    revoked, rev_rec = create_token(ddb, TOKENS, owner="gone", models="*", quota_per_day=QUOTA)
+    revoke_token(ddb, TOKENS, rev_rec.token_id)
+    good, _ = create_token(ddb, TOKENS, owner="paying", models="*", quota_per_day=10_000)
+    lines = "".join(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/embeddings",
+                                "body": {"model": "minilm-embed", "input": f"text {i}"}}) + "\n" for i in range(3))
+
+    def upload(token: str) -> Any:
+        return client.post("/v1/files", data={"purpose": "batch", "file": (io.BytesIO(lines.encode()), "in.jsonl")},
+                           headers=auth(token), content_type="multipart/form-data")
+
+    def create(token: str, file_id: str) -> Any:
+        return client.post("/v1/batches", json={"input_file_id": file_id, "endpoint": "/v1/embeddings",
+                                                "completion_window": "24h"}, headers=auth(token))
+
+    good_file = upload(good).get_json()["id"]
+    spent_file = upload(exhausted).get_json()["id"]  # storing a file costs no inference
+    rows_before, jobs_before = _usage_rows(ddb), _job_rows(ddb)
+    refused = create(exhausted, spent_file)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert create(exhausted, good_file).status_code == 404  # another token's file is not there
+    assert upload(revoked).status_code == 403 and create(revoked, good_file).status_code == 403
+    for bad in MALFORMED:
+        assert upload(bad).status_code == 401 and create(bad, good_file).status_code == 401
+    assert _job_rows(ddb) == jobs_before and _usage_rows(ddb) == rows_before
+    assert create(good, good_file).status_code == 200 and len(_job_rows(ddb)) == len(jobs_before) + 1
+    assert inference.snapshot() == (0, 0, 0)  # none of this ran a model: the worker does, on the meter
