@@ -1,5 +1,5 @@
-"""No free lunch: every route and the batch paths (POST /v1/batch, the OpenAI Batch API), tried with an exhausted, a revoked and a
-malformed token, process nothing and leave nothing unmetered.
+"""No free lunch: every route and the batch paths (POST /v1/batch, the OpenAI Batch API), tried
+with an exhausted, a revoked and a malformed token, process nothing and leave nothing unmetered.
 
 The real API (``build_runtime``, its token store, meter and job service) and the real batch
 worker run on one moto account. The routes come from the app's own URL map and their bodies
