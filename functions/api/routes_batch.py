@@ -37,8 +37,8 @@ def _require_model(token: Any, ref: str) -> None:
 
 def _read_body() -> dict[str, Any]:
     """The body as a JSON object ({} when empty), parsed like every other API route."""
-    return read_json_body(allow_empty=True,
-                          shape='the body must be a JSON object: {"format": "jsonl"|"csv", "model"?, "texts"?, "bytes"?}')
+    return read_json_body(allow_empty=True, shape='the body must be a JSON object: '
+                                                  '{"format": "jsonl"|"csv", "model"?, "texts"?, "bytes"?}')
 
 
 def _check_size(declared: Any, limit: int) -> None:

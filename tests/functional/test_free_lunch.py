@@ -80,7 +80,8 @@ def world(tmp_path, monkeypatch):
 
 def _usage_rows(ddb: Any) -> dict[str, dict[str, int]]:
     items = ddb.scan(TableName=TOKENS)["Items"]
-    return {f"{i['pk']['S']}/{i['sk']['S']}": {k: int(i.get(k, {}).get("N", "0")) for k in ("requests", "texts", "tokens")}
+    counters = ("requests", "texts", "tokens")
+    return {f"{i['pk']['S']}/{i['sk']['S']}": {k: int(i.get(k, {}).get("N", "0")) for k in counters}
             for i in items if i["pk"]["S"].startswith(USAGE_PK)}
 
 
