@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    from bench.machine import cpu_info
+
     result = run(variant_dirs("minilm-embed")["int8"], *corpus_rows(args.rows, args.test))
+    result["machine"] = {**cpu_info(), "load_average_1m": round(os.getloadavg()[0], 2)}  # was it quiet?
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
