@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=DIST)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    import os
+
     result = run(args.dist, args.model, load_texts(args.texts))
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)  # 2 cores here: was it quiet?
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
