@@ -46,6 +46,16 @@ def tensor_metadata(manifest: Manifest) -> tuple[list[dict[str, Any]], list[dict
             [{"name": manifest.output_name, "datatype": "FP32", "shape": [-1, k]}])
 
 
+def parameters_of(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """An object's ``parameters`` (the protocol's free-form options): {} when absent, 422 unless an object."""
+    parameters = obj.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise InputTypeError(f"{where}parameters must be an object")
+    return parameters
+
+
 def texts_of(body: dict[str, Any]) -> list[Any]:
     """The ``text`` input tensor's strings, checked against its declared shape and datatype."""
     inputs = body.get("inputs")
@@ -56,7 +66,7 @@ def texts_of(body: dict[str, Any]) -> list[Any]:
         raise InputTypeError(f"unknown input {str(tensor.get('name'))[:40]!r}; the model's input is \"{INPUT}\"")
     if tensor.get("datatype") != "BYTES":
         raise InputTypeError(f"input \"{INPUT}\" has datatype BYTES, not {str(tensor.get('datatype'))[:20]}")
-    if "binary_data_size" in (tensor.get("parameters") or {}):
+    if "binary_data_size" in parameters_of(tensor, f"input \"{INPUT}\" "):
         raise UnsupportedMediaTypeError("binary tensor data is not supported: send JSON data "
                                         "(tritonclient: InferInput.set_data_from_numpy(..., binary_data=False))")
     shape = tensor.get("shape")
@@ -84,7 +94,7 @@ def requested_outputs(body: dict[str, Any], manifest: Manifest) -> None:
         if out.get("name") != manifest.output_name:
             raise InputTypeError(f"unknown output {str(out.get('name'))[:40]!r}; "
                                  f"the model's output is {manifest.output_name!r}")
-        if (out.get("parameters") or {}).get("binary_data"):
+        if parameters_of(out, "output ").get("binary_data"):
             raise UnsupportedMediaTypeError("binary output data is not supported: ask for JSON data "
                                             "(tritonclient: InferRequestedOutput(name, binary_data=False))")
 
@@ -131,10 +141,7 @@ def register(app: Flask, ctx: ApiContext) -> None:
             raise UnsupportedMediaTypeError("binary tensor data is not supported: send JSON data "
                                             "(tritonclient: binary_data=False on inputs and outputs)")
         body = ctx.read_json()
-        parameters = body.get("parameters") or {}
-        if not isinstance(parameters, dict):
-            raise InputTypeError("parameters must be an object")
-        overflow = inference.overflow_from(ctx, parameters)
+        overflow = inference.overflow_from(ctx, parameters_of(body, ""))
         texts = inference.texts_from(ctx, texts_of(body), f"inputs[\"{INPUT}\"]", overflow)
         model = ctx.model_for(f"{name}@{version}" if version else name, None)
         manifest = model.manifest

@@ -76,6 +76,9 @@ def test_infer_classify_and_embed_as_fp32_tensors(client, parts):
     ({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["x"],
                   "parameters": {"binary_data_size": 5}}]}, 415),
     ({**infer_body(["x"]), "parameters": {"on_overflow": "explode"}}, 422),
+    ({**infer_body(["x"]), "parameters": 6.0}, 422),
+    ({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["x"], "parameters": 6.0}]}, 422),
+    ({**infer_body(["x"]), "outputs": [{"name": "embeddings", "parameters": [1]}]}, 422),
 ])
 def test_infer_errors_follow_the_protocol(client, body, status):
     message = v2_error(client.post("/v2/models/tiny-embed/infer", json=body, headers=auth()), status)
