@@ -326,7 +326,7 @@ def _edge_section(meas, prices, w, stage, aliases) -> list[str]:
     name, variant, memory = _deployed(meas, prices, w, stage, aliases)
     cloud = estimate(meas.profile(name, variant, memory, w.texts_per_request),
                      Deployment(name, variant, memory, stage.architecture, "http"), w, prices)
-    rows = edge.edge_table(meas, prices, cloud)
+    rows = edge.edge_table(meas, prices, cloud, browser=edge.browser_measurement(name))
     lines = [f"## Edge versus cloud: the same {name} {variant} artifact", "",
              "| criterion | edge (local device) | cloud (Lambda + HTTP API) |", "|---|---|---|"]
     return lines + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
