@@ -25,6 +25,19 @@ def test_sign_in_shows_the_tools_and_the_catalog(page, stack):
     assert page.get_by_role("link", name="API documentation").get_attribute("href") == "docs"
 
 
+def test_usage_shows_after_sign_in_and_grows_with_a_run(page, stack):
+    sign_in(page, stack.token)
+    summary = page.locator("#usage-summary")
+    page.wait_for_function("document.getElementById('usage-summary').textContent.startsWith('Today:')")
+    before = summary.inner_text()
+    assert "a day" in before and "This month" in before, before
+    page.get_by_label("Text", exact=True).fill(POSITIVE)
+    page.get_by_role("button", name="Classify").click()
+    page.locator("#classify-result .bars li").first.wait_for()
+    page.wait_for_function("text => document.getElementById('usage-summary').textContent !== text", arg=before)
+    assert summary.inner_text().startswith("Today:")
+
+
 def test_wrong_token_gets_a_plain_message_and_the_page_keeps_working(page, stack):
     page.get_by_label("Access token").fill("snlp_this-is-not-a-real-token")
     page.get_by_role("button", name="Sign in").click()
