@@ -2,22 +2,20 @@
 
 One file is the source of truth: serverless.yml reads it with ``${file(config/stages.yml):...}``,
 ``make package`` validates it here first, the local stack takes its resource names from
-``resource_names`` and the cost model reads the same stage parameters.
-
-    python -m infra.config check --stage prod [--models-from dist|s3://bucket|none]
-    python -m infra.config names --stage local
+``resource_names`` and the cost model reads the same stage parameters. The command line
+(``python -m infra.stages check|names``) lives in :mod:`infra.stages`.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from functions.nlp.errors import ModelNotFoundError
+from functions.store.refs import parse_ref
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_FILE = REPO / "config" / "stages.yml"
@@ -34,7 +32,6 @@ LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack use
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
 _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
-_MODEL_REF_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)(?:(?::(?P<alias>[A-Za-z0-9_-]+))|(?:@(?P<version>[A-Za-z0-9._-]+)))?$")
 
 
 class ConfigError(ValueError):
@@ -223,7 +220,7 @@ def _optional_int(v: dict, key: str, where: str, minimum: int) -> int | None:
 
 
 def parse_model_refs(value: Any, where: str = "preload_models") -> tuple[str, ...]:
-    """'a,b:fp32,c@v1' -> validated refs, in order."""
+    """'a,b:fp32,c@v1' -> validated refs, in order (the grammar of functions.store.refs.parse_ref)."""
     if value is None or value == "":
         return ()
     if not isinstance(value, str):
@@ -232,19 +229,11 @@ def parse_model_refs(value: Any, where: str = "preload_models") -> tuple[str, ..
     items = value.split(",")
     refs = tuple(str(item).strip() for item in items if str(item).strip())
     for ref in refs:
-        if not _MODEL_REF_RE.match(ref):
-            raise ConfigError(f"{where}: {ref!r} is not a model reference (name, name:alias or name@version)")
+        try:
+            parse_ref(ref)
+        except ModelNotFoundError:
+            raise ConfigError(f"{where}: {ref!r} is not a model reference (name, name:alias or name@version)") from None
     return refs
-
-
-def split_model_ref(ref: str) -> tuple[str, str | None, str | None]:
-    """'name' -> (name, 'prod', None); 'name:alias' -> (name, alias, None); 'name@v' -> (name, None, v)."""
-    m = _MODEL_REF_RE.match(ref)
-    if not m:
-        raise ConfigError(f"{ref!r} is not a model reference")
-    if m["version"]:
-        return m["name"], None, m["version"]
-    return m["name"], m["alias"] or "prod", None
 
 
 def resource_names(stage: str, account_id: str = LOCAL_ACCOUNT_ID, service: str = "serverless-nlp") -> dict[str, str]:
@@ -295,39 +284,3 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
         "POWERTOOLS_TRACE_DISABLED": str(cfg.powertools_trace_disabled).lower(),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.config", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    check = sub.add_parser("check", help="validate a stage (and its preload models)")
-    check.add_argument("--stage", required=True)
-    check.add_argument("--models-from", default="dist",
-                       help="where preload aliases must exist: dist (local builds), s3://<bucket>, or none")
-    names = sub.add_parser("names", help="print the stage's resource names as JSON")
-    names.add_argument("--stage", required=True)
-    names.add_argument("--account-id", default=LOCAL_ACCOUNT_ID)
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config()
-        stage = cfg.stage(args.stage)
-        if args.cmd == "names":
-            print(json.dumps(resource_names(stage.stage, args.account_id, cfg.service), indent=2))
-            return 0
-        from infra.preload import check_models_from
-
-        check_models_from(stage, args.models_from)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    print(f"stage {stage.stage}: ok ({stage.architecture}, api_type {stage.api_type}, "
-          f"api {stage.api_memory_mb} MB, batch {stage.batch_memory_mb} MB, "
-          f"preload {','.join(stage.preload_models) or 'none'})")
-    return 0
-
-
-if __name__ == "__main__":
-    # run the importable module's main: infra.preload raises infra.config.ConfigError, not __main__'s
-    from infra.config import main as _main
-
-    sys.exit(_main())

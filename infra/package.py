@@ -21,7 +21,7 @@ from pathlib import Path
 from infra.config import ConfigError, load_config
 
 from infra.motoserver import moto_server, offline_aws_env
-from infra.preload import check_models_from
+from infra.stages import check_models_from
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / ".serverless"

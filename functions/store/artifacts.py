@@ -24,7 +24,7 @@ from functions.nlp.manifest import MANIFEST_FILE, NAME_RE, VERSION_RE, Manifest
 from functions.nlp.model import InferenceModel
 
 from .cache import DiskCache, Key
-from .layout import ALIASES_FILE, VERSIONS_FILE, is_number, parse_numbers
+from .layout import ALIASES_FILE, VERSIONS_FILE, is_number, parse_aliases, parse_numbers
 from .refs import ModelRef, as_ref, parse_ref
 from .s3io import S3Reader
 
@@ -426,12 +426,11 @@ class ArtifactStore:
 
 def _parse_aliases(raw: bytes, name: str) -> dict[str, str]:
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
+        return parse_aliases(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelUnavailableError(f"aliases of model {name} are not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise ModelUnavailableError(f"aliases of model {name} are not a JSON object")
-    return {str(k): v for k, v in data.items() if isinstance(v, str) and VERSION_RE.fullmatch(v)}
+    except ValueError as exc:
+        raise ModelUnavailableError(f"aliases of model {name} are not a JSON object") from exc
 
 
 __all__ = ["ArtifactStore", "ModelRef", "parse_ref"]

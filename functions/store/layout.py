@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 from functions.nlp.manifest import VERSION_RE
@@ -62,5 +63,33 @@ def next_number(numbers: Mapping[int, str]) -> int:
     return max(numbers, default=0) + 1
 
 
+def parse_aliases(raw: bytes | str) -> dict[str, str]:
+    """aliases.json -> {alias: version}; entries whose value is not a version are dropped.
+
+    Raises ValueError when the file is not a JSON object.
+    """
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("aliases.json must be a JSON object")
+    return {str(k): v for k, v in data.items() if isinstance(v, str) and VERSION_RE.fullmatch(v)}
+
+
+def local_aliases(root: Path | str, name: str) -> dict[str, str] | None:
+    """The aliases of a local registry tree (``<root>/<name>/aliases.json``, e.g. model_artifacts/dist);
+    None when that model has no aliases file (not built)."""
+    path = Path(root) / name / ALIASES_FILE
+    return parse_aliases(path.read_bytes()) if path.is_file() else None
+
+
+def s3_aliases(s3_client: Any, bucket: str, name: str) -> dict[str, str] | None:
+    """The aliases published to a bucket (``models/<name>/aliases.json``); None when there are none."""
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=aliases_key(name))["Body"].read()
+    except s3_client.exceptions.NoSuchKey:
+        return None
+    return parse_aliases(body)
+
+
 __all__ = ["PREFIX", "ALIASES_FILE", "VERSIONS_FILE", "model_prefix", "version_prefix", "aliases_key",
-           "versions_key", "is_number", "parse_numbers", "dump_numbers", "next_number"]
+           "versions_key", "is_number", "parse_numbers", "dump_numbers", "next_number", "parse_aliases",
+           "local_aliases", "s3_aliases"]

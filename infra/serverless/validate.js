@@ -1,6 +1,6 @@
 'use strict';
 // Resolved by serverless.yml (custom.configCheck): `npx osls package|deploy` runs
-// `python -m infra.config check` first, so a bad stage in config/stages.yml stops osls with the
+// `python -m infra.stages check` first, so a bad stage in config/stages.yml stops osls with the
 // same message as `make package` (which also checks the preload model aliases: MODELS_FROM).
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -11,7 +11,7 @@ module.exports = async ({ resolveVariable }) => {
   const repo = path.resolve(__dirname, '..', '..');
   const venv = path.join(repo, '.venv', 'bin', 'python');
   const python = process.env.SNLP_PYTHON || (fs.existsSync(venv) ? venv : 'python3');
-  const args = ['-m', 'infra.config', 'check', '--stage', stage, '--models-from', process.env.MODELS_FROM || 'none'];
+  const args = ['-m', 'infra.stages', 'check', '--stage', stage, '--models-from', process.env.MODELS_FROM || 'none'];
   try {
     execFileSync(python, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from infra.config import ConfigError, load_config, resource_names
-from infra.preload import bucket_aliases, check_models
+from infra.stages import bucket_aliases, check_models
 from infra.serverless_yml import load, substitute
 
 REGION = "us-east-1"

@@ -75,7 +75,7 @@ def test_preload_check_knows_version_numbers(s3, tmp_path, monkeypatch):
     from dataclasses import replace
 
     from infra.config import ConfigError, load_config
-    from infra.preload import check_models_from
+    from infra.stages import check_models_from
 
     write_artifact(tmp_path / "a-fp32", "embed", name="tiny-embed", version="a-fp32")
     reg.publish(s3, BUCKET, tmp_path / "a-fp32")

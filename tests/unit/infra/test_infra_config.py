@@ -1,4 +1,4 @@
-"""config/stages.yml validation, model-alias checks and resource names (infra/config.py)."""
+"""config/stages.yml validation (infra/config.py), model-alias checks and the CLI (infra/stages.py), resource names."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from infra.config import (CONFIG_FILE, ConfigError, LOCAL_ACCOUNT_ID, StageConfig, function_environment,
-                          load_config, main, parse_model_refs, resource_names, split_model_ref)
-from infra.preload import check_models, dist_aliases
+                          load_config, parse_model_refs, resource_names)
+from infra.stages import check_models, dist_aliases, main
 from functions.settings import ENV
 
 
@@ -92,9 +92,14 @@ def test_model_refs_parse():
     assert parse_model_refs("sentiment, minilm-embed:fp32,sentiment@v3") == (
         "sentiment", "minilm-embed:fp32", "sentiment@v3")
     assert parse_model_refs("") == ()
-    assert split_model_ref("sentiment") == ("sentiment", "prod", None)
-    assert split_model_ref("sentiment:int8") == ("sentiment", "int8", None)
-    assert split_model_ref("sentiment@abc123") == ("sentiment", None, "abc123")
+
+
+def test_model_refs_follow_the_service_grammar():
+    """A stage accepts exactly the references the service resolves (functions.store.refs)."""
+    assert parse_model_refs("sentiment:v1.2,my.model") == ("sentiment:v1.2", "my.model")
+    for bad in ("Sentiment", "a:b@c", "../x", "sentiment@", "sentiment:a..b"):
+        with pytest.raises(ConfigError, match="is not a model reference"):
+            parse_model_refs(bad)
 
 
 def _dist(tmp_path: Path) -> Path:
