@@ -93,8 +93,8 @@ class LocalStack:
             self._start_api(env)
             if o.start_worker:
                 self._start_worker(self._function_env(cfg, names, "batch"))
-                if self.created.train_queue_url:
-                    self._start_train_worker(self._function_env(cfg, names, "train"))
+            if self.created.train_queue_url:  # the train function's stand-in (--no-worker is the batch worker's)
+                self._start_train_worker(self._function_env(cfg, names, "train"))
             self._write_state()
             say(f"ready in {time.monotonic() - t0:.1f} s")
         except BaseException:

@@ -357,6 +357,46 @@ wp create-post "Admin's model" "<p>[sentiment model=\"no-such-model\" text=\"$TE
 [[ -z $(widget "$T/adm.html") ]] || fail "an administrator's model= was not used (the API knows no such model)"
 ok "shortcode model=: ignored for an author (configured model used), honoured for an administrator"
 
+# ---- a classifier trained from a CSV (issue 17) serves the shortcode unchanged ----------------------------
+api_json() { # method, path, body -> the API's JSON (fails on any status but 200/202)
+	local code
+	code=$(curl -sS -m 60 -o "$T/train.json" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN" \
+		-H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$API$2")
+	[[ $code == 200 || $code == 202 ]] || fail "the API answered $code to $1 $2: $(head -c 500 "$T/train.json")"
+	cat "$T/train.json"
+}
+wait_job() { # job id, status -> waits until the training job has it (failed: fail)
+	local status
+	for _ in $(seq 300); do
+		status=$(api_json GET "/v1/train/$1" | json_get status)
+		[[ $status == "$2" ]] && return 0
+		[[ $status == failed ]] && fail "training job $1 failed: $(cat "$T/train.json")"
+		sleep 1
+	done
+	fail "training job $1 is still $status"
+}
+TRAINED="wp-e2e-$RANDOM"
+TRAIN_BODY=$(python3 - "$TRAINED" <<'PY'
+import json, sys
+good = ["I love it", "wonderful service", "this made my day", "great product, works well", "so happy with it"]
+bad = ["I hate it", "terrible service", "this ruined my day", "awful product, broke at once", "so angry about it"]
+rows = "text,label\n" + "".join(f"{t} {i},{label}\n" for i in range(4) for label, texts in
+                                (("happy", good), ("unhappy", bad)) for t in texts)
+print(json.dumps({"name": sys.argv[1], "rows": rows}))
+PY
+)
+JOB=$(api_json POST /v1/train "$TRAIN_BODY" | json_get job_id)
+wait_job "$JOB" done
+api_json POST "/v1/train/$JOB/publish" '{"alias": "prod"}' >/dev/null
+wait_job "$JOB" published
+want=$(api_json POST /v1/classify "$(python3 -c 'import json,sys; print(json.dumps({"model": sys.argv[1], "texts": [sys.argv[2]]}))' "$TRAINED" "$TEXT")" |
+	json_get predictions 0 label)
+[[ $want == happy || $want == unhappy ]] || fail "the trained model answers '$want'"
+wp create-post "Trained model" "<p>[sentiment model=\"$TRAINED\" text=\"$TEXT\"]</p>" >"$T/tm.json" || fail "trained-model post"
+[[ $(get "$(json_get url <"$T/tm.json")" "$T/tm.html") == 200 ]] || fail "trained-model post page"
+[[ $(widget "$T/tm.html") == "$want "* ]] || fail "the shortcode with the trained model renders '$(widget "$T/tm.html")', the API says '$want'"
+ok "a classifier trained from a CSV through /v1/train and published serves the shortcode: '$want'"
+
 # ---- comments: classified by WP-Cron, shown and filterable in the admin list --------------------------
 COMMENT="Thanks, this guide was really helpful and clear!"
 code=$(post_comment "$POST_ID" "$COMMENT")
