@@ -12,13 +12,14 @@ from typing import Callable
 import numpy as np
 
 from bench.stats import summary, time_calls
+from functions.store.layout import local_aliases
 
 DIST = Path(__file__).resolve().parent.parent / "model_artifacts" / "dist"
 
 
 def variant_dirs(name: str) -> dict[str, Path]:
     """alias -> artifact dir for the fp32/fp16/int8 variants that were built."""
-    aliases = json.loads((DIST / name / "aliases.json").read_text())
+    aliases = local_aliases(DIST, name) or {}
     return {v: DIST / name / aliases[v] for v in ("fp32", "fp16", "int8") if v in aliases}
 
 

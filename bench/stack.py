@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from bench.raw import DIST
+from functions.store.layout import local_aliases
 
 BUCKET = "snlp-bench-artifacts"
 TABLE = "snlp-bench-tokens"
@@ -78,7 +79,10 @@ class _Context:
 
 
 def aliases(name: str) -> dict[str, str]:
-    return json.loads((DIST / name / "aliases.json").read_text())
+    found = local_aliases(DIST, name)
+    if found is None:
+        raise FileNotFoundError(f"model {name} is not built ({DIST / name} has no aliases): run `make models`")
+    return found
 
 
 def quiet_env() -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from functions.nlp.errors import ModelNotFoundError
-from functions.store.layout import is_number, local_aliases, parse_numbers, s3_aliases, version_prefix, versions_key
+from functions.store.layout import (aliases_key, is_number, local_aliases, parse_aliases, parse_numbers, version_prefix,
+                                    versions_key)
 from functions.store.refs import parse_ref
 from infra import config
 from infra.config import LOCAL_ACCOUNT_ID, ConfigError, StageConfig, load_config, resource_names
@@ -34,7 +35,13 @@ def dist_aliases(dist: Path | None = None) -> AliasSource:
 
 def bucket_aliases(bucket: str, s3_client: Any) -> AliasSource:
     """Aliases published to a stage's artifacts bucket (models/<name>/aliases.json)."""
-    return partial(s3_aliases, s3_client, bucket)
+    def read(name: str) -> Mapping[str, str] | None:
+        try:
+            body = s3_client.get_object(Bucket=bucket, Key=aliases_key(name))["Body"].read()
+        except s3_client.exceptions.NoSuchKey:
+            return None
+        return parse_aliases(body)
+    return read
 
 
 def check_models(refs: tuple[str, ...], aliases: AliasSource, source: str, versions: Callable[[str, str], bool] | None = None) -> None:

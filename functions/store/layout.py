@@ -81,15 +81,6 @@ def local_aliases(root: Path | str, name: str) -> dict[str, str] | None:
     return parse_aliases(path.read_bytes()) if path.is_file() else None
 
 
-def s3_aliases(s3_client: Any, bucket: str, name: str) -> dict[str, str] | None:
-    """The aliases published to a bucket (``models/<name>/aliases.json``); None when there are none."""
-    try:
-        body = s3_client.get_object(Bucket=bucket, Key=aliases_key(name))["Body"].read()
-    except s3_client.exceptions.NoSuchKey:
-        return None
-    return parse_aliases(body)
-
-
 __all__ = ["PREFIX", "ALIASES_FILE", "VERSIONS_FILE", "model_prefix", "version_prefix", "aliases_key",
            "versions_key", "is_number", "parse_numbers", "dump_numbers", "next_number", "parse_aliases",
-           "local_aliases", "s3_aliases"]
+           "local_aliases"]

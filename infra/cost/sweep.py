@@ -25,6 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from functions.nlp.manifest import MANIFEST_FILE
+from functions.store.layout import ALIASES_FILE, local_aliases
+
 from . import host, stamp
 from .errors import NoMeasurementsError
 from .lambda_cpu import HOST_CPUS, MEMORY_GRID, thread_count, vcpu_share
@@ -120,10 +123,10 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 def model_variants(name: str, wanted: tuple[str, ...] = VARIANTS, dist: Path = DIST) -> dict[str, str]:
     """variant -> version for the variants built under model_artifacts/dist/<name>/."""
-    aliases_path = dist / name / "aliases.json"
-    if not aliases_path.is_file():
-        raise NoMeasurementsError(f"model {name} is not built ({aliases_path} missing): run `make models` first")
-    aliases = json.loads(aliases_path.read_text())
+    aliases = local_aliases(dist, name)
+    if aliases is None:
+        raise NoMeasurementsError(f"model {name} is not built ({dist / name / ALIASES_FILE} missing): "
+                                  "run `make models` first")
     return {v: aliases[v] for v in wanted if v in aliases and (dist / name / aliases[v]).is_dir()}
 
 
@@ -132,7 +135,7 @@ def publish(s3: Any, models: list[str], dist: Path = DIST) -> None:
     s3.create_bucket(Bucket=BUCKET)
     for name in models:
         files = [p for p in (dist / name).rglob("*") if p.is_file() and "_torch" not in p.parts]
-        files.sort(key=lambda p: p.name in ("manifest.json", "aliases.json"))
+        files.sort(key=lambda p: p.name in (MANIFEST_FILE, ALIASES_FILE))
         for path in files:
             _put(s3, f"models/{path.relative_to(dist).as_posix()}", path)
 
@@ -156,7 +159,7 @@ def publish_torch(s3: Any, dist: Path = DIST) -> tuple[list[str], int, str]:
         note = "base MiniLM + untrained 3-label head (same compute; sentiment/_torch not built)"
     files = {p.name: p for p in source.iterdir() if p.name in TORCH_FILES}
     if "tokenizer.json" not in files:  # the checkpoint dir may hold weights only: same tokenizer as the artifact
-        version = json.loads((dist / "sentiment" / "aliases.json").read_text())["prod"]
+        version = (local_aliases(dist, "sentiment") or {})["prod"]
         files["tokenizer.json"] = dist / "sentiment" / version / "tokenizer.json"
     keys, size = [], 0
     for name, path in sorted(files.items()):

@@ -5,6 +5,8 @@ import shutil
 import socket
 from pathlib import Path
 
+from functions.store.layout import ALIASES_FILE
+
 from .errors import LocalStackError
 
 # building the default models from scratch (torch export + quantized variants + caches)
@@ -63,7 +65,7 @@ def check_disk(path: Path, needed_bytes: int, what: str) -> None:
 
 
 def models_built(dist: Path, names: tuple[str, ...]) -> bool:
-    return all((dist / name / "aliases.json").is_file() for name in names)
+    return all((dist / name / ALIASES_FILE).is_file() for name in names)
 
 
 

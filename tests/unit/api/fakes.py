@@ -12,7 +12,7 @@ from functions.auth.usage import Ticket
 from functions.nlp.errors import ModelNotFoundError
 from functions.nlp.manifest import Manifest
 from functions.nlp.model import InferenceModel
-from functions.store.layout import VERSIONS_FILE, is_number, parse_numbers
+from functions.store.layout import VERSIONS_FILE, is_number, local_aliases, parse_numbers
 from functions.store.refs import as_ref
 
 
@@ -25,10 +25,10 @@ class FakeStore:
         self.fail: dict[str, Exception] = {}  # model name -> error to raise from get()
 
     def _aliases(self, name: str) -> dict[str, str]:
-        path = self.root / name / "aliases.json"
-        if not path.is_file():
+        aliases = local_aliases(self.root, name)
+        if aliases is None:
             raise ModelNotFoundError(f"model {name} not found")
-        return json.loads(path.read_text())
+        return aliases
 
     def version_numbers(self, name: str) -> dict[int, str]:
         return self._numbers(name)
