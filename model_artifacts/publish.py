@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest
-from functions.store.layout import (PREFIX, aliases_key, dump_numbers, is_number, model_prefix, next_number,
-                                    parse_numbers, version_prefix, versions_key)
+from functions.store.clients import error_code
+from functions.store.layout import (PREFIX, aliases_key, dump_numbers, is_number, local_aliases, model_prefix,
+                                    next_number, parse_numbers, version_prefix, versions_key)
 
 from .errors import RegistryError
 
 CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", TOKENIZER_FILE: "application/json",
                  MANIFEST_FILE: "application/json"}
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _call(what: str, fn, *args, **kwargs):
@@ -43,9 +40,9 @@ def _exists(s3, bucket: str, key: str) -> bool:
         _call(f"check s3://{bucket}/{key}", s3.head_object, Bucket=bucket, Key=key)
         return True
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return False
-        if _code(exc) == "NoSuchBucket":
+        if error_code(exc) == "NoSuchBucket":
             raise RegistryError(f"bucket {bucket!r} does not exist") from exc
         raise RegistryError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
 
@@ -112,7 +109,7 @@ def number_version(s3, bucket: str, name: str, version: str, retries: int = 5) -
                   Body=dump_numbers(numbers), ContentType="application/json", **cond)
             return number
         except ClientError as exc:
-            if _code(exc) in _CONFLICT:
+            if error_code(exc) in _CONFLICT:
                 continue
             raise RegistryError(f"cannot write version numbers of {name}: {exc}") from exc
     raise RegistryError(f"version numbers of {name} kept changing; gave up after {retries} tries")
@@ -125,7 +122,7 @@ def _read_json(s3, bucket: str, key: str, what: str) -> tuple[Any, str | None]:
     try:
         obj = _call(f"read {what}", s3.get_object, Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return None, None
         raise RegistryError(f"cannot read {what}: {exc}") from exc
     return json.loads(obj["Body"].read()), obj.get("ETag")
@@ -157,7 +154,7 @@ def promote(s3, bucket: str, name: str, version: str, alias: str = "prod", retri
                   ContentType="application/json", **cond)
             return aliases
         except ClientError as exc:
-            if _code(exc) in _CONFLICT:
+            if error_code(exc) in _CONFLICT:
                 continue  # someone else moved an alias meanwhile: re-read and retry
             raise RegistryError(f"cannot write aliases of {name}: {exc}") from exc
     raise RegistryError(f"aliases of {name} kept changing; gave up after {retries} tries")
@@ -189,15 +186,12 @@ def list_registry(s3, bucket: str, name: str | None = None) -> dict[str, dict[st
 def publish_defaults(s3, bucket: str, dist: Path, names) -> list[str]:
     """Publish every built variant of each model (skipping versions already there) and mirror
     the local aliases (prod -> int8, fp32/fp16/int8 -> their versions)."""
-    import json as _json
-
     done = []
     for name in names:
         model_dir = Path(dist) / name
-        aliases_path = model_dir / "aliases.json"
-        if not aliases_path.is_file():
+        aliases = local_aliases(dist, name)
+        if aliases is None:
             raise RegistryError(f"{name} is not built in {dist}: run `make models` first")
-        aliases = _json.loads(aliases_path.read_text())
         for version in sorted(set(aliases.values())):
             prefix = version_prefix(name, version)
             if _exists(s3, bucket, prefix + MANIFEST_FILE):

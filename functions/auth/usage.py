@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from functions.store.clients import error_code
+
 from . import ratelimit
 from .errors import QuotaExceededError, RateLimitedError, TokenStoreUnavailableError
 from .ratelimit import WINDOW_S, RateLimits, Windows
@@ -341,8 +343,7 @@ def _n(row: dict[str, Any], name: str) -> int:
 
 
 def _is_condition_failure(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 # --- the quota for paths other than the API's requests (batch jobs) -----------------------------

@@ -15,6 +15,19 @@ READ_TIMEOUT_S = 10.0
 RETRIES = 2  # retries after the first attempt
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (``NoSuchKey``, ``ConditionalCheckFailedException``,
+    ``404`` ...); "" for anything else."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "") or "")
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status AWS answered with (0 when the failure never reached AWS)."""
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
 def client_config(*, connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
                   retries: int = RETRIES, **extra: Any) -> Any:
     """A botocore Config: short timeouts, standard retry mode, ``retries`` retries."""
@@ -42,7 +55,8 @@ def default_s3_client(settings: Any = None, *, session: Any = None, endpoint_url
     return default_client("s3", settings, session=session, endpoint_url=endpoint_url, **config)
 
 
-__all__ = ["default_s3_client", "default_dynamodb_client", "default_client", "client_config",
+__all__ = ["default_s3_client", "default_dynamodb_client", "default_client", "client_config", "error_code",
+           "http_status",
            "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RETRIES"]
 
 

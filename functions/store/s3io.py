@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.nlp.errors import ModelNotFoundError, ModelUnavailableError
 
+from .clients import error_code, http_status
 from .layout import PREFIX
 
 MODELS_PREFIX = PREFIX + "/"
@@ -92,8 +93,7 @@ def classify(exc: BaseException, what: str) -> Exception:
     if isinstance(exc, (ModelNotFoundError, ModelUnavailableError)):
         return exc
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code, status = error_code(exc), http_status(exc)
         if code in _MISSING or (status == 404 and code != "NoSuchBucket"):
             return ModelNotFoundError(f"{what} not found")
         # 403 (no permission), NoSuchBucket, throttling, 5xx: the store is misconfigured or down
