@@ -70,3 +70,11 @@ def test_rows_from_csv_with_or_without_header_hash_the_same():
 def test_bad_rows_are_refused_with_a_reason(raw, detail):
     with pytest.raises(InputTypeError, match=detail):
         check_rows(raw)
+
+
+def test_regularisation_is_chosen_on_a_bounded_sample(tiny_embed_dir, monkeypatch):
+    from functions.train import pipeline
+
+    monkeypatch.setattr(pipeline, "CV_MAX_ROWS", 10)
+    out = train(InferenceModel.from_dir(tiny_embed_dir), _rows(), folds=2)
+    assert out.details["cv_rows"] == 10 < out.details["train_rows"]
