@@ -10,7 +10,7 @@ import time
 def main(refs: list[str]) -> None:
     t_start = time.perf_counter()
     from functions.api import handler as api_handler  # imports + settings + clients + app (no preload)
-    from tests.functional.api_events import http_v2_event
+    from infra.local.events import http_v2_event
 
     t_imported = time.perf_counter()
     events: list[dict] = []

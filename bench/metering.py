@@ -15,6 +15,7 @@ import statistics
 import time
 
 from functions.auth.tokens import TokenRecord
+from infra.local.resources import create_table
 
 
 def measure(url: str, flush_every: int, requests: int) -> dict:
@@ -25,10 +26,7 @@ def measure(url: str, flush_every: int, requests: int) -> dict:
     ddb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
                        aws_access_key_id="bench", aws_secret_access_key="bench")
     table = f"bench-meter-{flush_every}"
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    create_table(ddb, table)
     calls: list[str] = []
     ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     meter = UsageMeter(ddb, table, flush_every=flush_every, flush_interval_s=3600.0)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from bench.raw import DIST
 from functions.store.layout import local_aliases
+from infra.local.resources import create_table
 
 BUCKET = "snlp-bench-artifacts"
 TABLE = "snlp-bench-tokens"
@@ -24,14 +25,6 @@ def publish_dist(s3: Any, bucket: str, names: tuple[str, ...] = ("sentiment", "m
     publish_defaults(s3, bucket, DIST, names)
 
 
-def create_tokens_table(ddb: Any, table: str) -> None:
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
-
-
 @contextmanager
 def handler_stack(threads: int = 1, environ_overrides: dict[str, str] | None = None) -> Iterator[tuple[Callable, str]]:
     """Yield (invoke(method, path, body) -> (status, json), token) on the real handler."""
@@ -39,7 +32,7 @@ def handler_stack(threads: int = 1, environ_overrides: dict[str, str] | None = N
 
     from functions.api.handler import build_runtime, make_handler
     from functions.auth.admin import create_token
-    from tests.functional.api_events import http_v2_event, response_json
+    from infra.local.events import http_v2_event, response_json
 
     with mock_aws(), tempfile.TemporaryDirectory() as cache:
         import boto3
@@ -47,7 +40,7 @@ def handler_stack(threads: int = 1, environ_overrides: dict[str, str] | None = N
         session = boto3.session.Session(region_name="us-east-1")
         s3, ddb = session.client("s3"), session.client("dynamodb")
         publish_dist(s3, BUCKET)
-        create_tokens_table(ddb, TABLE)
+        create_table(ddb, TABLE)
         token, _ = create_token(ddb, TABLE, owner="bench", models="*", quota_per_day=10**12)
         environ = {"SNLP_ARTIFACTS_BUCKET": BUCKET, "SNLP_TOKENS_TABLE": TABLE, "SNLP_THREADS": str(threads),
                    "SNLP_MODEL_CACHE_DIR": cache,

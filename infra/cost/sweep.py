@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 from functions.nlp.manifest import MANIFEST_FILE
 from functions.store.layout import ALIASES_FILE, local_aliases
+from infra.local.resources import create_table
 
 from . import host, stamp
 from .errors import NoMeasurementsError
@@ -175,10 +176,7 @@ def create_tables_and_token(ddb: Any) -> str:
     from functions.auth.tokens import TokenRecord, hash_token, new_token, new_token_id, to_item
 
     for table in (TOKENS_TABLE, JOBS_TABLE):
-        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        create_table(ddb, table)
     token = new_token()
     record = TokenRecord(token_id=new_token_id(), owner="cost-sweep", models="*", quota_per_day=10**9,
                          created_at=dt.datetime.now(dt.timezone.utc).isoformat())

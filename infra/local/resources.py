@@ -85,20 +85,25 @@ def _bucket(s3: Any, bucket: str) -> None:
         "RestrictPublicBuckets": True})
 
 
+def create_table(ddb: Any, table: str) -> None:
+    """A table of the project's one shape (tokens, usage and jobs alike): string pk + sk, on demand."""
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+
 def _table(ddb: Any, table: str) -> None:
     try:
         ddb.describe_table(TableName=table)
         return
     except ddb.exceptions.ResourceNotFoundException:
         pass
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    create_table(ddb, table)
     ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
 
 
-__all__ = ["create_resources", "Created", "INCOMING_PREFIX", "BATCH_SUFFIXES"]
+__all__ = ["create_resources", "create_table", "Created", "INCOMING_PREFIX", "BATCH_SUFFIXES"]

@@ -19,24 +19,17 @@ from functions.batch import handler as batch_handler
 from functions.batch.ledger import Ledger
 from functions.batch.worker import Worker
 from functions.settings import Settings
+from infra.local.events import load_event
+from infra.local.resources import create_table
 from functions.store.artifacts import ArtifactStore
 from infra.local_worker import FakeContext, to_lambda_event
 from tests.support.s3 import upload_registry
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
 DATA, ARTIFACTS, TABLE = "snlp-data", "snlp-artifacts", "snlp-jobs"
 
 
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
-
 def create_jobs_table(ddb: Any, name: str = TABLE) -> None:
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    create_table(ddb, name)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 
 from functions.auth.tokens import TokenRecord, hash_token, to_item
 from functions.settings import Settings
+from infra.local.resources import create_table
 from tests.support.moto_server import MotoServer
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
@@ -42,10 +43,7 @@ class Clock:
 
 
 def create_tokens_table(ddb: Any, table: str = TOKENS_TABLE) -> None:
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    create_table(ddb, table)
 
 
 def put_token(ddb: Any, token: str = TOKEN, table: str = TOKENS_TABLE, *, models: Any = "*") -> TokenRecord:
