@@ -14,7 +14,7 @@ from flask import Response, g, request
 
 from functions.auth.errors import MissingTokenError
 from functions.auth.tokens import ANONYMOUS, TokenRecord
-from functions.nlp.errors import InputTypeError, ModelNotFoundError, ValidationError
+from functions.nlp.errors import InputTypeError, ModelNotFoundError, NlpError, ValidationError
 from functions.nlp.model import InferenceModel, Limits, RunResult, validate_texts
 from functions.settings import Settings
 from functions.store.refs import parse_ref
@@ -115,6 +115,7 @@ class ApiContext:
         mref = parse_ref(ref)
         principal: TokenRecord = g.principal
         principal.require_model(mref.name)
+        self._refuse_unseen(mref)
         if self.meter is not None and self.auth_enabled:
             self.meter.check(principal, max(1, g.get("n_texts", 0)))
         model = self.store.get(mref)
@@ -123,6 +124,16 @@ class ApiContext:
             model.require_task(task)
         g.model = model.manifest.ref
         return model
+
+    def _refuse_unseen(self, mref: Any) -> None:
+        """Another token's own model is refused before anything is downloaded or loaded for it
+        (the manifest is one small cached GET); when even that cannot be read, ``store.get`` decides
+        (it may serve a loaded previous version) and the check runs on what it returns."""
+        try:
+            manifest = self.store.manifest(mref)
+        except NlpError:
+            return
+        self.require_visible(manifest)
 
     def require_visible(self, manifest: Any) -> None:
         """A user's own model exists only for its owner and the tokens it is shared with."""
