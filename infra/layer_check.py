@@ -55,7 +55,7 @@ def model_dir(tmp: Path) -> tuple[Path, str]:
     if aliases.is_file():
         version = json.loads(aliases.read_text()).get("int8") or json.loads(aliases.read_text())["prod"]
         return DIST / "sentiment" / version, f"sentiment@{version} (int8)"
-    from tests.support.tiny_artifact import write_artifact
+    from infra.local.tiny_artifact import write_artifact  # no model built: a tiny onnx.helper one
 
     write_artifact(tmp / "tiny", "classify")
     return tmp / "tiny", "tiny onnx.helper classifier (make models not run)"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tiny_artifact import write_artifact, write_registry
+from infra.local.tiny_artifact import write_artifact, write_registry
 
 REPO = Path(__file__).resolve().parent.parent
 DIST = REPO / "model_artifacts" / "dist"

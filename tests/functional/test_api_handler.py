@@ -12,7 +12,7 @@ from functions.auth.admin import create_token
 from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
                                          lambda_env, response_headers, response_json, rest_v1_event)
 from tests.support.s3 import artifact_key, tamper_object, upload_registry
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 pytestmark = pytest.mark.timeout(120)
 EVENTS = {"v2": http_v2_event, "v1": rest_v1_event}

@@ -15,7 +15,7 @@ from functions.settings import Settings
 from functions.store import ArtifactStore
 from functions.store.clients import default_s3_client
 from tests.support.s3 import artifact_key, put_aliases, tamper_object, upload_registry
-from tests.support.tiny_artifact import reference_outputs, write_artifact, write_registry
+from infra.local.tiny_artifact import reference_outputs, write_artifact, write_registry
 
 BUCKET = "artifacts-test"
 TTL = 60.0

@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 
 from tests.functional.batch_stack import make_stack
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 
 @pytest.fixture

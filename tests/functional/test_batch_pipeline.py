@@ -11,7 +11,7 @@ from moto import mock_aws
 from functions.batch import handler as batch_handler
 from infra.local_worker import FakeContext, to_lambda_event
 from tests.functional.batch_stack import DATA, load_event, make_stack, s3_notification, sqs_event
-from tests.support.tiny_artifact import LABELS, reference_outputs
+from infra.local.tiny_artifact import LABELS, reference_outputs
 
 
 @pytest.fixture

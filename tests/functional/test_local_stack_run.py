@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.preflight import free_port, port_is_free
-from tests.support.tiny_artifact import write_registry
+from infra.local.tiny_artifact import write_registry
 
 REPO = Path(__file__).resolve().parents[2]
 

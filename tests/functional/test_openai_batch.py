@@ -19,7 +19,7 @@ from functions.batch.openai_batch import parse_requests
 from functions.nlp.errors import InputTypeError
 from tests.functional.api_events import create_tokens_table, lambda_env
 from tests.functional.batch_stack import ARTIFACTS, DATA, TABLE, make_stack
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.timeout(120)

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from functions.auth.admin import create_token
 from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
 from tests.support.s3 import upload_registry
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.timeout(120)

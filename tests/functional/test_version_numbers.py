@@ -13,7 +13,7 @@ from functions.store.layout import versions_key
 from model_artifacts import publish as reg
 from model_artifacts.errors import RegistryError
 from tests.support.s3 import upload_registry
-from tests.support.tiny_artifact import write_artifact
+from infra.local.tiny_artifact import write_artifact
 
 BUCKET = "snlp-numbers-test"
 

@@ -5,7 +5,7 @@ The layout matches the artifact contract::
     <root>/<name>/aliases.json              -> s3://<bucket>/models/<name>/aliases.json
     <root>/<name>/<version>/<file>          -> s3://<bucket>/models/<name>/<version>/<file>
 
-Use with ``tests.support.tiny_artifact.write_registry`` (or the ``tiny_registry`` fixture)
+Use with ``infra.local.tiny_artifact.write_registry`` (or the ``tiny_registry`` fixture)
 inside ``moto.mock_aws``, or against a ``moto_server`` endpoint.
 """
 from __future__ import annotations

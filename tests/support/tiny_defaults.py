@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from functions.store.layout import VERSIONS_FILE
-from tests.support.tiny_artifact import write_artifact
+from infra.local.tiny_artifact import write_artifact
 
 DEFAULTS = (("classify", "sentiment"), ("embed", "minilm-embed"))
 

@@ -17,7 +17,7 @@ from functions.store.refs import as_ref
 
 
 class FakeStore:
-    """The artifact store's interface over a local registry tree (tests/support/tiny_artifact)."""
+    """The artifact store's interface over a local registry tree (infra/local/tiny_artifact)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

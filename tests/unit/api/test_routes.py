@@ -9,7 +9,7 @@ import pytest
 from functions.api.errors import TYPE_BASE
 from functions.api.telemetry import ERRORS, INFERENCE_MS, TEXTS, TOKENS
 from functions.nlp.errors import ModelUnavailableError
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 from tests.unit.api.conftest import auth, make_client
 
 TOL = 1e-5  # float32 graph vs float64 numpy reference

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.support.tiny_artifact import DIM, LABELS, reference_outputs
+from infra.local.tiny_artifact import DIM, LABELS, reference_outputs
 from tests.unit.api.conftest import auth
 
 TOL = 1e-5

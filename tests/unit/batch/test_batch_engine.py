@@ -9,7 +9,7 @@ import pytest
 from functions.batch.engine import LineRunner
 from functions.batch.records import Item
 from functions.nlp.model import InferenceModel
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 
 class Sink:

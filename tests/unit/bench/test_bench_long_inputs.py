@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 from bench.long_inputs import chunking, embedding_types
-from tests.support.tiny_artifact import WORDS, write_artifact
+from infra.local.tiny_artifact import WORDS, write_artifact
 
 
 def test_chunking_row_and_embedding_type_rows_run(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from functions.nlp import (EmptyInputError, InferenceModel, InputTypeError, Limits, TextTooLongError,
                            TooManyTextsError, WrongTaskError, length_buckets, validate_texts)
-from tests.support.tiny_artifact import reference_outputs
+from infra.local.tiny_artifact import reference_outputs
 
 TEXTS = ["good movie", "the food was really awful and the service was not ok", "meh",
          "café naïve 😀 great day", "unknownword", "this is a very very very good day"]

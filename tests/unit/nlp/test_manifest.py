@@ -5,7 +5,7 @@ import json
 import pytest
 
 from functions.nlp import ArtifactIntegrityError, InferenceModel, Manifest, ManifestError
-from tests.support.tiny_artifact import write_artifact
+from infra.local.tiny_artifact import write_artifact
 
 
 def test_manifest_round_trip(tmp_path):

@@ -8,7 +8,7 @@ from functions.nlp.errors import InputTypeError, TextTooLongError
 from functions.nlp.model import InferenceModel
 from functions.nlp.overflow import Overflow, lay_out, window_starts
 from functions.nlp.postprocess import l2_normalize, pool_windows
-from tests.support.tiny_artifact import VOCAB, WORDS, reference_outputs, write_artifact
+from infra.local.tiny_artifact import VOCAB, WORDS, reference_outputs, write_artifact
 
 CLS, SEP = VOCAB["[CLS]"], VOCAB["[SEP]"]
 TOL = 1e-5

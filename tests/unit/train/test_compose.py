@@ -12,7 +12,7 @@ from functions.nlp.model import InferenceModel
 from functions.train.compose import compose, compose_file
 from functions.train.head import LinearHead
 from functions.train.publishing import classify_manifest
-from tests.support.tiny_artifact import DIM
+from infra.local.tiny_artifact import DIM
 
 TEXTS = ["good movie", "awful food is bad", "the weather was ok", "naïve café 😀 great day"]
 
