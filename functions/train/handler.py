@@ -1,9 +1,10 @@
 """Lambda entry point of the ``train`` function: its own SQS queue in, partial batch failures out.
 
 One message is one step of one training job (functions/train/worker.py). The worker ends a job
-``failed`` (or a publish back at ``done``) with its reason for anything the job itself caused;
-only an infrastructure failure (DynamoDB, S3 unreachable) raises, and SQS redelivers the message
-(a job already ended ignores it); after the queue's maxReceiveCount it lands in the DLQ.
+``failed`` (or a publish back at ``done``) with its reason for whatever goes wrong in the step;
+only when the job record itself cannot be written does it raise, and SQS redelivers the message
+(a job already ended ignores it); after the queue's maxReceiveCount it lands in the DLQ, and the
+job is ended by the first look at it after 16 minutes without progress (functions/train/jobs.py).
 """
 from __future__ import annotations
 

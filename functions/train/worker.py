@@ -109,7 +109,8 @@ class TrainWorker:
                 return
             last[0] = now
             status = J.FITTING if progress.get("stage") == "fitting" else J.EMBEDDING
-            self.ledger.set(job_id, status=status, progress=progress)
+            # conditional: a duplicate delivery still running never drags an ended job back
+            self.ledger.move(job_id, (J.EMBEDDING, J.FITTING), status, progress=progress)
 
         return report
 
