@@ -20,7 +20,7 @@ from pathlib import Path
 
 from infra.config import ConfigError, load_config
 
-from infra.motoserver import moto_server, offline_aws_env
+from infra.local.moto import moto_server
 from infra.stages import check_models_from
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +61,19 @@ def ensure_node_modules() -> None:
 def build_layers(arch: str) -> dict[str, float]:
     subprocess.run([sys.executable, str(REPO / "layers" / "build.py"), "--arch", arch], cwd=REPO, check=True)
     sizes = json.loads((REPO / "layers" / "build" / "sizes.json").read_text())
-    return {layer: sizes[f"{layer}-{arch}"]["unzipped_mb"] for layer in ("runtime", "aws")}
+    # the train function mounts all three layers: their sum is the largest function's total
+    return {layer: sizes[f"{layer}-{arch}"]["unzipped_mb"] for layer in ("runtime", "aws", "train")}
+
+
+def offline_aws_env(url: str) -> dict[str, str]:
+    """Environment for osls: CloudFormation (the layers' DescribeStacks) goes to moto, fake keys."""
+    env = dict(os.environ)
+    env.update({"AWS_ENDPOINT_URL_CLOUDFORMATION": url, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+                "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"})
+    env.pop("AWS_PROFILE", None)
+    env.pop("AWS_SESSION_TOKEN", None)
+    return env
 
 
 def osls_package(stage: str, use_aws: bool) -> None:
@@ -99,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         vendor_page()  # the page's edge-mode ES modules ship in the function zip (functions/web/vendor/)
         osls_package(stage.stage, args.aws)
         packaged = {"function": unzipped_mb(OUT / f"{cfg.service}.zip"),
-                    "runtime": unzipped_mb(OUT / "runtime.zip"), "aws": unzipped_mb(OUT / "aws.zip")}
+                    "runtime": unzipped_mb(OUT / "runtime.zip"), "aws": unzipped_mb(OUT / "aws.zip"),
+                    "train": unzipped_mb(OUT / "train.zip")}
         print("packaged " + check_sizes(packaged, cfg.deploy_unzipped_max_mb, cfg.layer_goal_mb))
     except (ConfigError, PackageError) as exc:
         print(f"make package: {exc}", file=sys.stderr)
