@@ -81,6 +81,14 @@ def test_rows_to_published_model_by_keyboard_at_375px(page, site):
     page.locator("#train-published", has_text="Published as").wait_for()
     assert "page-reviews@" in page.locator("#train-published").inner_text()
 
+    # the new model is offered in the classify box at once, and answers there
+    page.locator("#classify-model option[value=page-reviews]").wait_for(state="attached")
+    page.locator("#classify-model").select_option("page-reviews")
+    page.get_by_label("Text", exact=True).fill("good movie")
+    page.get_by_role("button", name="Classify").click()
+    page.locator("#classify-mode[data-mode=cloud]").wait_for()
+    assert "from page-reviews@" in page.locator("#classify-result .bars").get_attribute("aria-label")
+
     client = st.runtime.app.test_client()
     r = client.post("/v1/classify", json={"model": "page-reviews", "texts": ["good movie"]},
                     headers={"Authorization": f"Bearer {token}"})

@@ -426,7 +426,8 @@
   }
 
   // the other scripts of the page (train.js) share these instead of restating them
-  window.snlp = { api, ApiError, showError, busy, notice, pct };
+  window.snlp = { api, ApiError, showError, busy, notice, pct, loadCatalog,
+    models: (task) => catalog.filter((m) => m.task === task).map((m) => m.name) };
 
   // ---- wiring -----------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", () => {

@@ -15,18 +15,8 @@
     return el;
   };
 
-  async function loadBases() {
-    const select = $("train-base");
-    const list = await window.snlp.api("GET", "v1/models");
-    const names = (list.data || []).map((m) => m.id);
-    const embed = [];
-    for (const name of names) {
-      try {
-        const info = await window.snlp.api("GET", "v1/models/" + encodeURIComponent(name));
-        if (info.manifest && info.manifest.task === "embed") embed.push(name);
-      } catch (e) { /* a model we cannot describe is not offered */ }
-    }
-    select.replaceChildren(...embed.map((n) => cell("option", n, { value: n })));
+  function loadBases() { // the page's catalog knows each model's task (app.js)
+    $("train-base").replaceChildren(...window.snlp.models("embed").map((n) => cell("option", n, { value: n })));
   }
 
   function descriptions(text) {
@@ -149,7 +139,11 @@
         await window.snlp.api("POST", "v1/train/" + encodeURIComponent(job.job_id) + "/publish", { alias: $("train-alias").value.trim() || "prod" });
         $("train-published").textContent = "Publishing…";
         const current = await follow(job.job_id, ["published", "done"]);
-        if (current.status === "published") { showPublished(current); window.snlp.notice("Your classifier " + current.name + " is published.", "ok"); }
+        if (current.status === "published") {
+          showPublished(current);
+          window.snlp.notice("Your classifier " + current.name + " is published.", "ok");
+          await window.snlp.loadCatalog(await window.snlp.api("GET", "v1/models")); // try it in the classify box
+        }
         else $("train-published").textContent = "Not published: " + (current.error || "unknown reason") + ".";
       } catch (err) { $("train-published").textContent = err.message; }
     });
@@ -162,5 +156,5 @@
       radio.addEventListener("change", () => { $("train-descriptions").hidden = mode() !== "descriptions"; });
     }
   });
-  document.addEventListener("snlp:signed-in", () => { loadBases().catch(() => {}); });
+  document.addEventListener("snlp:signed-in", loadBases);
 })();
