@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.metering", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args(argv)
-    from infra.motoserver import moto_server
+    from infra.local.moto import moto_server
 
     with moto_server() as url:
         rows = [measure(url, n, args.requests) for n in (1, 25)]

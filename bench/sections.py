@@ -107,7 +107,7 @@ def bucketing(texts: list[str], repeats: int, bulk: int = 2000) -> list[dict]:
 
 def cold_start(runs: int) -> list[dict]:
     """New process, empty /tmp cache, artifact fetched from a local moto S3, up to the first answer."""
-    from infra.motoserver import moto_server
+    from infra.local.moto import moto_server
 
     rows = []
     with moto_server() as url:

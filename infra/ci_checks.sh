@@ -75,7 +75,7 @@ EOF
 "$PY" -m infra.layer_check --python "$PY312"
 
 step "moto_server for CloudFormation"
-PORT=$("$PY" -c "from infra.motoserver import free_port; print(free_port())")
+PORT=$("$PY" -c "from infra.local.moto import free_port; print(free_port())")
 MOTO_LOG=$(mktemp)
 "$(dirname "$PY")/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!

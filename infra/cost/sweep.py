@@ -16,17 +16,16 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from functions.nlp.manifest import MANIFEST_FILE
 from functions.store.layout import ALIASES_FILE, local_aliases
+from infra.local.moto import aws_env, moto_server
 from infra.local.resources import create_table
 
 from . import host, stamp
@@ -88,38 +87,6 @@ def goal_text_first(texts: list[str], words: int = GOAL_WORDS) -> list[str]:
     """The same texts with one of about ``words`` words first: single-text requests send it."""
     best = min(range(len(texts)), key=lambda i: (abs(len(texts[i].split()) - words), i))
     return [texts[best]] + texts[:best] + texts[best + 1:]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A local moto server on a free port; yields its endpoint URL."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def aws_env(endpoint: str) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
 
 
 def model_variants(name: str, wanted: tuple[str, ...] = VARIANTS, dist: Path = DIST) -> dict[str, str]:
@@ -362,4 +329,4 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-__all__ = ["run_sweep", "sample_texts", "moto_server", "DEFAULT_MODELS", "VARIANTS", "SIZES"]
+__all__ = ["run_sweep", "sample_texts", "DEFAULT_MODELS", "VARIANTS", "SIZES"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from functions.store.layout import ALIASES_FILE
 
 from .errors import LocalStackError
+from .moto import free_port
 
 # building the default models from scratch (torch export + quantized variants + caches)
 MODELS_BUILD_BYTES = 3 * 1024**3
@@ -37,13 +38,6 @@ def check_ports(ports: dict[str, int], host: str = "127.0.0.1") -> None:
             f"`ss -ltnp 'sport = :{taken[0][1]}'`), or choose other ports, e.g. "
             "`SNLP_LOCAL_API_PORT=8100 SNLP_LOCAL_MOTO_PORT=5100 make up`.")
     raise LocalStackError("\n".join(lines + [hint]))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free right now (for tests and --random-ports)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _existing_parent(path: Path) -> Path:

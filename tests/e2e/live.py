@@ -26,7 +26,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.moto_server import FAKE_AWS, MotoServer, free_port
+from infra.local.moto import FAKE_AWS, MotoServer, free_port
 from tests.support.tiny_defaults import write_default_registry
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.phone import phone_page
 from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
-from tests.support.moto_server import FAKE_AWS, MotoServer
+from infra.local.moto import FAKE_AWS, MotoServer
 from tests.support.s3 import upload_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

@@ -19,7 +19,7 @@ import pytest
 from functions.auth.tokens import TokenRecord, hash_token, to_item
 from functions.settings import Settings
 from infra.local.resources import create_table
-from tests.support.moto_server import MotoServer
+from infra.local.moto import MotoServer
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 

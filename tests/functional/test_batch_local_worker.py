@@ -14,7 +14,7 @@ import pytest
 from functions.settings import ENV
 from infra.local_worker import FakeContext, poll_once, to_lambda_event
 from tests.functional.batch_stack import ARTIFACTS, DATA, TABLE, create_jobs_table
-from tests.support.moto_server import FAKE_AWS, MotoServer
+from infra.local.moto import FAKE_AWS, MotoServer
 from tests.support.s3 import upload_registry
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.moto_server import FAKE_AWS, MotoServer
+from infra.local.moto import FAKE_AWS, MotoServer
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 

@@ -27,7 +27,7 @@ from functions.settings import ENV
 from infra.local_worker import FakeContext, to_lambda_event
 from tests.functional.batch_stack import DATA, TABLE, make_stack
 from tests.functional.reliability import auth, create_tokens_table
-from tests.support.moto_server import FAKE_AWS
+from infra.local.moto import FAKE_AWS
 from tests.support.tiny_defaults import write_default_registry
 
 pytestmark = pytest.mark.timeout(180)

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from tests.functional.reliability import (BUCKET, PROBLEM_JSON, TOKEN, TOKENS_TABLE, assert_problem, auth,
                                           create_tokens_table, put_token)
-from tests.support.moto_server import FAKE_AWS
+from infra.local.moto import FAKE_AWS
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 

@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from tests.functional.reliability import BUCKET, TOKENS_TABLE, assert_problem, auth, create_tokens_table
-from tests.support.moto_server import FAKE_AWS
+from infra.local.moto import FAKE_AWS
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 

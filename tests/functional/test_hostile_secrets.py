@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from tests.functional.reliability import BUCKET, TOKEN, TOKENS_TABLE, auth, create_tokens_table, put_token
-from tests.support.moto_server import FAKE_AWS
+from infra.local.moto import FAKE_AWS
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 

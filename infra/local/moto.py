@@ -1,11 +1,13 @@
-"""A moto server in a child process on a free loopback port, that a test can stop and restart.
+"""A moto server in a child process on a free loopback port, its fake credentials and endpoint env.
 
-Stopping it is how fault tests take "S3" or "DynamoDB" away: the endpoint refuses connections
-exactly as an unreachable AWS endpoint would. Restarting on the same port brings it back
-(empty: moto keeps its state in memory, so callers re-create what they need).
+The one launcher for packaging (osls offline), the cost sweep, bench and the tests. Stopping it
+is how fault tests take "S3" or "DynamoDB" away: the endpoint refuses connections exactly as an
+unreachable AWS endpoint would. Restarting on the same port brings it back (empty: moto keeps
+its state in memory, so callers re-create what they need).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,16 +15,22 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any
+from typing import Any, Iterator
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now (for tests and --random-ports)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """Fake credentials, us-east-1 and every AWS client pointed at ``endpoint``."""
+    return {**FAKE_AWS, "AWS_ENDPOINT_URL": endpoint}
 
 
 class MotoServer:
@@ -88,4 +96,14 @@ class MotoServer:
         self.stop()
 
 
-__all__ = ["MotoServer", "free_port", "FAKE_AWS"]
+@contextlib.contextmanager
+def moto_server(timeout_s: float = 30.0) -> Iterator[str]:
+    """Start a moto server, yield its URL, stop it (only the process started here)."""
+    server = MotoServer().start(timeout_s)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+__all__ = ["MotoServer", "moto_server", "free_port", "aws_env", "FAKE_AWS"]
