@@ -3,7 +3,6 @@ job, progress, the evaluation, publish, then /v1/classify and TF Serving :predic
 composed model to its owner only; training is billed by the texts it embeds."""
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
