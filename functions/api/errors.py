@@ -19,10 +19,9 @@ UNAVAILABLE_RETRY_S = 5
 
 
 class ApiError(Exception):
-    """An error of the HTTP layer itself (malformed body, route, size, method)."""
+    """An error of the HTTP layer itself (malformed body, route, size, method); its status is CATALOG's."""
 
     code = "bad-request"
-    status = 400
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -36,7 +35,6 @@ class MalformedJsonError(ApiError):
 
 class UnsupportedMediaTypeError(ApiError):
     code = "unsupported-media-type"
-    status = 415
 
 
 class TokenInQueryError(ApiError):
@@ -45,17 +43,14 @@ class TokenInQueryError(ApiError):
 
 class RouteNotFoundError(ApiError):
     code = "not-found"
-    status = 404
 
 
 class MethodNotAllowedError(ApiError):
     code = "method-not-allowed"
-    status = 405
 
 
 class PayloadTooLargeError(ApiError):
     code = "payload-too-large"
-    status = 413
 
 
 @dataclass(frozen=True)
@@ -135,10 +130,6 @@ def to_problem(exc: BaseException) -> Problem:
     return Problem("internal", 500, CATALOG["internal"][1], _INTERNAL_DETAIL, {})
 
 
-def is_expected(exc: BaseException) -> bool:
-    return isinstance(exc, (NlpError, AccessError, ApiError)) and to_problem(exc).code != "internal"
-
-
 def problem_payload(problem: Problem, instance: str, request_id: str | None, *, style: str = "problem") -> tuple[
         str, str]:
     """(body text, content type) in the route family's error style.
@@ -156,4 +147,4 @@ def problem_payload(problem: Problem, instance: str, request_id: str | None, *, 
 
 __all__ = ["ApiError", "MalformedJsonError", "UnsupportedMediaTypeError", "TokenInQueryError", "RouteNotFoundError",
            "MethodNotAllowedError", "PayloadTooLargeError", "Problem", "CATALOG", "TYPE_BASE", "PROBLEM_JSON",
-           "to_problem", "is_expected", "problem_payload"]
+           "to_problem", "problem_payload"]
