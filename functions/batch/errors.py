@@ -1,7 +1,26 @@
-"""Errors inside the batch worker. They never reach HTTP: they become a failed job summary
-(format, unreadable object) or a failed SQS record (malformed message), so they are not
-functions.nlp errors and the API's error catalog does not list them."""
+"""Errors of the batch service.
+
+Inside the worker (BatchError and its subclasses) they never reach HTTP: they become a failed job
+summary (format, unreadable object) or a failed SQS record (malformed message), so the API's
+error catalog does not list them. The job service's errors (JobNotFoundError,
+JobStoreUnavailableError) are answered by the API: they take the inference core's NlpError as
+their base so the API's one error map covers them, but they live here, not in the core.
+"""
 from __future__ import annotations
+
+from functions.nlp.errors import NlpError
+
+
+class JobStoreUnavailableError(NlpError):
+    """The batch job ledger (DynamoDB) cannot be reached: try again later."""
+
+    code = "jobs-unavailable"
+
+
+class JobNotFoundError(NlpError):
+    """No such batch job for this caller (other tokens' jobs do not exist for it either)."""
+
+    code = "not-found"
 
 
 class BatchError(Exception):
@@ -36,4 +55,5 @@ class MalformedMessageError(BatchError):
     code = "malformed-message"
 
 
-__all__ = ["BatchError", "FormatError", "SourceError", "SourceChangedError", "MalformedMessageError"]
+__all__ = ["BatchError", "FormatError", "SourceError", "SourceChangedError", "MalformedMessageError",
+           "JobNotFoundError", "JobStoreUnavailableError"]

@@ -18,10 +18,11 @@ import uuid
 from typing import Any, Callable, Iterator
 
 from functions.auth.errors import TokenStoreUnavailableError
-from functions.nlp.errors import InputTypeError, JobNotFoundError, JobStoreUnavailableError, ModelNotFoundError
+from functions.nlp.errors import InputTypeError, ModelNotFoundError
 from functions.store.visibility import visible_to
 
 from . import metering
+from .errors import JobNotFoundError, JobStoreUnavailableError
 from .ledger import Ledger
 from .records import FORMATS
 from .summary import result_keys

@@ -23,8 +23,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from functions.nlp.errors import InputTypeError, JobNotFoundError
+from functions.nlp.errors import InputTypeError
 
+from .errors import JobNotFoundError
 from .jobs import JOB_ID_RE, _ledger_errors
 
 ENDPOINTS = {"/v1/embeddings": "embed", "/v1/classify": "classify"}  # endpoint -> model task

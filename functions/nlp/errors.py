@@ -58,18 +58,6 @@ class ModelUnavailableError(NlpError):
     code = "model-unavailable"
 
 
-class JobStoreUnavailableError(NlpError):
-    """The batch job ledger (DynamoDB) cannot be reached: try again later."""
-
-    code = "jobs-unavailable"
-
-
-class JobNotFoundError(NlpError):
-    """No such batch job for this caller (other tokens' jobs do not exist for it either)."""
-
-    code = "not-found"
-
-
 __all__ = [
     "NlpError",
     "ValidationError",
@@ -82,6 +70,4 @@ __all__ = [
     "ManifestError",
     "ArtifactIntegrityError",
     "ModelUnavailableError",
-    "JobNotFoundError",
-    "JobStoreUnavailableError",
 ]

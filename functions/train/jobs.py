@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from functions.batch.jobs import check_job_id
 from functions.batch.ledger import Ledger, _is_conditional_failure
-from functions.nlp.errors import JobNotFoundError
+from functions.batch.errors import JobNotFoundError
 
 from . import queue
 from .data import TrainingConflictError

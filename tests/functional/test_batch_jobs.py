@@ -15,7 +15,8 @@ from functions.api.routes_batch import batch_blueprint
 from functions.auth.errors import AccessError
 from functions.batch.jobs import JobService
 from functions.batch.ledger import Ledger
-from functions.nlp.errors import JobNotFoundError, ModelNotFoundError, NlpError, ValidationError
+from functions.batch.errors import JobNotFoundError
+from functions.nlp.errors import ModelNotFoundError, NlpError, ValidationError
 from tests.functional.batch_stack import DATA, TABLE, make_stack
 
 

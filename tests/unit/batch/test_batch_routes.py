@@ -8,7 +8,8 @@ from functions.api.errors import ApiError, to_problem
 from functions.api.routes_batch import batch_blueprint
 from functions.auth.errors import AccessError
 from functions.auth.tokens import TokenRecord
-from functions.nlp.errors import JobNotFoundError, NlpError
+from functions.batch.errors import JobNotFoundError
+from functions.nlp.errors import NlpError
 
 
 class FakeJobs:
