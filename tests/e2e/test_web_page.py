@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS, read_jsonl, sign_in
 
@@ -28,13 +30,15 @@ def test_sign_in_shows_the_tools_and_the_catalog(page, stack):
 def test_usage_shows_after_sign_in_and_grows_with_a_run(page, stack):
     sign_in(page, stack.token)
     summary = page.locator("#usage-summary")
-    page.wait_for_function("document.getElementById('usage-summary').textContent.startsWith('Today:')")
+    # expect() polls from Playwright's own script world: the page's CSP (no eval) cannot block it,
+    # as it blocks a string wait_for_function whenever that has to poll
+    expect(summary).to_have_text(re.compile(r"^Today:"), timeout=30_000)
     before = summary.inner_text()
     assert "a day" in before and "This month" in before, before
     page.get_by_label("Text", exact=True).fill(POSITIVE)
     page.get_by_role("button", name="Classify").click()
     page.locator("#classify-result .bars li").first.wait_for()
-    page.wait_for_function("text => document.getElementById('usage-summary').textContent !== text", arg=before)
+    expect(summary).not_to_have_text(before, timeout=30_000)
     assert summary.inner_text().startswith("Today:")
 
 
