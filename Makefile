@@ -33,12 +33,14 @@ models: venv
 # and the WordPress plugin (PHPUnit + WordPress/MariaDB end to end). Installs what it needs.
 test: models
 	bash infra/ci/install_browser.sh
+	bash infra/ci/npm_ci.sh
 	$(PY) -m pytest
 	PY=$(PY) bash infra/ci_checks.sh
 	bash integrations/wordpress/tests/e2e.sh
 
 up: venv
 	@$(PY) -m infra.local preflight
+	@bash infra/ci/npm_ci.sh || echo "warning: npm ci failed: the page's edge mode stays off"
 	@$(MAKE) --no-print-directory models
 	$(PY) -m infra.local up
 

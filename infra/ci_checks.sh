@@ -26,12 +26,7 @@ mkdir -p "$CACHE"
 [ -x "$PY" ] || fail "$PY not found (run make venv first)"
 
 step "npm ci (osls from package-lock.json)"
-export npm_config_cache="$CACHE/npm"
-LOCK_KEY=$(sha256sum package-lock.json | cut -c1-16)
-if [ "$(cat node_modules/.snlp-lock-key 2>/dev/null)" != "$LOCK_KEY" ]; then
-  npm ci --no-audit --no-fund --prefer-offline
-  echo "$LOCK_KEY" > node_modules/.snlp-lock-key
-fi
+SNLP_CACHE_DIR="$CACHE" bash infra/ci/npm_ci.sh
 npx --no-install osls --version
 
 step "tools venv (cfn-lint $CFN_LINT_VERSION, checkov $CHECKOV_VERSION)"
