@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 
-from bench.stats import summary, time_calls
 from functions.store.layout import local_aliases
 
 DIST = Path(__file__).resolve().parent.parent / "model_artifacts" / "dist"
@@ -79,22 +78,3 @@ def torch_runner(name: str, threads: int) -> Callable[[list[str]], np.ndarray] |
             return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
     return run
-
-
-def latency_table(name: str, texts: list[str], *, repeats: int = 30) -> list[dict]:
-    """Latency p50/p95 per engine x threads x request size, measured back to back."""
-    rows = []
-    single, batch32 = texts[:1], texts[:32]
-    for threads in (1, 2):
-        engines: dict[str, Callable] = {}
-        runner = torch_runner(name, threads)
-        if runner is not None:
-            engines["pytorch-fp32"] = runner
-        for variant, path in variant_dirs(name).items():
-            engines[f"onnx-{variant}"] = raw_onnx_runner(path, threads)
-        for size, sample in (("1", single), ("32", batch32)):
-            for engine, fn in engines.items():
-                stats = summary(time_calls(lambda: fn(sample), repeats=repeats if size == "1" else max(5, repeats // 3)))
-                rows.append({"model": name, "engine": engine, "threads": threads, "texts": int(size),
-                             "p50_ms": round(stats["p50"], 3), "p95_ms": round(stats["p95"], 3)})
-    return rows

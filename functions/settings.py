@@ -5,7 +5,7 @@ os.environ: handlers call ``Settings.from_env(os.environ)`` once and pass the re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 # environment variable names (the single list; serverless.yml and the local stack set these)
@@ -115,7 +115,6 @@ class Settings:
     # per-request overhead levers (config/stages.yml): log lines and metric-months are paid fees
     access_log_sample_rate: float = 1.0  # share of successful requests with an access log line
     metrics_per_model: bool = True  # per-model copies of the inference metrics (a metric-month each)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "Settings":

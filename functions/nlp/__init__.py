@@ -6,7 +6,7 @@ from .model import InferenceModel, Limits, RunResult, length_buckets, validate_t
 from .overflow import DIRECTIONS, ON_OVERFLOW, Overflow, Windows
 from .postprocess import cosine_matrix, l2_normalize, mean_pool, pool_windows, softmax
 from .session import create_session
-from .tokenize import TextEncoder, pad_batch
+from .text_encoder import TextEncoder, pad_batch
 
 __all__ = [
     *_errors_all,

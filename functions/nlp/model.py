@@ -13,7 +13,7 @@ from .manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from .overflow import Overflow, Windows
 from .postprocess import cosine_matrix, l2_normalize, mean_pool, pool_windows, softmax
 from .session import create_session
-from .tokenize import TextEncoder, pad_batch
+from .text_encoder import TextEncoder, pad_batch
 
 
 @dataclass(frozen=True)

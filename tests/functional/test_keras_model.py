@@ -21,7 +21,7 @@ if importlib.util.find_spec("keras") is None:  # `make test` installs the keras 
 
 from functions.auth.admin import create_token  # noqa: E402
 from functions.nlp.model import InferenceModel  # noqa: E402
-from functions.nlp.tokenize import TextEncoder  # noqa: E402
+from functions.nlp.text_encoder import TextEncoder  # noqa: E402
 from model_artifacts import publish as reg  # noqa: E402
 from model_artifacts.build import INT8_GOALS  # noqa: E402
 from model_artifacts.cli import main  # noqa: E402

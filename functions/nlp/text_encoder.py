@@ -20,7 +20,6 @@ class Encoded:
     """Token ids of each text, unpadded, in request order."""
 
     ids: list[np.ndarray]  # one int64 array per text
-    type_ids: list[np.ndarray]
 
     @property
     def lengths(self) -> np.ndarray:
@@ -60,7 +59,7 @@ class TextEncoder:
     def encode(self, texts: Sequence[str], *, truncate: bool = True) -> Encoded:
         """One window per text (cut on the right, or TextTooLongError when ``truncate`` is off)."""
         windows = self.windows(texts, Overflow.from_truncate(truncate))
-        return Encoded(ids=windows.ids, type_ids=[np.zeros_like(i) for i in windows.ids])
+        return Encoded(ids=windows.ids)
 
 
 def _leading_ones(mask: Sequence[int]) -> int:
