@@ -1,8 +1,7 @@
 """``snlp``: the command line for daily use. One entry point, one module per command group.
 
 Each group lives in ``infra/cli_<group>.py`` and exposes ``register(subparsers)``, which adds
-its commands with ``set_defaults(func=handler)``; ``handler(args) -> int``. A group whose
-module is absent is skipped, so groups can be added independently.
+its commands with ``set_defaults(func=handler)``; ``handler(args) -> int``.
 
 Configuration (API URL, token): flags > environment (SNLP_API_URL, SNLP_TOKEN) > config file
 (~/.config/snlp/config.toml, then the local stack's .local/).
@@ -25,13 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `snlp <command> --help` for the options of each command.")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for group in GROUPS:
-        try:
-            module = importlib.import_module(f"infra.cli_{group}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"infra.cli_{group}":
-                continue  # that group is not part of this checkout
-            raise
-        module.register(sub)
+        importlib.import_module(f"infra.cli_{group}").register(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LocalStackError
+from .moto import FAKE_AWS
 from .preflight import RUN_BYTES, check_disk, check_ports, models_built
 from .procs import Child, http_ok, wait_until
 from .publish import publish_models
@@ -22,8 +23,6 @@ from .token import create_demo_token
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODELS = ("sentiment", "minilm-embed")
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
 
 @dataclass
@@ -80,8 +79,8 @@ class LocalStack:
             say(f"moto server (S3, DynamoDB, SQS) on {self.moto_url}")
             names, cfg = _names_and_config(o.stage)
             self.created = create_resources(self.client, names,
-                                            max_receive_count=cfg.batch_max_receive_count if cfg else 3,
-                                            visibility_timeout_s=_visibility(cfg),
+                                            max_receive_count=cfg.batch_max_receive_count,
+                                            visibility_timeout_s=cfg.batch_visibility_timeout_s,
                                             cors_origins=self._origins())
             say(f"resources for stage {o.stage}: buckets {names['artifacts_bucket']}, {names['data_bucket']}; "
                 f"queue {names['batch_queue']} (+DLQ); tables {names['tokens_table']}, {names['jobs_table']}")
@@ -126,16 +125,11 @@ class LocalStack:
         """The environment serverless.yml gives ``function`` (api|batch), pointed at moto."""
         from functions.settings import ENV
 
-        env = self._aws_env()
-        if cfg is not None:
-            from infra.config import function_environment
+        from infra.config import function_environment
 
-            env.update(function_environment(cfg, function, {**names, "train_queue_url": self.created.train_queue_url},
-                                            self.created.queue_url))
-        else:  # infra.config absent: the same variables by hand
-            env.update({ENV["stage"]: self.opts.stage, ENV["artifacts_bucket"]: names["artifacts_bucket"],
-                        ENV["data_bucket"]: names["data_bucket"], ENV["tokens_table"]: names["tokens_table"],
-                        ENV["jobs_table"]: names["jobs_table"], ENV["batch_queue_url"]: self.created.queue_url})
+        env = self._aws_env()
+        env.update(function_environment(cfg, function, {**names, "train_queue_url": self.created.train_queue_url},
+                                        self.created.queue_url))
         env[ENV["model_cache_dir"]] = str(self.opts.state_dir / "cache" / function)
         env["POWERTOOLS_DEV"] = "false"
         return env
@@ -265,22 +259,10 @@ class LocalStack:
             state.unlink()
 
 
-def _visibility(cfg) -> int:
-    """The queue's visibility timeout as serverless.yml sets it (>= the batch timeout)."""
-    if cfg is None:
-        return 900
-    return int(getattr(cfg, "batch_visibility_timeout_s", None) or cfg.batch_timeout_s)
-
-
 def _names_and_config(stage: str):
-    """(resource names, stage config) from infra.config; fallback names if it is not importable."""
-    try:
-        from infra.config import load_config, resource_names
-    except ImportError:
-        base = f"serverless-nlp-{stage}"
-        return ({"artifacts_bucket": f"{base}-artifacts-123456789012", "data_bucket": f"{base}-data-123456789012",
-                 "tokens_table": f"{base}-tokens", "jobs_table": f"{base}-jobs",
-                 "batch_queue": f"{base}-batch", "batch_dlq": f"{base}-batch-dlq"}, None)
+    """(resource names, stage config) from infra.config (config/stages.yml)."""
+    from infra.config import load_config, resource_names
+
     try:
         cfg = load_config().stage(stage)
     except Exception as exc:  # noqa: BLE001 - ConfigError, bad YAML: say it plainly
