@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from functions.store.clients import error_code
+
 CLAIMED, DONE, BUSY, SUPERSEDED = "claimed", "done", "busy", "superseded"
 FINAL = ("done", "failed", "superseded")
 LEASE_S = 16 * 60  # longer than a Lambda can run (15 min): a live worker never loses its lease
@@ -48,9 +50,7 @@ def _dyn(value: Any) -> Any:
 
 
 def _is_conditional_failure(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException",
-                                                     "TransactionCanceledException")
+    return error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def chunk_sk(index: int) -> str:

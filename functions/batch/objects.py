@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from functions.store.clients import error_code, http_status
+
 from .errors import SourceChangedError, SourceError
 
 READ_CHUNK = 1 << 20
@@ -32,18 +34,8 @@ class Source:
         return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "version_id": self.version_id}
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
-
-
-def _status(exc: Exception) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
 def _translate(exc: Exception, source: Source) -> Exception:
-    code, status = _error_code(exc), _status(exc)
+    code, status = error_code(exc) or type(exc).__name__, http_status(exc)
     if code in ("PreconditionFailed", "412") or status == 412:
         return SourceChangedError(f"s3://{source.bucket}/{source.key} was replaced")
     if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound", "AccessDenied", "403", "InvalidRange") \
@@ -75,10 +67,10 @@ def read_range(s3: Any, source: Source, start: int = 0, end: int | None = None,
             response = s3.get_object(**kwargs)
             data = response["Body"].read()
         except Exception as exc:  # noqa: BLE001
-            if end is None and pos > 0 and _status(exc) == 416:
+            if end is None and pos > 0 and http_status(exc) == 416:
                 return  # the window starts exactly at the end of the object
             translated = _translate(exc, source)
-            if end is None and pos == 0 and isinstance(translated, SourceError) and _status(exc) == 416:
+            if end is None and pos == 0 and isinstance(translated, SourceError) and http_status(exc) == 416:
                 return  # an empty object has no byte 0
             raise translated from exc
         for i in range(0, len(data), chunk_size):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from functions.nlp.errors import InputTypeError
+from functions.store.clients import error_code
 
 from .errors import JobNotFoundError
 from .jobs import JOB_ID_RE, _ledger_errors
@@ -143,7 +144,7 @@ class OpenAIBatches:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as exc:  # noqa: BLE001 - a missing object is "not found"; the rest a 503
-            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 raise JobNotFoundError("the file's content has expired") from None
             raise
 
