@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from functions.settings import Settings
 
 from . import routes_docs, routes_edge, routes_openai_batch, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
-from .context import ApiContext
+from .context import ApiServices
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
@@ -44,7 +44,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     ``train_jobs``: training jobs (functions.train.jobs.TrainJobs; None: no /v1/train routes)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
-    ctx = ApiContext(settings=settings, store=store, tokens=tokens, meter=meter,
+    ctx = ApiServices(settings=settings, store=store, tokens=tokens, meter=meter,
                      telemetry=telemetry or Telemetry(), clock=clock,
                      logger=logger or logging.getLogger("snlp.api"))
     app.extensions["snlp"] = ctx
@@ -164,7 +164,7 @@ def _from_werkzeug(exc: Exception) -> Exception:
     return ApiError("the request could not be understood")
 
 
-def _access_log(ctx: ApiContext, status: int) -> None:
+def _access_log(ctx: ApiServices, status: int) -> None:
     """One line per request (successes sampled per stage); never the token, never the texts."""
     if not keep_access_log(status, ctx.settings.access_log_sample_rate, g.get("request_id") or ""):
         return

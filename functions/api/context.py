@@ -53,7 +53,10 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 
 @dataclass
-class ApiContext:
+class ApiServices:
+    """The services every route uses, built once per app (not per request); its methods act on
+    the request being served (flask.request)."""
+
     settings: Settings
     store: Any  # ArtifactStore or a fake with the same methods
     tokens: Any | None  # .authenticate(token) -> TokenRecord
@@ -175,4 +178,4 @@ def usage(texts: int, tokens: int) -> dict[str, int]:
     return {"texts": texts, "tokens": tokens}
 
 
-__all__ = ["ApiContext", "json_response", "bearer_token", "usage", "JSON"]
+__all__ = ["ApiServices", "json_response", "bearer_token", "usage", "JSON"]

@@ -1,7 +1,7 @@
 """How every route runs a model: long-input options from the body, texts, windows, one metered run.
 
 Every protocol (native, TensorFlow Serving, Open Inference Protocol v2, OpenAI) reads the
-same options and runs through ``run`` -> ``ApiContext.execute`` (quota, metering, metrics), so
+same options and runs through ``run`` -> ``ApiServices.execute`` (quota, metering, metrics), so
 a request is admitted and billed by the *windows* the model runs: one per text, or more for a
 text chunked with ``on_overflow: chunk``.
 
@@ -18,13 +18,13 @@ from functions.nlp.errors import InputTypeError, TooManyTextsError
 from functions.nlp.model import InferenceModel, Limits, RunResult
 from functions.nlp.overflow import DEFAULT_OVERLAP, Overflow
 
-from .context import ApiContext
+from .context import ApiServices
 
 TRUNCATED_HEADER = "X-Truncated-Texts"  # how many texts of this request were cut (0: none)
 WINDOWS_HEADER = "X-Windows"  # windows the model ran (= texts unless some were chunked): what is metered
 
 
-def overflow_from(ctx: ApiContext, options: Mapping[str, Any]) -> Overflow:
+def overflow_from(ctx: ApiServices, options: Mapping[str, Any]) -> Overflow:
     """The request's long-input options; ``truncate`` is the short form of ``on_overflow``."""
     truncate = options.get("truncate")
     if truncate is not None and not isinstance(truncate, bool):
@@ -43,18 +43,18 @@ def overflow_from(ctx: ApiContext, options: Mapping[str, Any]) -> Overflow:
     return Overflow(mode=mode, direction=direction.lower(), overlap=overlap)
 
 
-def limits_for(ctx: ApiContext, overflow: Overflow) -> Limits:
+def limits_for(ctx: ApiServices, overflow: Overflow) -> Limits:
     """Chunked texts may be whole documents: the per-text character cap is the document cap."""
     if overflow.mode == "chunk":
         return replace(ctx.limits, max_chars=ctx.settings.max_document_chars)
     return ctx.limits
 
 
-def texts_from(ctx: ApiContext, value: Any, field: str, overflow: Overflow) -> list[str]:
+def texts_from(ctx: ApiServices, value: Any, field: str, overflow: Overflow) -> list[str]:
     return ctx.texts(value, field, limits_for(ctx, overflow))
 
 
-def run(ctx: ApiContext, model: InferenceModel, texts: list[str], overflow: Overflow) -> RunResult:
+def run(ctx: ApiServices, model: InferenceModel, texts: list[str], overflow: Overflow) -> RunResult:
     """Lay out windows (422 for a text too long when overflow is an error), check the window
     cap, then run through the one metered path, admitted for the windows it runs."""
     windows = model.windows(texts, overflow)

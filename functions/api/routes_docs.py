@@ -5,7 +5,7 @@ import json
 
 from flask import Flask, Response
 
-from .context import ApiContext
+from .context import ApiServices
 from .openapi import build_openapi
 
 # the docs page loads only its own files: no CDN, no inline script
@@ -13,7 +13,7 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     spec_body = json.dumps(build_openapi(ctx.settings), separators=(",", ":"))  # built once
     docs_html = (app.static_folder and open(f"{app.static_folder}/docs.html", encoding="utf-8").read()) or ""
 

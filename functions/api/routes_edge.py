@@ -23,7 +23,7 @@ from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import MODEL_FILE, TOKENIZER_FILE
 from functions.store.refs import parse_ref
 
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 
 RUNTIME_PREFIX = "web/onnxruntime-web/"
 RUNTIME_WASM = "ort-wasm-simd-threaded.wasm"
@@ -49,7 +49,7 @@ def s3_origins(client: Any, buckets: list[str]) -> list[str]:
     return sorted(set(out))
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     signer: dict[str, Any] = {}
 
     def presigner() -> Any:

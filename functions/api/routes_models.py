@@ -9,7 +9,7 @@ from functions.nlp.errors import ModelNotFoundError, NlpError
 
 from functions.store.visibility import visible_to
 
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 from .routes_tfserving import version_status
 
 # manifest fields users may see; "source" can hold build-machine paths, so it stays inside
@@ -47,7 +47,7 @@ def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: manifest[k] for k in PUBLIC_MANIFEST if k in manifest}
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     @app.get("/v1/models", endpoint="list_models")
     def list_models() -> Response:
         principal = g.principal

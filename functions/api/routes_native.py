@@ -10,10 +10,10 @@ from functions.nlp.errors import InputTypeError, TooManyTextsError
 from functions.nlp.postprocess import cosine_matrix
 
 from . import inference
-from .context import ApiContext, json_response, usage
+from .context import ApiServices, json_response, usage
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     settings = ctx.settings
 
     @app.get("/health", endpoint="health")

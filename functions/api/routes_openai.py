@@ -23,7 +23,7 @@ from functions.nlp.manifest import Manifest
 from functions.nlp.postprocess import l2_normalize
 
 from . import inference
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 from .errors import ApiError
 
 FORMATS = ("float", "base64")
@@ -61,7 +61,7 @@ def check_dimensions(value: Any, manifest: Manifest) -> int | None:
                    f"or {manifest.dim}, not {value}")
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     @app.post("/v1/embeddings", endpoint="openai_embeddings")
     def embeddings() -> Response:
         body = ctx.read_json()

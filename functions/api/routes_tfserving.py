@@ -25,7 +25,7 @@ from functions.nlp.manifest import Manifest
 from functions.store.refs import parse_ref
 
 from . import inference
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 
 INPUT = "text"
 PREDICT_SIGNATURE = "serving_default"
@@ -117,7 +117,7 @@ def version_status(numbers: dict[str, int], versions: list[str] | None = None) -
             for v in sorted((v for v in chosen if v in numbers), key=lambda v: -numbers[v])]
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     def model(ref: str, task: str | None = None):
         return ctx.model_for(ref, task)
 

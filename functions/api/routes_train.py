@@ -23,7 +23,7 @@ from functions.store.refs import ALIAS_MAX, parse_ref
 from functions.train.data import MAX_ROWS, check_descriptions, check_rows, sample_labels_known
 from functions.train.publishing import check_name
 
-from .context import ApiContext, json_response, read_json_body
+from .context import ApiServices, json_response, read_json_body
 
 TOKEN_ID_RE = re.compile(r"^tok_[0-9a-f]{16}$")  # functions.auth.tokens.new_token_id
 MAX_SHARED = 50
@@ -31,14 +31,14 @@ SHAPE = ('the body must be a JSON object: {"name", "rows": "text,label CSV" | [{
          '"base_model"?, "descriptions"?: {label: description}}')
 
 
-def _name(ctx: ApiContext, value: Any, token_id: str) -> str:
+def _name(ctx: ApiServices, value: Any, token_id: str) -> str:
     if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
         raise InputTypeError("name must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
     check_name(ctx.store.s3, value, token_id)  # 409 now; the worker checks again when it publishes
     return value
 
 
-def _base_model(ctx: ApiContext, value: Any) -> str:
+def _base_model(ctx: ApiServices, value: Any) -> str:
     ref = ctx.settings.default_embed_model if value is None else value
     if not isinstance(ref, str):
         raise InputTypeError("base_model must be a string")
@@ -50,7 +50,7 @@ def _base_model(ctx: ApiContext, value: Any) -> str:
     return manifest.ref  # pinned: the job trains on this exact version whatever the alias does later
 
 
-def train_blueprint(ctx: ApiContext, jobs: Any, clock: Callable[[], float] = time.time) -> Blueprint:
+def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = time.time) -> Blueprint:
     """Routes over ``jobs`` (functions.train.jobs.TrainJobs)."""
     bp = Blueprint("train", __name__)
 

@@ -21,7 +21,7 @@ from functions.auth.errors import TokenStoreUnavailableError
 from functions.auth.usage import MONTH_RE, read_month, total, utc_day
 from functions.nlp.errors import InputTypeError
 
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 
 
 def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str]:
@@ -34,7 +34,7 @@ def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str
     return headers
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     @app.get("/v1/usage", endpoint="usage")
     def usage() -> Response:
         """The calling token's usage today and this month (or ``?month=YYYY-MM``), from the table."""

@@ -26,7 +26,7 @@ from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import Manifest
 
 from . import inference
-from .context import ApiContext, json_response
+from .context import ApiServices, json_response
 from .errors import UnsupportedMediaTypeError
 
 INPUT = "text"
@@ -99,7 +99,7 @@ def requested_outputs(body: dict[str, Any], manifest: Manifest) -> None:
                                             "(tritonclient: InferRequestedOutput(name, binary_data=False))")
 
 
-def register(app: Flask, ctx: ApiContext) -> None:
+def register(app: Flask, ctx: ApiServices) -> None:
     def number_of(name: str, version: str) -> str:
         """The version's number as the protocol's clients expect it, else its name."""
         numbers = {v: n for n, v in ctx.store.version_numbers(name).items()}
