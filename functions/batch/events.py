@@ -13,7 +13,7 @@ from typing import Any, Union
 from urllib.parse import unquote_plus
 
 from .errors import MalformedMessageError
-from .objects import Source
+from .s3_streams import Source
 from .records import FORMATS
 
 INCOMING = "incoming/"

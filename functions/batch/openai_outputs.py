@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .objects import S3Writer, Source, read_range
+from .s3_streams import S3Writer, Source, read_range
 from .openai_batch import ENDPOINTS, OUTPUTS, batch_id_of, new_id
 from .records import split_records
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .objects import Source, read_range
+from .s3_streams import Source, read_range
 from .records import BOM, CsvColumns, FormatError, Item, Parser, split_records
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .objects import Source
+from .s3_streams import Source
 from .planner import Layout
 
 RESULTS = "results/"

@@ -26,7 +26,7 @@ from .engine import LineRunner, Stats
 from .errors import MalformedMessageError
 from .events import ChunkTask, Ignored, ObjectCreated, chunk_message, parse_body
 from .ledger import BUSY, CLAIMED, FINAL, SUPERSEDED, Ledger
-from .objects import S3Writer, SourceChangedError, SourceError, concat, delete_prefix, head, put_json, read_range
+from .s3_streams import S3Writer, SourceChangedError, SourceError, concat, delete_prefix, head, put_json, read_range
 from .planner import Chunk, chunk_items, plan, whole_object_items
 from .records import FormatError
 from .summary import Run, dumps, part_keys, parts_prefix, result_keys, summary, total_counts

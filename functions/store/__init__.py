@@ -5,6 +5,6 @@ is only imported by :mod:`functions.store.clients`.
 """
 from .artifacts import ArtifactStore
 from .refs import ModelRef, parse_ref
-from .s3io import CacheWriteError
+from .s3_reader import CacheWriteError
 
 __all__ = ["ArtifactStore", "ModelRef", "parse_ref", "CacheWriteError"]

@@ -26,7 +26,7 @@ from functions.nlp.model import InferenceModel
 from .cache import DiskCache, Key
 from .layout import ALIASES_FILE, VERSIONS_FILE, is_number, parse_aliases, parse_numbers
 from .refs import ModelRef, as_ref, parse_ref
-from .s3io import S3Reader
+from .s3_reader import S3Reader
 
 RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
 MAX_MANIFESTS = 256

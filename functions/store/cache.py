@@ -19,7 +19,7 @@ from typing import Callable
 from functions.nlp.errors import ManifestError
 from functions.nlp.manifest import MANIFEST_FILE, NAME_RE, VERSION_RE, Manifest
 
-from .s3io import cache_error
+from .s3_reader import cache_error
 
 Key = tuple[str, str]  # (name, version)
 PARTIAL = ".partial"

@@ -296,7 +296,7 @@ def test_s3_down_keeps_serving_cached_models(make_store, clock, events):
 def test_full_cache_is_a_clear_unavailable(make_store, monkeypatch):
     import errno
 
-    from functions.store import s3io
+    from functions.store import s3_reader
 
     class FullFile:
         def __init__(self, *a, **k):
@@ -311,7 +311,7 @@ def test_full_cache_is_a_clear_unavailable(make_store, monkeypatch):
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device", "/tmp/secret/path")
 
-    monkeypatch.setattr(s3io, "open", FullFile, raising=False)
+    monkeypatch.setattr(s3_reader, "open", FullFile, raising=False)
     store = make_store()
     with pytest.raises(ModelUnavailableError) as info:
         store.get("tiny-sentiment")

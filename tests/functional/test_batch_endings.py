@@ -13,7 +13,7 @@ from moto import mock_aws
 from functions.batch import handler as batch_handler
 from functions.batch.jobs import JobService
 from functions.batch.ledger import BUSY, CLAIMED, SUPERSEDED, Ledger
-from functions.batch.objects import CleanupError, delete_prefix
+from functions.batch.s3_streams import CleanupError, delete_prefix
 from infra.local_worker import FakeContext
 from tests.functional.batch_stack import DATA, TABLE, make_stack, sqs_event
 

@@ -5,7 +5,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.batch.objects import S3Writer, Source, SourceChangedError, SourceError, concat, head, read_range
+from functions.batch.s3_streams import S3Writer, Source, SourceChangedError, SourceError, concat, head, read_range
 
 
 @pytest.fixture

@@ -146,10 +146,10 @@ def _fill_the_disk(monkeypatch) -> None:
     """Every model download the store writes hits ENOSPC after 1 KiB."""
     import builtins
 
-    import functions.store.s3io as s3io
+    import functions.store.s3_reader as s3_reader
 
     real_open = builtins.open
-    monkeypatch.setattr(s3io, "open", lambda path, mode="r", *a, **k: _FullFile(real_open(path, mode, *a, **k)),
+    monkeypatch.setattr(s3_reader, "open", lambda path, mode="r", *a, **k: _FullFile(real_open(path, mode, *a, **k)),
                         raising=False)
 
 

@@ -22,7 +22,7 @@ IAM = REPO / "infra" / "serverless" / "iam.yml"
 FUNCTIONS = {
     "api": {"role": "ApiRole", "handler": "functions.api.handler",
             "modules": {"functions.auth.tokens": "TokensTable", "functions.auth.usage": "TokensTable",
-                        "functions.store.s3io": "ArtifactsBucket", "functions.batch.jobs": "DataBucket",
+                        "functions.store.s3_reader": "ArtifactsBucket", "functions.batch.jobs": "DataBucket",
                         "functions.batch.ledger": "JobsTable",
                         # the OpenAI Batch API: files/ (request files), incoming/ (the job's input)
                         "functions.batch.openai_batch": "DataBucket",
@@ -30,13 +30,13 @@ FUNCTIONS = {
                         "functions.train.jobs": "DataBucket", "functions.train.queue": "TrainQueue",
                         # edge mode: presigned GETs of models/ and web/ (the WebAssembly runtime)
                         "functions.api.routes_edge": "ArtifactsBucket"},
-            "not_called": {"functions.batch.objects": "imported for types and result key names; the api only "
+            "not_called": {"functions.batch.s3_streams": "imported for types and result key names; the api only "
                                                       "presigns URLs (functions.batch.jobs)"},
             "beyond_calls": {("s3:ListBucket", "DataBucket"): "a presigned GET of a missing result answers 404, "
                                                                 "not 403"}},
     "batch": {"role": "BatchRole", "handler": "functions.batch.handler",
-              "modules": {"functions.batch.objects": "DataBucket", "functions.batch.ledger": "JobsTable",
-                          "functions.store.s3io": "ArtifactsBucket", "functions.batch.worker": "BatchQueue",
+              "modules": {"functions.batch.s3_streams": "DataBucket", "functions.batch.ledger": "JobsTable",
+                          "functions.store.s3_reader": "ArtifactsBucket", "functions.batch.worker": "BatchQueue",
                           "functions.batch.handler": "BatchQueue",
                           # the quota interface only (functions.batch.metering): reserve and settle
                           "functions.auth.usage": ("TokensTable", {"reserve", "settle", "add_usage", "_read_texts",
@@ -50,12 +50,12 @@ FUNCTIONS = {
                                for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}},
     "train": {"role": "TrainRole", "handler": "functions.train.handler",
               "modules": {"functions.train.worker": "DataBucket", "functions.train.jobs": "DataBucket",
-                          "functions.store.s3io": "ArtifactsBucket",
+                          "functions.store.s3_reader": "ArtifactsBucket",
                           "functions.batch.ledger": ("JobsTable", {"_get", "_update"}),
                           "functions.auth.usage": ("TokensTable", {"settle", "add_usage"})},
               "not_called": {"functions.train.queue": "the api queues job steps; the worker only consumes them",
                              "functions.batch.jobs": "imported for check_job_id (the job-id rule)",
-                             "functions.batch.objects": "imported through functions.batch.jobs; no batch objects here",
+                             "functions.batch.s3_streams": "imported through functions.batch.jobs; no batch objects here",
                              "functions.auth.tokens": "imported for the TokenRecord type by functions.auth.usage"},
               "beyond_calls": {
                   **{(a, "TrainQueue"): "Lambda's SQS event source mapping polls with the function's role"

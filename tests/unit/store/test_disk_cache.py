@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from functions.nlp.errors import ModelNotFoundError, ModelUnavailableError
 from functions.store.cache import PARTIAL, DiskCache
-from functions.store.s3io import CacheWriteError, cache_error, classify
+from functions.store.s3_reader import CacheWriteError, cache_error, classify
 
 
 def _fill(content: bytes):
