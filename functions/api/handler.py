@@ -58,12 +58,12 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     logger = logger or Logger(service=SERVICE)
     telemetry = Telemetry(per_model=settings.metrics_per_model)
     session = _session() if s3_client is None or dynamodb_client is None else None
-    store_s3 = s3_client or default_s3_client(settings, session=session)
+    store_s3 = s3_client or default_s3_client(session=session)
     store = ArtifactStore.from_settings(settings, store_s3, on_event=telemetry.store_event)
     tokens = meter = jobs = None
     ddb = None
     if settings.auth_enabled or settings.jobs_table:
-        ddb = dynamodb_client or default_dynamodb_client(settings, session=session)
+        ddb = dynamodb_client or default_dynamodb_client(session=session)
     if settings.jobs_table and settings.data_bucket:
         jobs = JobService.from_settings(settings, store_s3, ddb, store=store)
     if settings.auth_enabled:
@@ -99,7 +99,7 @@ def train_jobs(settings: Settings, s3: Any, ddb: Any, session: Any = None) -> An
             ticket = Ticket(str(reservation["token_id"]), str(reservation["day"]), int(reservation["texts"]))
             settle(ddb, settings.tokens_table, ticket, texts=0, requests=0)
 
-    return TrainJobs(s3, default_client("sqs", settings, session=session or _session()),
+    return TrainJobs(s3, default_client("sqs", session=session or _session()),
                      TrainLedger(ddb, settings.jobs_table), bucket=settings.data_bucket,
                      queue_url=settings.train_queue_url, refund=refund)
 

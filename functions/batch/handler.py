@@ -41,13 +41,13 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
     session = boto3.session.Session()  # one for every client: each new session reloads botocore's data files
     # reads stream whole byte ranges: allow a longer read timeout than the API path uses
-    s3 = overrides.pop("s3", None) or default_s3_client(settings, session=session, read_timeout=60.0)
+    s3 = overrides.pop("s3", None) or default_s3_client(session=session, read_timeout=60.0)
     # the jobs table: the same fail-fast timeouts as the API's token and usage client (read 2 s)
-    ddb = overrides.pop("ddb", None) or default_dynamodb_client(settings, session=session)
-    sqs = overrides.pop("sqs", None) or (default_client("sqs", settings, session=session)
+    ddb = overrides.pop("ddb", None) or default_dynamodb_client(session=session)
+    sqs = overrides.pop("sqs", None) or (default_client("sqs", session=session)
                                          if settings.batch_queue_url else None)
     store = overrides.pop("store", None) or ArtifactStore.from_settings(
-        settings, default_s3_client(settings, session=session), on_event=_store_event)
+        settings, default_s3_client(session=session), on_event=_store_event)
     ledger = overrides.pop("ledger", None) or Ledger(ddb, settings.jobs_table)
     exporter = overrides.pop("exporter", None) or openai_outputs.exporter(s3, ledger)  # OpenAI Batch API outputs
     return Worker(s3=s3, ledger=ledger, store=store, settings=settings, sqs=sqs, metric=_count, log=logger,

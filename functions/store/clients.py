@@ -37,9 +37,8 @@ def client_config(*, connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: f
                   retries={"total_max_attempts": retries + 1, "mode": "standard"}, **extra)
 
 
-def default_client(service: str, settings: Any = None, *, session: Any = None,
-                   endpoint_url: str | None = None, **config: Any) -> Any:
-    """A boto3 client for ``service`` with :func:`client_config` (``settings`` is for future use)."""
+def default_client(service: str, *, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
+    """A boto3 client for ``service`` with :func:`client_config`."""
     import boto3
 
     session = session or boto3.session.Session()
@@ -49,10 +48,9 @@ def default_client(service: str, settings: Any = None, *, session: Any = None,
     return session.client(service, **kwargs)
 
 
-def default_s3_client(settings: Any = None, *, session: Any = None, endpoint_url: str | None = None,
-                      **config: Any) -> Any:
+def default_s3_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
     """The S3 client the artifact store and batch worker use (connect 2 s, read 10 s, 2 retries)."""
-    return default_client("s3", settings, session=session, endpoint_url=endpoint_url, **config)
+    return default_client("s3", session=session, endpoint_url=endpoint_url, **config)
 
 
 __all__ = ["default_s3_client", "default_dynamodb_client", "default_client", "client_config", "error_code",
@@ -60,9 +58,8 @@ __all__ = ["default_s3_client", "default_dynamodb_client", "default_client", "cl
            "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RETRIES"]
 
 
-def default_dynamodb_client(settings: Any = None, *, session: Any = None, endpoint_url: str | None = None,
-                            **config: Any) -> Any:
+def default_dynamodb_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
     """The DynamoDB client for tokens, usage and jobs: a token check must fail fast (connect 1 s,
     read 2 s, 1 retry) so that an unreachable table answers 503 quickly instead of hanging."""
     config = {"connect_timeout": 1.0, "read_timeout": 2.0, "retries": 1, **config}
-    return default_client("dynamodb", settings, session=session, endpoint_url=endpoint_url, **config)
+    return default_client("dynamodb", session=session, endpoint_url=endpoint_url, **config)

@@ -33,8 +33,8 @@ def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
     from functions.store.artifacts import ArtifactStore
     from functions.store.clients import default_dynamodb_client, default_s3_client
 
-    s3 = overrides.pop("s3", None) or default_s3_client(settings, read_timeout=60.0)
-    ddb = overrides.pop("ddb", None) or default_dynamodb_client(settings)
+    s3 = overrides.pop("s3", None) or default_s3_client(read_timeout=60.0)
+    ddb = overrides.pop("ddb", None) or default_dynamodb_client()
     store = overrides.pop("store", None) or ArtifactStore.from_settings(settings, s3)
     metered = settings.auth_enabled and settings.tokens_table
     kwargs: dict[str, Any] = dict(
