@@ -1,8 +1,8 @@
-"""API Gateway events as AWS sends them, for driving the API handler without a gateway.
+"""Lambda events as AWS sends them: API Gateway requests, S3 notifications and SQS batches.
 
 Events start from the samples in tests/events/ (captured as AWS sends them) and only get the
-method, path, headers and body replaced. The functional tests, bench and the cold-start child
-all build their events here.
+method, path, headers and body (or the object, or the message bodies) replaced. The functional
+tests, bench and the cold-start child all build their events here.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 EVENTS = Path(__file__).resolve().parents[2] / "tests" / "events"
 
@@ -75,4 +76,35 @@ def response_headers(response: dict[str, Any]) -> dict[str, str]:
     return {k.lower(): v for k, v in response.get("headers", {}).items()}
 
 
-__all__ = ["EVENTS", "load_event", "http_v2_event", "rest_v1_event", "response_json", "response_headers"]
+def s3_notification(bucket: str, key: str, etag: str, *, size: int = 0, version_id: str | None = None,
+                    sequencer: str = "0055AED6DCD90281E5") -> str:
+    """An S3 notification body from the real sample, with this object's bucket/key/eTag."""
+    sample = load_event("s3_object_created.json")
+    record = sample["Records"][0]
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    obj = record["s3"]["object"]
+    obj.update(key=quote_plus(key, safe="/"), size=size, eTag=etag.strip('"'), sequencer=sequencer)
+    if version_id:
+        obj["versionId"] = version_id
+    else:
+        obj.pop("versionId", None)
+    return json.dumps(sample)
+
+
+def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event for Lambda from the real sample, one record per body (unique message ids)."""
+    sample = load_event("sqs_s3_event.json")
+    template = sample["Records"][0]
+    records = []
+    for i, body in enumerate(bodies):
+        record = json.loads(json.dumps(template))
+        record["messageId"] = f"{template['messageId'][:-4]}{i:04d}"
+        record["body"] = body
+        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+        records.append(record)
+    return {"Records": records}
+
+
+__all__ = ["EVENTS", "load_event", "http_v2_event", "rest_v1_event", "response_json", "response_headers",
+           "s3_notification", "sqs_event"]

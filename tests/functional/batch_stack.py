@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote_plus
 
 import boto3
 
@@ -19,7 +18,7 @@ from functions.batch import handler as batch_handler
 from functions.batch.ledger import Ledger
 from functions.batch.worker import Worker
 from functions.settings import Settings
-from infra.local.events import load_event
+from infra.local.events import load_event, s3_notification, sqs_event  # noqa: F401 - the stack's helpers
 from infra.local.resources import create_table
 from functions.store.artifacts import ArtifactStore
 from infra.local_worker import FakeContext, to_lambda_event
@@ -130,36 +129,6 @@ def make_stack(registry: Path, cache_dir: Path, *, clock: Callable[[], float], n
     config = Settings(**values)
     store = ArtifactStore.from_settings(config, s3)
     return Stack(s3, ddb, sqs, queue_url, config, store, clock)
-
-
-def s3_notification(bucket: str, key: str, etag: str, *, size: int = 0, version_id: str | None = None,
-                    sequencer: str = "0055AED6DCD90281E5") -> str:
-    """An S3 notification body from the real sample, with this object's bucket/key/eTag."""
-    sample = load_event("s3_object_created.json")
-    record = sample["Records"][0]
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    obj = record["s3"]["object"]
-    obj.update(key=quote_plus(key, safe="/"), size=size, eTag=etag.strip('"'), sequencer=sequencer)
-    if version_id:
-        obj["versionId"] = version_id
-    else:
-        obj.pop("versionId", None)
-    return json.dumps(sample)
-
-
-def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    """An SQS event for Lambda from the real sample, one record per body (unique message ids)."""
-    sample = load_event("sqs_s3_event.json")
-    template = sample["Records"][0]
-    records = []
-    for i, body in enumerate(bodies):
-        record = json.loads(json.dumps(template))
-        record["messageId"] = f"{template['messageId'][:-4]}{i:04d}"
-        record["body"] = body
-        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
-        records.append(record)
-    return {"Records": records}
 
 
 __all__ = ["Stack", "make_stack", "s3_notification", "sqs_event", "load_event", "create_jobs_table",
