@@ -16,6 +16,7 @@ from bench.corpus import load_texts
 from bench.machine import cpu_info, package_versions
 from bench.raw import DIST
 from bench.stack import quiet_env
+from functions.store.layout import local_aliases
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
                         "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead")
     args = parser.parse_args(argv)
-    if not (DIST / "sentiment" / "aliases.json").is_file():
+    if local_aliases(DIST, "sentiment") is None:
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
         return 2
     quiet_env()

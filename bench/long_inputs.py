@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.stats import summary, time_calls
+from functions.store.layout import local_aliases
 
 DOC_TOKENS = 2000
 TOP_K = 10
@@ -119,7 +120,7 @@ def embedding_types(directory: Path, texts: list[str], *, queries: int = 200) ->
 def prod(name: str) -> Path:
     from bench.raw import DIST
 
-    return DIST / name / json.loads((DIST / name / "aliases.json").read_text())["prod"]
+    return DIST / name / (local_aliases(DIST, name) or {})["prod"]
 
 
 def chunking_rows(texts: list[str], repeats: int) -> list[dict]:
@@ -135,7 +136,7 @@ def main() -> int:
     from bench.corpus import load_texts
     from bench.raw import DIST
 
-    if not (DIST / "minilm-embed" / "aliases.json").is_file():
+    if local_aliases(DIST, "minilm-embed") is None:
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
         return 2
     texts = load_texts(2000)

@@ -51,9 +51,11 @@ def find_python312(explicit: str | None) -> str:
 
 
 def model_dir(tmp: Path) -> tuple[Path, str]:
-    aliases = DIST / "sentiment" / "aliases.json"
-    if aliases.is_file():
-        version = json.loads(aliases.read_text()).get("int8") or json.loads(aliases.read_text())["prod"]
+    from functions.store.layout import local_aliases
+
+    aliases = local_aliases(DIST, "sentiment")
+    if aliases is not None:
+        version = aliases.get("int8") or aliases["prod"]
         return DIST / "sentiment" / version, f"sentiment@{version} (int8)"
     from infra.local.tiny_artifact import write_artifact  # no model built: a tiny onnx.helper one
 

@@ -97,10 +97,7 @@ def _context(args):
 def _aliases() -> dict[str, dict[str, str]]:
     from .sweep import DIST
 
-    out = {}
-    for path in DIST.glob("*/aliases.json"):
-        out[path.parent.name] = json.loads(path.read_text())
-    return out
+    return stamp.model_versions(DIST)
 
 
 def cmd_report(args) -> int:

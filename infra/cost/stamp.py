@@ -9,7 +9,6 @@ the stage: any difference is listed, printed and put at the top of the report, a
 """
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,7 +36,9 @@ def git_commit(repo: Path = REPO) -> str:
 
 def model_versions(dist: Path = DIST) -> dict[str, dict[str, str]]:
     """name -> {alias: version} for every model built under ``dist``."""
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(Path(dist).glob("*/aliases.json"))}
+    from functions.store.layout import ALIASES_FILE, local_aliases  # the registry's reader, loaded only here
+
+    return {p.parent.name: local_aliases(dist, p.parent.name) or {} for p in sorted(Path(dist).glob(f"*/{ALIASES_FILE}"))}
 
 
 def stage_settings(stage: str) -> dict[str, str]:
