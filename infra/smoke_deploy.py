@@ -117,16 +117,17 @@ def check_resources(session: Any, endpoint: str, names: dict[str, str], stage: s
                 problems.append(f"table {names[key]}: key schema {schema}")
         except ddb.exceptions.ResourceNotFoundException:
             problems.append(f"table {names[key]} missing")
-    for key in ("batch_queue", "batch_dlq"):
+    for key in ("batch_queue", "batch_dlq", "train_queue", "train_dlq"):
         try:
             url = sqs.get_queue_url(QueueName=names[key])["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:
             problems.append(f"queue {names[key]} missing")
             continue
-        if key == "batch_queue":
+        if key in ("batch_queue", "train_queue"):
+            dlq = names[key.replace("queue", "dlq")]
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
-            if names["batch_dlq"] not in attrs.get("RedrivePolicy", ""):
-                problems.append(f"queue {names[key]}: no redrive to {names['batch_dlq']}")
+            if dlq not in attrs.get("RedrivePolicy", ""):
+                problems.append(f"queue {names[key]}: no redrive to {dlq}")
     cfg = load_config().stage(stage)
     for fn in ("api", "batch"):
         name = names[f"{fn}_function"]
@@ -139,18 +140,26 @@ def check_resources(session: Any, endpoint: str, names: dict[str, str], stage: s
             problems.append(f"function {name}: handler {conf['Handler']}, runtime {conf['Runtime']}")
         env = conf.get("Environment", {}).get("Variables", {})
         expected = function_environment(cfg, fn, names, queue_url="")
-        queue_var = "SNLP_BATCH_QUEUE_URL"
-        if not env.get(queue_var, "").endswith("/" + names["batch_queue"]):
-            problems.append(f"function {name}: {queue_var}={env.get(queue_var)!r}")
-        expected.pop(queue_var)
-        env.pop(queue_var, None)
+        # queue URLs are CloudFormation Refs: checked by the queue name they end with
+        for queue_var, queue in (("SNLP_BATCH_QUEUE_URL", "batch_queue"), ("SNLP_TRAIN_QUEUE_URL", "train_queue")):
+            if not env.get(queue_var, "").endswith("/" + names[queue]):
+                problems.append(f"function {name}: {queue_var}={env.get(queue_var)!r}")
+            expected.pop(queue_var)
+            env.pop(queue_var, None)
         if fn == "batch":
             expected.pop("SNLP_PRELOAD_MODELS")
         if env != expected:
             problems.append(f"function {name}: environment {env} != infra.config {expected}")
+    train = names["train_function"]
+    try:
+        conf = lam.get_function(FunctionName=train)["Configuration"]
+        if conf["Handler"] != "functions/train/handler.handler" or conf["Runtime"] != "python3.12":
+            problems.append(f"function {train}: handler {conf['Handler']}, runtime {conf['Runtime']}")
+    except lam.exceptions.ResourceNotFoundException:
+        problems.append(f"function {train} missing")
     layers = [layer["LatestMatchingVersion"]["Description"] for layer in lam.list_layers()["Layers"]]
-    if len(layers) != 2:
-        problems.append(f"expected 2 layers, found {layers}")
+    if len(layers) != 3:  # runtime and aws for every function, onnx for the train function only
+        problems.append(f"expected 3 layers, found {layers}")
     mappings = lam.list_event_source_mappings()["EventSourceMappings"]
     if not any(m["EventSourceArn"].endswith(":" + names["batch_queue"])
                and m["FunctionArn"].endswith(":" + names["batch_function"])
