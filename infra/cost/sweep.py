@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from functions.nlp.manifest import MANIFEST_FILE
 from functions.store.layout import ALIASES_FILE, local_aliases
 from infra.local.moto import aws_env, moto_server
+from infra.local.publish import upload_registry
 from infra.local.resources import create_table
 
 from . import host, stamp
@@ -100,17 +100,10 @@ def model_variants(name: str, wanted: tuple[str, ...] = VARIANTS, dist: Path = D
 
 def publish(s3: Any, models: list[str], dist: Path = DIST) -> None:
     """Upload the local builds with the artifact layout (manifests and aliases last)."""
-    s3.create_bucket(Bucket=BUCKET)
-    for name in models:
-        files = [p for p in (dist / name).rglob("*") if p.is_file() and "_torch" not in p.parts]
-        files.sort(key=lambda p: p.name in (MANIFEST_FILE, ALIASES_FILE))
-        for path in files:
-            _put(s3, f"models/{path.relative_to(dist).as_posix()}", path)
+    upload_registry(s3, BUCKET, dist, names=models)
 
 
 def _put(s3: Any, key: str, path: Path) -> None:
-    # one PUT, not a multipart upload: moto answers GETs of multipart objects with a composite
-    # checksum that botocore's response validation rejects
     with path.open("rb") as body:
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
 
