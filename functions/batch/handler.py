@@ -10,6 +10,7 @@ that got there another way, so no job stays ``running``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -27,7 +28,6 @@ logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-_state: dict[str, Any] = {}
 DLQ_SUFFIX = "-dlq"  # the DLQ's name is the work queue's plus this (infra/config.py names both)
 DEFER_BELOW = 0.5  # start no further record once less than half of the invocation's time is left
 
@@ -54,21 +54,45 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
                   exporter=exporter, **overrides)
 
 
+@dataclass
+class Runtime:
+    """What a warm invocation reuses: the settings and the wired worker, built once (cold start)."""
+
+    settings: Settings
+    worker: Worker
+
+
+@dataclass
+class Invocation:
+    """The current invocation's budget: records started, and the time that was left at its start."""
+
+    records_seen: int = 0
+    start_ms: int = 0
+
+
+_runtime: Runtime | None = None
+_invocation = Invocation()
+
+
+def runtime() -> Runtime:
+    """The runtime of this execution environment, built on first use (cold start)."""
+    global _runtime
+    if _runtime is None:
+        settings = Settings.from_env(os.environ)
+        _runtime = Runtime(settings, build_worker(settings))
+    return _runtime
+
+
 def worker() -> Worker:
     """The worker of this execution environment, built once at cold start."""
-    if "worker" not in _state:
-        settings = Settings.from_env(os.environ)
-        _state["settings"] = settings
-        _state["worker"] = build_worker(settings)
-    return _state["worker"]
+    return runtime().worker
 
 
 def reset(new_worker: Worker | None = None) -> None:
     """Forget (or replace) the cached worker: for tests and the local worker."""
-    _state.clear()
-    if new_worker is not None:
-        _state["worker"] = new_worker
-        _state["settings"] = new_worker.settings
+    global _runtime, _invocation
+    _runtime = Runtime(new_worker.settings, new_worker) if new_worker is not None else None
+    _invocation = Invocation()
 
 
 def _count(name: str, value: float) -> None:
@@ -89,16 +113,16 @@ class DeferredError(Exception):
 
 def _defer(record: SQSRecord, context: Any) -> bool:
     """True when an earlier record used up most of the invocation (SQS batches hold several files)."""
-    if context is None or not _state.get("records_seen") or not _state.get("start_ms"):
+    if context is None or not _invocation.records_seen or not _invocation.start_ms:
         return False
-    return context.get_remaining_time_in_millis() < DEFER_BELOW * _state["start_ms"]
+    return context.get_remaining_time_in_millis() < DEFER_BELOW * _invocation.start_ms
 
 
 def _release_now(record: SQSRecord) -> None:
     """Make a deferred message visible at once for another invocation (best effort)."""
-    settings, w = _state.get("settings"), _state.get("worker")
-    queue = getattr(settings, "batch_queue_url", "")
-    if not queue or w is None or w.sqs is None or not record.event_source_arn.endswith(":" + queue.rsplit("/", 1)[-1]):
+    rt = runtime()
+    queue, w = rt.settings.batch_queue_url, rt.worker
+    if not queue or w.sqs is None or not record.event_source_arn.endswith(":" + queue.rsplit("/", 1)[-1]):
         return
     try:
         w.sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=record.receipt_handle, VisibilityTimeout=0)
@@ -108,24 +132,24 @@ def _release_now(record: SQSRecord) -> None:
 
 def _dead_letter(record: SQSRecord) -> bool:
     """True for a record from the work queue's DLQ, named ``<work queue>-dlq`` (infra/config.py)."""
-    queue = getattr(_state.get("settings"), "batch_queue_url", "") or ""
+    queue = runtime().settings.batch_queue_url or ""
     return bool(queue) and (record.event_source_arn or "").endswith(":" + queue.rsplit("/", 1)[-1] + DLQ_SUFFIX)
 
 
 def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
-    worker()  # settings first: they name the work queue
+    rt = runtime()  # settings first: they name the work queue
     if _dead_letter(record):
         return dead_letter_record(record, lambda_context)
     if _defer(record, lambda_context):
         _release_now(record)
         logger.info("deferred to another invocation", extra={"message_id": record.message_id})
         raise DeferredError(record.message_id)
-    _state["records_seen"] = _state.get("records_seen", 0) + 1
+    _invocation.records_seen += 1
     try:
-        worker().handle(record.body, record.message_id)
+        rt.worker.handle(record.body, record.message_id)
     except Exception:
         receives = int(record.attributes.approximate_receive_count or 1)
-        max_receives = getattr(_state.get("settings"), "batch_max_receives", 5)
+        max_receives = rt.settings.batch_max_receives
         _count(telemetry.ERRORS, 1)
         if receives >= max_receives:
             _count(telemetry.POISON_MESSAGES, 1)
@@ -178,11 +202,11 @@ def dead_letter_handler(event: dict, context: Any) -> dict:
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: Any) -> dict:
-    _state["records_seen"] = 0
-    _state["start_ms"] = context.get_remaining_time_in_millis() if context is not None else 0
+    _invocation.records_seen = 0
+    _invocation.start_ms = context.get_remaining_time_in_millis() if context is not None else 0
     return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                     context=context)
 
 
 __all__ = ["handler", "dead_letter_handler", "record_handler", "dead_letter_record", "failure_reason", "build_worker",
-           "worker", "reset", "DeferredError"]
+           "Runtime", "runtime", "worker", "reset", "DeferredError"]
