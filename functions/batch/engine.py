@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.nlp.errors import TextTooLongError
 from functions.nlp.model import InferenceModel
+from functions.nlp.postprocess import label_row
 
 from .records import Item
 
@@ -213,8 +214,7 @@ class LineRunner:
 
     def _row(self, values: list[float], best: int) -> dict[str, Any]:
         if self.model.task == "classify":
-            return {"label": self.labels[best], "score": values[best],
-                    "scores": dict(zip(self.labels, values))}
+            return label_row(self.labels, values, best)
         return {"embedding": values}
 
 

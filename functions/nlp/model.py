@@ -11,7 +11,7 @@ import numpy as np
 from .errors import EmptyInputError, InputTypeError, TextTooLongError, TooManyTextsError, WrongTaskError
 from .manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from .overflow import Overflow, Windows
-from .postprocess import cosine_matrix, l2_normalize, mean_pool, pool_windows, softmax
+from .postprocess import cosine_matrix, l2_normalize, label_row, mean_pool, pool_windows, softmax
 from .session import create_session
 from .text_encoder import TextEncoder, pad_batch
 
@@ -168,15 +168,7 @@ class InferenceModel:
     def labelled(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
         """Rows of class probabilities -> {"label", "score", "scores"} per text."""
         labels = self.manifest.labels
-        predictions = []
-        for row in probabilities:
-            best = int(np.argmax(row))
-            predictions.append({
-                "label": labels[best],
-                "score": float(row[best]),
-                "scores": {label: float(p) for label, p in zip(labels, row)},
-            })
-        return predictions
+        return [label_row(labels, [float(p) for p in row], int(np.argmax(row))) for row in probabilities]
 
     def embed(self, texts: Sequence[str], *, truncate: bool = True, overflow: Overflow | None = None) -> RunResult:
         self.require_task("embed")

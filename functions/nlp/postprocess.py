@@ -1,6 +1,8 @@
 """Small pure numpy post-processing functions (the graph usually does these; users' graphs may not)."""
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 
@@ -40,4 +42,9 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return l2_normalize(a.astype(np.float32)) @ l2_normalize(b.astype(np.float32)).T
 
 
-__all__ = ["softmax", "mean_pool", "l2_normalize", "cosine_matrix", "pool_windows"]
+def label_row(labels: Sequence[str], scores: Sequence[float], best: int) -> dict[str, Any]:
+    """One text's classification as the API and the batch results give it: {"label", "score", "scores"}."""
+    return {"label": labels[best], "score": scores[best], "scores": dict(zip(labels, scores))}
+
+
+__all__ = ["softmax", "mean_pool", "l2_normalize", "cosine_matrix", "pool_windows", "label_row"]
