@@ -107,14 +107,11 @@ def bucketing(texts: list[str], repeats: int, bulk: int = 2000) -> list[dict]:
 
 def cold_start(runs: int) -> list[dict]:
     """New process, empty /tmp cache, artifact fetched from a local moto S3, up to the first answer."""
-    from infra.local.moto import moto_server
+    from infra.local.moto import fake_client, moto_server
 
     rows = []
     with moto_server() as url:
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+        s3 = fake_client("s3", url)
         from bench.stack import BUCKET, publish_dist
 
         publish_dist(s3, BUCKET)

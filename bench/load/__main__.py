@@ -10,21 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sys
 import tempfile
 from pathlib import Path
+
+from infra.local.moto import free_port
 
 from . import Mix, run_load
 
 REPO = Path(__file__).resolve().parents[2]
 RSS_GROWTH_LIMIT = 0.10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _running_stack(state_dir: Path) -> tuple[str, str, int | None] | None:

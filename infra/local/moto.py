@@ -28,6 +28,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def fake_client(service: str, endpoint_url: str) -> Any:
+    """A plain boto3 client for the moto server at ``endpoint_url`` (fake credentials, us-east-1)."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing", aws_session_token="testing")
+
+
 def aws_env(endpoint: str) -> dict[str, str]:
     """Fake credentials, us-east-1 and every AWS client pointed at ``endpoint``."""
     return {**FAKE_AWS, "AWS_ENDPOINT_URL": endpoint}
@@ -106,4 +114,4 @@ def moto_server(timeout_s: float = 30.0) -> Iterator[str]:
         server.stop()
 
 
-__all__ = ["MotoServer", "moto_server", "free_port", "aws_env", "FAKE_AWS"]
+__all__ = ["MotoServer", "moto_server", "free_port", "fake_client", "aws_env", "FAKE_AWS"]

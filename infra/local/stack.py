@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LocalStackError
-from .moto import FAKE_AWS
+from .moto import FAKE_AWS, fake_client
 from .preflight import RUN_BYTES, check_disk, check_ports, models_built
 from .procs import Child, http_ok, wait_until
 from .publish import publish_models
@@ -115,11 +115,7 @@ class LocalStack:
 
     def client(self, service: str):
         """A boto3 client for the moto server (fake credentials, us-east-1)."""
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.moto_url, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing")
+        return fake_client(service, self.moto_url)
 
     def _function_env(self, cfg, names: dict[str, str], function: str = "api") -> dict[str, str]:
         """The environment serverless.yml gives ``function`` (api|batch), pointed at moto."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import LocalStackError
+from .moto import fake_client
 
 DEMO_OWNER = "local-demo"
 DEMO_QUOTA_PER_DAY = 100_000
@@ -24,14 +25,10 @@ def create_demo_token(env: Mapping[str, str], path: Path) -> str:
 
 def _create(env: Mapping[str, str]) -> str:
     """The same admin code as `snlp tokens create`, against the local tokens table."""
-    import boto3
-
     from functions.auth.admin import create_token
     from functions.settings import ENV
 
-    client = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing",
-                          aws_session_token="testing")
+    client = fake_client("dynamodb", env["AWS_ENDPOINT_URL"])
     try:
         # no per-minute limits on the demo token: `python -m bench.load` drives the local stack with
         # it (the daily quota still applies)
