@@ -5,9 +5,7 @@ import json
 import os
 import shutil
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.nlp.errors import ArtifactIntegrityError
 from model_artifacts import publish as reg
@@ -29,12 +27,9 @@ def tiny_dist(tmp_path_factory):
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket=BUCKET)
+    return moto_s3
 
 
 class Recorder:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.nlp.errors import ModelNotFoundError
 from functions.store import ArtifactStore
@@ -19,12 +17,9 @@ BUCKET = "snlp-numbers-test"
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket=BUCKET)
+    return moto_s3
 
 
 def test_publish_numbers_versions_in_order_and_the_store_resolves_them(s3, tmp_path):
