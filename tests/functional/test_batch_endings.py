@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-from moto import mock_aws
 
 from functions.batch import handler as batch_handler
 from functions.batch.jobs import JobService
@@ -27,12 +26,6 @@ class AlwaysCrash:
     def __call__(self, stage: str, info: dict) -> None:
         if stage == self.stage and (self.index is None or info.get("index") == self.index):
             raise RuntimeError(f"disk on fire at {stage}")
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
 
 
 def _stack(tiny_registry, tmp_path, **settings):

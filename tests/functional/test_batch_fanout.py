@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-from moto import mock_aws
 
 from functions.batch.ledger import BUSY, CLAIMED, LEASE_S, Ledger
 from tests.functional.batch_stack import TABLE, make_stack
@@ -44,12 +43,6 @@ def assert_same_rows(actual: list[dict], expected: list[dict]) -> None:
             {k: v for k, v in e.items() if k not in ("score", "scores")}
         if "scores" in e:
             assert a["scores"] == pytest.approx(e["scores"], abs=1e-5)
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
 
 
 def _stack(tiny_registry, tmp_path, **settings):
