@@ -7,17 +7,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from flask import Flask, jsonify, request
+from flask import request
 from moto import mock_aws
 
-from functions.api.errors import ApiError, to_problem
 from functions.api.routes_batch import batch_blueprint
-from functions.auth.errors import AccessError
 from functions.batch.jobs import JobService
 from functions.batch.ledger import Ledger
 from functions.batch.errors import JobNotFoundError
-from functions.nlp.errors import ModelNotFoundError, NlpError, ValidationError
+from functions.nlp.errors import ModelNotFoundError, ValidationError
 from tests.functional.batch_stack import DATA, TABLE, make_stack
+from tests.support.problem_app import problem_app
 
 
 @pytest.fixture
@@ -90,21 +89,12 @@ def test_failed_job_reports_its_reason(stack, jobs):
 # --- the blueprint on a tiny app (the real app registers it the same way) -----------------------
 @pytest.fixture
 def client(jobs):
-    app = Flask(__name__)
+    app = problem_app()
     tokens = {"good": {"token_id": "tok-a", "models": "*"}, "other": {"token_id": "tok-b", "models": "*"},
               "narrow": {"token_id": "tok-c", "models": ["tiny-embed"]}}
 
     def current_token():
         return tokens[request.headers["Authorization"].split()[-1]]
-
-    @app.errorhandler(NlpError)
-    @app.errorhandler(AccessError)
-    @app.errorhandler(ApiError)
-    def problem(exc):
-        p = to_problem(exc)
-        response = jsonify(p.body(request.path))
-        response.status_code = p.status
-        return response
 
     app.register_blueprint(batch_blueprint(jobs, current_token))
     return app.test_client()

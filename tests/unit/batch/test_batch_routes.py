@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import pytest
-from flask import Flask, jsonify, request
+from flask import request
 
-from functions.api.errors import ApiError, to_problem
 from functions.api.routes_batch import batch_blueprint
-from functions.auth.errors import AccessError
 from functions.auth.tokens import TokenRecord
 from functions.batch.errors import JobNotFoundError
-from functions.nlp.errors import NlpError
+from tests.support.problem_app import problem_app
 
 
 class FakeJobs:
@@ -36,16 +34,7 @@ TOKENS = {"a": TokenRecord("tok_a", "alice", "*", None), "b": TokenRecord("tok_b
 @pytest.fixture
 def app_and_jobs():
     jobs = FakeJobs()
-    app = Flask(__name__)
-
-    @app.errorhandler(NlpError)
-    @app.errorhandler(AccessError)
-    @app.errorhandler(ApiError)
-    def problem(exc):
-        p = to_problem(exc)
-        response = jsonify(p.body(request.path))
-        response.status_code = p.status
-        return response
+    app = problem_app()
 
     app.register_blueprint(batch_blueprint(jobs, lambda: TOKENS[request.headers["X-Who"]]))
     return app.test_client(), jobs
