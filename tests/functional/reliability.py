@@ -8,18 +8,21 @@ are imported by the fault test modules.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from functions.auth.tokens import TokenRecord, hash_token, to_item
 from functions.settings import Settings
 from infra.local.resources import create_table
-from infra.local.moto import MotoServer
+from infra.local.moto import FAKE_AWS, MotoServer
 from tests.support.s3 import upload_registry
 from tests.support.tiny_defaults import write_default_registry
 
@@ -132,6 +135,15 @@ def env(s3_server, ddb_server, registry, tmp_path):
             server.start()
 
 
+@contextlib.contextmanager
+def in_process_moto() -> Iterator[tuple[Any, Any]]:
+    """In-process moto with the fake credentials in the environment: (s3, ddb) clients."""
+    with pytest.MonkeyPatch.context() as mp, mock_aws():
+        for var, value in FAKE_AWS.items():
+            mp.setenv(var, value)
+        yield boto3.client("s3", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")
+
+
 def provision(s3, ddb, registry) -> None:
     upload_registry(s3, BUCKET, registry)
     if TOKENS_TABLE not in ddb.list_tables()["TableNames"]:
@@ -145,6 +157,6 @@ def retry_after(resp) -> int:
     return int(value)
 
 
-__all__ = ["registry", "s3_server", "ddb_server", "env", "provision", "retry_after", "CLASSIFY",
+__all__ = ["registry", "s3_server", "ddb_server", "env", "in_process_moto", "provision", "retry_after", "CLASSIFY",
            "BUCKET", "TOKENS_TABLE", "TOKEN", "Clock", "create_tokens_table", "put_token", "settings_for",
            "build_app", "auth", "assert_problem", "PROBLEM_JSON"]

@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from tests.functional.reliability import (BUCKET, PROBLEM_JSON, TOKEN, TOKENS_TABLE, assert_problem, auth,
-                                          create_tokens_table, put_token)
-from infra.local.moto import FAKE_AWS
-from tests.support.s3 import upload_registry
+                                          create_tokens_table, in_process_moto, provision)
 from tests.support.tiny_defaults import write_default_registry
 
 pytestmark = pytest.mark.timeout(60)
@@ -39,19 +35,13 @@ class RecordingS3:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    with pytest.MonkeyPatch.context() as mp, mock_aws():
-        for var, value in FAKE_AWS.items():
-            mp.setenv(var, value)
+    with in_process_moto() as (s3, ddb):
         from functions.api.handler import build_runtime
         from functions.settings import ENV
 
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, write_default_registry(root / "reg"))
-        create_tokens_table(ddb)
+        provision(s3, ddb, write_default_registry(root / "reg"))
         create_tokens_table(ddb, JOBS_TABLE)  # same key schema (pk/sk)
         s3.create_bucket(Bucket=DATA_BUCKET)
-        put_token(ddb)
         recording = RecordingS3(s3)
         env = {ENV["artifacts_bucket"]: BUCKET, ENV["tokens_table"]: TOKENS_TABLE,
                ENV["data_bucket"]: DATA_BUCKET, ENV["jobs_table"]: JOBS_TABLE,

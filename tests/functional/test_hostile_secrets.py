@@ -10,13 +10,9 @@ import socket
 import threading
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from tests.functional.reliability import BUCKET, TOKEN, TOKENS_TABLE, auth, create_tokens_table, put_token
-from infra.local.moto import FAKE_AWS
-from tests.support.s3 import upload_registry
+from tests.functional.reliability import BUCKET, TOKEN, TOKENS_TABLE, auth, in_process_moto, provision
 from tests.support.tiny_defaults import write_default_registry
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,19 +25,13 @@ def rt(tmp_path_factory):
     """The Lambda handler's runtime on moto, logging (Powertools JSON) into a buffer."""
     root = tmp_path_factory.mktemp("secrets")
     stream = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, mock_aws():
-        for var, value in FAKE_AWS.items():
-            mp.setenv(var, value)
+    with in_process_moto() as (s3, ddb):
         from aws_lambda_powertools import Logger
 
         from functions.api.handler import build_runtime
         from functions.settings import ENV
 
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, write_default_registry(root / "reg"))
-        create_tokens_table(ddb)
-        put_token(ddb)
+        provision(s3, ddb, write_default_registry(root / "reg"))
         # a logger name of its own: Powertools skips set-up for a name it has configured before
         logger = Logger(service="api-logcheck", level="DEBUG", logger_handler=logging.StreamHandler(stream))
         env = {ENV["artifacts_bucket"]: BUCKET, ENV["tokens_table"]: TOKENS_TABLE,
