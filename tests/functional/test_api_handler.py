@@ -4,14 +4,12 @@ from __future__ import annotations
 import importlib
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.auth.admin import create_token
-from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
-                                         lambda_env, response_headers, response_json, rest_v1_event)
-from tests.support.s3 import artifact_key, tamper_object, upload_registry
+from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, http_v2_event, lambda_env, moto_api,
+                                         response_headers, response_json, rest_v1_event)
+from tests.support.s3 import artifact_key, tamper_object
 from infra.local.tiny_artifact import reference_outputs
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,11 +18,7 @@ EVENTS = {"v2": http_v2_event, "v1": rest_v1_event}
 
 @pytest.fixture
 def aws(tiny_registry):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        create_tokens_table(ddb)
+    with moto_api(tiny_registry) as (s3, ddb):
         token, _ = create_token(ddb, TABLE, owner="tests", models="*", quota_per_day=1000)
         yield s3, ddb, token
 

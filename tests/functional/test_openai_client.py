@@ -4,15 +4,12 @@ from __future__ import annotations
 import base64
 import threading
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 from werkzeug.serving import make_server
 
 from functions.auth.admin import create_token
-from tests.functional.api_events import BUCKET, TABLE, create_tokens_table, lambda_env
-from tests.support.s3 import upload_registry
+from tests.functional.api_events import TABLE, lambda_env, moto_api
 from infra.local.tiny_artifact import reference_outputs
 
 openai = pytest.importorskip("openai")
@@ -23,11 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 def server(tiny_registry, tmp_path):
     from functions.api.handler import build_runtime
 
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        create_tokens_table(ddb)
+    with moto_api(tiny_registry) as (s3, ddb):
         token, _ = create_token(ddb, TABLE, owner="openai", models="tiny-embed", quota_per_day=1000)
         runtime = build_runtime(lambda_env(tmp_path / "cache"), s3_client=s3, dynamodb_client=ddb)
         httpd = make_server("127.0.0.1", 0, runtime.app, threaded=True)

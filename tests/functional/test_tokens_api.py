@@ -1,15 +1,12 @@
 """Token failures through the real handler: every one is problem+json with the right status."""
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.auth.admin import create_token, revoke_token
 from functions.store.clients import default_dynamodb_client
-from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table, http_v2_event,
-                                         lambda_env, response_headers, response_json)
-from tests.support.s3 import upload_registry
+from tests.functional.api_events import (TABLE, FakeLambdaContext, http_v2_event, lambda_env, moto_api,
+                                         response_headers, response_json)
 
 pytestmark = pytest.mark.timeout(120)
 BODY = {"texts": ["good movie"]}
@@ -19,11 +16,7 @@ BODY = {"texts": ["good movie"]}
 def stack(tiny_registry, tmp_path):
     from functions.api.handler import build_runtime, make_handler
 
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        upload_registry(s3, BUCKET, tiny_registry)
-        create_tokens_table(ddb)
+    with moto_api(tiny_registry) as (s3, ddb):
         env = lambda_env(tmp_path / "cache", SNLP_TOKEN_CACHE_TTL_S="0", SNLP_USAGE_FLUSH_REQUESTS="1")
         runtime = build_runtime(env, s3_client=s3, dynamodb_client=ddb)
         yield ddb, runtime, make_handler(runtime)
