@@ -37,13 +37,14 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     import boto3
 
     from functions.store.artifacts import ArtifactStore
-    from functions.store.clients import default_client, default_dynamodb_client, default_s3_client
+    from functions.store.clients import default_client, default_s3_client
 
     session = boto3.session.Session()  # one for every client: each new session reloads botocore's data files
     # reads stream whole byte ranges: allow a longer read timeout than the API path uses
     s3 = overrides.pop("s3", None) or default_s3_client(session=session, read_timeout=60.0)
-    # the jobs table: the same fail-fast timeouts as the API's token and usage client (read 2 s)
-    ddb = overrides.pop("ddb", None) or default_dynamodb_client(session=session)
+    # the jobs table keeps the default read timeout (10 s): with the API's fail-fast client (2 s, 1 retry)
+    # test_faults_batch's event-storm test failed in full loaded runs (not yet understood)
+    ddb = overrides.pop("ddb", None) or default_client("dynamodb", session=session)
     sqs = overrides.pop("sqs", None) or (default_client("sqs", session=session)
                                          if settings.batch_queue_url else None)
     store = overrides.pop("store", None) or ArtifactStore.from_settings(
