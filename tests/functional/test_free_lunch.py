@@ -116,16 +116,21 @@ def _send(client: Any, method: str, path: str, body: Any, headers: dict[str, str
     return client.open(path, method=method, json=body, headers=headers)
 
 
+def _three_tokens(ddb: Any) -> tuple[Any, Any, Any]:
+    """(token, record) for an exhausted, a revoked and a paying token, in that order."""
+    exhausted = create_token(ddb, TOKENS, owner="spent", models="*", quota_per_day=QUOTA)
+    add_usage(ddb, TOKENS, exhausted[1].token_id, utc_day(time.time()), texts=QUOTA, requests=QUOTA)
+    revoked = create_token(ddb, TOKENS, owner="gone", models="*", quota_per_day=QUOTA)
+    revoke_token(ddb, TOKENS, revoked[1].token_id)
+    return exhausted, revoked, create_token(ddb, TOKENS, owner="paying", models="*", quota_per_day=10_000)
+
+
 def test_no_route_and_no_batch_job_works_for_an_exhausted_revoked_or_malformed_token(world, monkeypatch):
     stack, rt = world
     ddb, app = stack.ddb, rt.app
     client = app.test_client()
     inference = Inference(monkeypatch)
-    exhausted, ex_rec = create_token(ddb, TOKENS, owner="spent", models="*", quota_per_day=QUOTA)
-    add_usage(ddb, TOKENS, ex_rec.token_id, utc_day(time.time()), texts=QUOTA, requests=QUOTA)
-    revoked, rev_rec = create_token(ddb, TOKENS, owner="gone", models="*", quota_per_day=QUOTA)
-    revoke_token(ddb, TOKENS, rev_rec.token_id)
-    good, good_rec = create_token(ddb, TOKENS, owner="paying", models="*", quota_per_day=10_000)
+    (exhausted, ex_rec), (revoked, _), (good, good_rec) = _three_tokens(ddb)
     # the good token's job (its id fills /v1/batch/{job_id}); every other token must not see it
     job = client.post("/v1/batch", json={"format": "jsonl", "texts": 1}, headers=auth(good)).get_json()
     version = str(stack.store.resolve("sentiment")[1])
@@ -202,11 +207,7 @@ def test_the_openai_batch_api_creates_no_batch_for_an_exhausted_revoked_or_malfo
     stack, rt = world
     ddb, client = stack.ddb, rt.app.test_client()
     inference = Inference(monkeypatch)
-    exhausted, ex_rec = create_token(ddb, TOKENS, owner="spent", models="*", quota_per_day=QUOTA)
-    add_usage(ddb, TOKENS, ex_rec.token_id, utc_day(time.time()), texts=QUOTA, requests=QUOTA)
-    revoked, rev_rec = create_token(ddb, TOKENS, owner="gone", models="*", quota_per_day=QUOTA)
-    revoke_token(ddb, TOKENS, rev_rec.token_id)
-    good, _ = create_token(ddb, TOKENS, owner="paying", models="*", quota_per_day=10_000)
+    (exhausted, _), (revoked, _), (good, _) = _three_tokens(ddb)
     lines = "".join(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/embeddings",
                                 "body": {"model": "minilm-embed", "input": f"text {i}"}}) + "\n" for i in range(3))
 
