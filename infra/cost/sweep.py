@@ -16,7 +16,6 @@ import os
 import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from . import host, stamp
 from .errors import NoMeasurementsError
 from .lambda_cpu import HOST_CPUS, MEMORY_GRID, thread_count, vcpu_share
 from .measurements import MEASUREMENTS_DIR, PYTORCH_VARIANT, SCHEMA
-from .throttle import PERIOD_US, limiter_factory
+from .throttle import PERIOD_US, limiter_factory, run_limited
 
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "model_artifacts" / "dist"
@@ -149,18 +148,9 @@ def run_one(spec: dict, limit: Any, env: dict[str, str], workdir: Path) -> dict:
     out_path.unlink(missing_ok=True)
     spec = dict(spec, log_path=str(workdir / "log.txt"))
     spec_path.write_text(json.dumps(spec))
-    with limit:
-        env = dict(env, SNLP_SWEEP_SPAWN=repr(time.time()))  # the cold start clock starts here
-        def preexec() -> None:
-            try:
-                os.nice(CHILD_NICE)
-            except OSError:  # not root: run at normal priority
-                pass
-            limit.preexec()
-        proc = subprocess.Popen([sys.executable, str(WORKER), str(spec_path), str(out_path)], env=env,
-                                cwd=str(REPO), preexec_fn=preexec)
-        limit.attach(proc.pid)
-        rc = proc.wait(timeout=RUN_TIMEOUT_S)
+    env = dict(env, SNLP_SWEEP_SPAWN=repr(time.time()))  # the cold start clock starts here
+    rc = run_limited([sys.executable, str(WORKER), str(spec_path), str(out_path)], limit, nice=CHILD_NICE,
+                     timeout=RUN_TIMEOUT_S, env=env, cwd=str(REPO))
     if rc != 0 or not out_path.is_file():
         tail = Path(spec["log_path"]).read_text(errors="replace")[-2000:]
         raise RuntimeError(f"sweep run {spec['model']}/{spec['variant']} @ {spec['memory_mb']} MB failed "

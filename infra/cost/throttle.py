@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # The CFS period decides how long a short request may run at full speed before the quota
@@ -165,4 +166,26 @@ def limiter_factory(host_cpus: int, force: str = "auto",
     return make_signal, "SIGSTOP/SIGCONT duty cycle metered by /proc schedstat"
 
 
-__all__ = ["CpuLimit", "CgroupLimit", "SignalLimit", "limiter_factory"]
+def run_limited(argv: list[str], limit: CpuLimit, *, nice: int = 0, timeout: float | None = None,
+                **popen: Any) -> int:
+    """Run ``argv`` in a child held to ``limit`` (it joins the cgroup before exec), at niceness
+    ``nice`` where allowed; returns its exit status. The limit is closed afterwards."""
+    def preexec() -> None:  # runs in the child between fork and exec
+        if nice:
+            try:
+                os.nice(nice)
+            except OSError:  # not root: run at normal priority
+                pass
+        limit.preexec()
+    with limit:
+        proc = subprocess.Popen(argv, preexec_fn=preexec, **popen)
+        limit.attach(proc.pid)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+
+
+__all__ = ["CpuLimit", "CgroupLimit", "SignalLimit", "limiter_factory", "run_limited"]

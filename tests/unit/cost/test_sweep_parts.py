@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
@@ -44,6 +46,30 @@ def test_without_a_writable_cgroup_the_signal_method_is_used(tmp_path, monkeypat
     assert "SIGSTOP" in method and isinstance(make(0.5), throttle.SignalLimit)
     with pytest.raises(RuntimeError, match="signal"):
         throttle.limiter_factory(host_cpus=2, force="cgroup")
+
+
+class _Recorded(throttle.CpuLimit):
+    """A limit that records what the child saw: preexec runs in the child, so it writes a file."""
+
+    def __init__(self, marker) -> None:
+        super().__init__(0.5)
+        self.marker, self.attached, self.closed = marker, None, False
+
+    def preexec(self) -> None:
+        self.marker.write_text(str(os.getpid()))
+
+    def attach(self, pid: int) -> None:
+        self.attached = pid
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_run_limited_joins_the_limit_before_exec_and_closes_it(tmp_path):
+    limit = _Recorded(tmp_path / "child-pid")
+    rc = throttle.run_limited([sys.executable, "-c", "import os; raise SystemExit(os.nice(0))"], limit, nice=3)
+    assert rc == min(19, os.nice(0) + 3)  # niceness raised by 3 in the child (allowed without root)
+    assert int((tmp_path / "child-pid").read_text()) == limit.attached and limit.closed
 
 
 def test_http_api_v2_event_carries_the_token_and_body():
