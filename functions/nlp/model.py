@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
@@ -66,6 +66,35 @@ def length_buckets(lengths: np.ndarray, batch_size: int, bucketing: bool = True)
     """Index groups to run together. Sorted by length so each micro-batch pads little."""
     order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: int, *,
+             lengths: np.ndarray | None = None, bucketing: bool = True, inputs: Collection[str] | None = None,
+             output: str | None = None,
+             postprocess: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Token rows -> graph outputs [n, k] float32 in row order: length-bucketed micro-batches,
+    right-padded with ``pad_id``, fed only the inputs the graph declares (token_type_ids zeros).
+
+    The served path (InferenceModel) and the model build's measurements both run through here."""
+    inputs = {i.name for i in session.get_inputs()} if inputs is None else inputs
+    output = output or session.get_outputs()[0].name
+    if lengths is None:
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    result: np.ndarray | None = None
+    for group in length_buckets(lengths, batch_size, bucketing):
+        ids, mask = pad_batch([rows[i] for i in group], pad_id)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        feeds = {k: v for k, v in feeds.items() if k in inputs}
+        batch_out = np.asarray(session.run([output], feeds)[0], dtype=np.float32)
+        if postprocess is not None:
+            batch_out = postprocess(batch_out, mask)
+        if result is None:
+            result = np.empty((len(rows), batch_out.shape[1]), dtype=np.float32)
+        result[group] = batch_out
+    assert result is not None
+    return result
 
 
 class InferenceModel:
@@ -132,23 +161,9 @@ class InferenceModel:
                          chunks=windows.chunks, truncated=windows.truncated)
 
     def _run_ids(self, rows: list[np.ndarray], lengths: np.ndarray, bucketing: bool) -> np.ndarray:
-        result: np.ndarray | None = None
-        for group in length_buckets(lengths, self.batch_size, bucketing):
-            ids, mask = pad_batch([rows[i] for i in group], self.encoder.pad_id)
-            batch_out = self._forward(ids, mask)
-            if result is None:
-                result = np.empty((len(rows), batch_out.shape[1]), dtype=np.float32)
-            result[group] = batch_out
-        assert result is not None
-        return result
-
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
-        out = np.asarray(self.session.run([self._output], feeds)[0], dtype=np.float32)
-        return self._postprocess(out, mask)
+        return run_rows(self.session, rows, self.encoder.pad_id, self.batch_size, lengths=lengths,
+                        bucketing=bucketing, inputs=self._inputs, output=self._output,
+                        postprocess=self._postprocess)
 
     def _postprocess(self, out: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self._output == self.manifest.output_name:
@@ -183,4 +198,4 @@ class InferenceModel:
         return cosine_matrix(a, b), result
 
 
-__all__ = ["InferenceModel", "Limits", "RunResult", "validate_texts", "length_buckets"]
+__all__ = ["InferenceModel", "Limits", "RunResult", "validate_texts", "length_buckets", "run_rows"]
