@@ -18,7 +18,7 @@ from torch import nn
 
 from .config import OPSET
 from .errors import ParityError
-from .tokenization import encode, pad, pad_id
+from .serving import encode, onnx_session, pad, pad_id, run_onnx
 
 TASKS = ("classify", "embed")
 # fp32 ONNX vs PyTorch, same weights: only kernel/summation order differs.
@@ -34,31 +34,32 @@ PARITY_TEXTS = (
 )
 
 
-class ClassifyWrapper(nn.Module):
-    """Sequence classifier -> softmax probabilities."""
+class TaskWrapper(nn.Module):
+    """A Hugging Face model with the graph contract's inputs (token_type_ids only when it takes them)."""
 
     def __init__(self, model: nn.Module, use_token_types: bool) -> None:
         super().__init__()
         self.model = model
         self.use_token_types = use_token_types
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
+    def encoder_output(self, input_ids, attention_mask, token_type_ids=None):
         kwargs = {"token_type_ids": token_type_ids} if self.use_token_types else {}
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+class ClassifyWrapper(TaskWrapper):
+    """Sequence classifier -> softmax probabilities."""
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
+        logits = self.encoder_output(input_ids, attention_mask, token_type_ids).logits
         return torch.softmax(logits, dim=-1)
 
 
-class EmbedWrapper(nn.Module):
+class EmbedWrapper(TaskWrapper):
     """Encoder -> masked mean pooling -> L2 normalisation (sentence-transformers recipe)."""
 
-    def __init__(self, model: nn.Module, use_token_types: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.use_token_types = use_token_types
-
     def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
-        kwargs = {"token_type_ids": token_type_ids} if self.use_token_types else {}
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        hidden = self.encoder_output(input_ids, attention_mask, token_type_ids).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, p=2.0, dim=-1, eps=1e-12)
@@ -134,35 +135,11 @@ def export_onnx(loaded: LoadedModel, tokenizer, path: str | Path, opset: int = O
                           do_constant_folding=True, dynamo=False)
 
 
-def onnx_session(path: str | Path, threads: int = 2):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-
-
-def run_onnx(session, rows: Sequence[np.ndarray], pid: int, batch_size: int = 64) -> np.ndarray:
-    """Outputs for token rows in input order, batched by similar length."""
-    from .tokenization import length_sorted_batches
-
-    wanted = {i.name for i in session.get_inputs()}
-    out_name = session.get_outputs()[0].name
-    results: list[np.ndarray | None] = [None] * len(rows)
-    for idx in length_sorted_batches([len(r) for r in rows], batch_size):
-        feed = {k: v for k, v in pad([rows[i] for i in idx], pid).items() if k in wanted}
-        out = session.run([out_name], feed)[0]
-        for j, i in enumerate(idx):
-            results[i] = out[j]
-    return np.stack(results).astype(np.float32)  # type: ignore[arg-type]
-
-
 def parity_check(loaded: LoadedModel, tokenizer, path: str | Path, texts: Sequence[str] = PARITY_TEXTS,
                  atol: float | None = None) -> float:
-    """Max abs difference ONNX vs PyTorch on padded batches and single texts; raise ParityError."""
+    """Max abs difference ONNX vs PyTorch on padded batches and single texts; raise ParityError.
+
+    The ONNX side runs as the runtime runs it (its session, encoder, padding and micro-batches)."""
     atol = PARITY_ATOL[loaded.task] if atol is None else atol
     session = onnx_session(path)
     pid = pad_id(tokenizer)
@@ -170,11 +147,9 @@ def parity_check(loaded: LoadedModel, tokenizer, path: str | Path, texts: Sequen
     worst = 0.0
     for group in ([rows], [[r] for r in rows]):  # one padded batch, then each text alone
         for chunk in group:
-            batch = pad(chunk, pid)
             with torch.no_grad():
-                expected = loaded.wrapper(*torch_batch(batch, loaded.input_names)).numpy()
-            feed = {n: batch[n] for n in loaded.input_names}
-            got = session.run([loaded.output_name], feed)[0]
+                expected = loaded.wrapper(*torch_batch(pad(chunk, pid), loaded.input_names)).numpy()
+            got = run_onnx(session, chunk, pid, batch_size=len(chunk))
             if got.shape != expected.shape:
                 raise ParityError(f"ONNX output shape {got.shape} != PyTorch {expected.shape}")
             worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
@@ -184,5 +159,5 @@ def parity_check(loaded: LoadedModel, tokenizer, path: str | Path, texts: Sequen
     return worst
 
 
-__all__ = ["ParityError", "ClassifyWrapper", "EmbedWrapper", "LoadedModel", "load_torch", "export_onnx",
+__all__ = ["ParityError", "TaskWrapper", "ClassifyWrapper", "EmbedWrapper", "LoadedModel", "load_torch", "export_onnx",
            "parity_check", "onnx_session", "run_onnx", "PARITY_ATOL", "PARITY_TEXTS", "TASKS"]

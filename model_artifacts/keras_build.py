@@ -13,9 +13,10 @@ from . import cache
 from .artifact import commit_dir, set_aliases, stage_version, version_for
 from .build import manifest_fields
 from .config import VARIANTS, package_version
-from .export import PARITY_TEXTS, onnx_session, run_onnx
+from .export import PARITY_TEXTS
 from .keras_source import export_keras, inspect_saved
-from .tokenization import SourceError, encode
+from .serving import encode, onnx_session, pad_id, run_onnx
+from .tokenization import SourceError
 
 
 def read_eval_csv(path: Path, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -43,8 +44,8 @@ def evaluate_variants(files: dict[str, Path], tokenizer, labels: Sequence[str], 
     """{variant: {"test": accuracy, macro-F1, confusion on labelled texts, "bytes", "gzip_bytes"}}."""
     from .evaluate import classify_metrics, file_sizes
 
-    rows = encode(tokenizer, texts)
-    return {variant: {"test": classify_metrics(run_onnx(onnx_session(path), rows, 0), gold, labels),
+    rows, pid = encode(tokenizer, texts), pad_id(tokenizer)
+    return {variant: {"test": classify_metrics(run_onnx(onnx_session(path), rows, pid), gold, labels),
                       **file_sizes(path)} for variant, path in files.items()}
 
 

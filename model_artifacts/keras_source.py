@@ -30,10 +30,11 @@ from torch import nn
 from .build import Built, check_metrics, pick_int8
 from .config import OPSET, VARIANTS, package_version
 from .errors import ParityError
-from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx, onnx_session, run_onnx
+from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx
 from .keras_vocab import KerasText, check_equivalence, load_vocab, word_tokenizer
 from .quantize import to_fp16
-from .tokenization import SourceError, encode, save_artifact_tokenizer
+from .serving import encode, onnx_session, pad_id, run_onnx
+from .tokenization import SourceError, save_artifact_tokenizer
 
 PADDING = ("post", "pre")  # also the choices of truncating
 # with truncating="pre" Keras keeps the last tokens: the tokenizer keeps up to this many and the
@@ -240,13 +241,13 @@ def keras_predict(model, rows: Sequence[np.ndarray], length: int, padding: str, 
 
 
 def keras_parity(model, session, rows: Sequence[np.ndarray], length: int, padding: str, kind: str,
-                 truncating: str = "post", atol: float = PARITY_ATOL["classify"]) -> float:
+                 truncating: str = "post", atol: float = PARITY_ATOL["classify"], pid: int = 0) -> float:
     """Max abs difference of the ONNX graph fed as the runtime feeds it (right padding to the longest
     of a length-sorted micro-batch, and each text alone) vs the Keras model on Keras-padded input."""
     expected = keras_predict(model, rows, length, padding, kind, truncating)
     worst = 0.0
     for batch_size in (64, 1):
-        got = run_onnx(session, rows, 0, batch_size)
+        got = run_onnx(session, rows, pid, batch_size)
         worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
     if not worst <= atol:
         raise ParityError(f"ONNX export of the Keras model fails parity: max abs diff {worst:.3g} > tolerance {atol:g}")
@@ -301,8 +302,8 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
             export_onnx(loaded, tok, fp32)
     except Exception as exc:  # noqa: BLE001 - the exporter names the op it could not convert
         raise SourceError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
-    rows = encode(tok, texts)
-    worst = keras_parity(model, onnx_session(fp32), rows, length, padding, kind, truncating)
+    rows, pid = encode(tok, texts), pad_id(tok)
+    worst = keras_parity(model, onnx_session(fp32), rows, length, padding, kind, truncating, pid=pid)
     built.files["fp32"] = fp32
     built.info["fp32"] = {"parity_max_abs_diff_vs_keras": worst, "parity_atol": PARITY_ATOL["classify"],
                           "tokenizer": {**text.describe(), **equivalence}, "sequence_length": length,
@@ -313,7 +314,7 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
         progress(f"{name}: fp16")
         to_fp16(fp32, work / "fp16.onnx")
         built.files["fp16"] = work / "fp16.onnx"
-        outputs = run_onnx(onnx_session(work / "fp16.onnx"), check_rows, 0)
+        outputs = run_onnx(onnx_session(work / "fp16.onnx"), check_rows, pid)
         built.info["fp16"] = {"check": check_metrics("classify", outputs, reference)}
     if "int8" in variants:
         built.files["int8"], built.info["int8"] = pick_int8(built, check_rows, reference, progress)

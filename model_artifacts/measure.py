@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from .evaluate import latency_ms, throughput
-from .export import onnx_session, run_onnx, torch_batch
-from .tokenization import pad
+from .export import torch_batch
+from .serving import onnx_session, pad, run_onnx
 from .train import predict_torch
 
 THREADS = (1, 2)
