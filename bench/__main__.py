@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import batch_bench, long_inputs, overhead, report, sections
+from bench import batch_bench, ceiling, long_inputs, overhead, report, sections, threads
 from bench.corpus import load_texts
 from bench.machine import cpu_info, package_versions
 from bench.raw import DIST
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-lines", default=None,
                         help="comma list of file sizes for the scale rows (20000,200000; --quick: 2000,20000)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
-                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead")
+                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead,threads,ceiling")
     args = parser.parse_args(argv)
     if local_aliases(DIST, "sentiment") is None:
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     step("coldstart", lambda: sections.cold_start(3 if args.quick else 5))
     step("chunking", lambda: long_inputs.chunking_rows(texts, max(5, repeats // 4)))
     step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))
+    step("threads", lambda: threads.section(texts, quick=args.quick))
+    step("ceiling", lambda: ceiling.section(texts, repeats))
     step("batch", lambda: _batch(batch_lines))
     step("fanout", lambda: _fanout(fanout_lines))
     scale_lines = tuple(int(n) for n in (args.scale_lines or ("2000,20000" if args.quick else "20000,200000")).split(","))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench import ceiling, threads
+
 
 def _table(rows: list[dict]) -> str:
     if not rows:
@@ -79,6 +81,9 @@ def write(results: dict, stem: Path) -> str:
     for title, key in sections:
         if key in results:
             parts.append(f"## {title}\n\n{_table(results[key])}")
+    for key, module in (("threads", threads), ("ceiling", ceiling)):
+        for title, body in module.report_parts(results[key]) if key in results else ():
+            parts.append(f"## {title}\n\n" + (body + "\n" if isinstance(body, str) else _table(body)))
     plots = _plots(results, stem)
     if plots:
         parts.append("## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n")
