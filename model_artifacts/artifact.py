@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from functions.nlp.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest, file_entry
 
@@ -36,7 +36,9 @@ def stage_version(staging: Path, onnx_path: Path, tokenizer_path: Path, fields: 
 
 
 def commit_dir(staging: Path, final: Path) -> None:
-    """Move a finished staging dir into place; an existing version is replaced whole."""
+    """Move a finished staging dir into place; an existing directory is replaced whole.
+
+    The one atomic directory replacement of the build (versions, dist, cache restores)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging.chmod(0o755)  # mkdtemp makes 0700
     if final.exists():
@@ -47,6 +49,22 @@ def commit_dir(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, final)
+
+
+def commit_variants(model_dir: Path, work: Path, key: str, files: Mapping[str, Path], tokenizer_file: Path,
+                    fields: Callable[[str, str], Mapping[str, Any]]) -> dict[str, Path]:
+    """Stage a version per variant under ``work``, then move them all into ``model_dir`` and point each
+    variant's alias, and ``latest`` (the last variant), at it. ``fields(variant, version)`` gives the
+    manifest fields. Returns {variant: version dir}."""
+    staged = {}
+    for variant, path in files.items():
+        version = version_for(key, variant)
+        stage_version(work / "versions" / version, path, tokenizer_file, fields(variant, version))
+        staged[variant] = version
+    for version in staged.values():  # everything exported and checked: now publish locally
+        commit_dir(work / "versions" / version, model_dir / version)
+    set_aliases(model_dir, {**staged, "latest": staged[list(staged)[-1]]})
+    return {variant: model_dir / version for variant, version in staged.items()}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -85,5 +103,6 @@ def list_local(root: Path) -> dict[str, dict]:
     return out
 
 
-__all__ = ["ALIASES_FILE", "version_for", "utc_now", "stage_version", "commit_dir", "write_json_atomic",
+__all__ = ["ALIASES_FILE", "version_for", "utc_now", "stage_version", "commit_dir", "commit_variants",
+           "write_json_atomic",
            "read_aliases", "set_aliases", "list_local"]

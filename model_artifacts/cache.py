@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .artifact import commit_dir
 from .config import CACHE_ROOT, PACKAGE_DIR, package_version
 
 READY = ".complete"
@@ -90,15 +91,7 @@ def restore(cached_path: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     shutil.copytree(cached_path, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(READY))
-    tmp.chmod(0o755)  # mkdtemp makes 0700
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dest, old)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)
+    commit_dir(tmp, dest)
 
 
 __all__ = ["input_hash", "module_files", "module_closure", "cache_dir", "cached", "store", "restore"]

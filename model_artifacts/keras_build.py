@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import cache
-from .artifact import commit_dir, set_aliases, stage_version, version_for
+from .artifact import commit_variants
 from .build import manifest_fields
 from .config import VARIANTS, package_version
 from .export import PARITY_TEXTS
@@ -83,18 +83,10 @@ def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: 
         src = {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
                "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
                "vocab": vocab.name}
-        staged = {}
-        for variant, path in built.files.items():
-            version = version_for(key, variant)
-            metrics = {"build": built.info.get(variant, {}), **evaluation.get(variant, {}),
-                       **({"test_set": Path(eval_csv).name} if gold else {})}  # `list` and the web page show "test"
-            stage_version(work / "versions" / version, path, built.tokenizer_file,
-                          manifest_fields(built, variant, version, src, metrics))
-            staged[variant] = version
-        for version in staged.values():  # everything exported and checked: now publish locally
-            commit_dir(work / "versions" / version, model_dir / version)
-        set_aliases(model_dir, {**staged, "latest": staged[list(staged)[-1]]})
-        return {variant: model_dir / version for variant, version in staged.items()}
+        test_set = {"test_set": Path(eval_csv).name} if gold else {}  # `list` and the web page show "test"
+        return commit_variants(model_dir, work, key, built.files, built.tokenizer_file, lambda variant, version:
+                               manifest_fields(built, variant, version, src, {"build": built.info.get(variant, {}),
+                                                                              **evaluation.get(variant, {}), **test_set}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
