@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 SERVERLESS_YML = REPO / "serverless.yml"
 _FILE_RE = re.compile(r"^\$\{file\(([^)]+)\)\}$")
 _API_RE = re.compile(r"^\$\{self:custom\.api\.(\w+)\}$")
-_STAGE_VAR_RE = re.compile(r"\$\{self:custom\.stage\.(\w+)(?:,\s*null)?\}")
+STAGE_VAR_RE = re.compile(r"\$\{self:custom\.stage\.(\w+)(?:,\s*null)?\}")
 
 
 def load(api_type: str = "http") -> dict[str, Any]:
@@ -50,14 +50,9 @@ def _expand(node: Any, api: dict[str, Any]) -> Any:
     return node
 
 
-def stage_keys_used(text: str) -> set[str]:
-    """Names of the stage parameters a text references as ${self:custom.stage.<key>}."""
-    return set(_STAGE_VAR_RE.findall(text))
-
-
 def substitute(text: str, stage: StageConfig, account_id: str, service: str = "serverless-nlp") -> str:
     """Fill ${self:custom.prefix}, ${sls:stage}, ${self:service}, ${AWS::AccountId}, stage keys."""
     text = (text.replace("${self:custom.prefix}", f"{service}-{stage.stage}")
             .replace("${sls:stage}", stage.stage).replace("${self:service}", service)
             .replace("${AWS::AccountId}", account_id))
-    return _STAGE_VAR_RE.sub(lambda m: str(getattr(stage, m[1])), text)
+    return STAGE_VAR_RE.sub(lambda m: str(getattr(stage, m[1])), text)

@@ -91,18 +91,5 @@ def set_aliases(model_dir: Path, updates: Mapping[str, str]) -> dict[str, str]:
     return aliases
 
 
-def list_local(root: Path) -> dict[str, dict]:
-    """{name: {"versions": {version: manifest}, "aliases": {...}}} of a local dist tree."""
-    out: dict[str, dict] = {}
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) \
-            if root.is_dir() else []:
-        versions = {p.name: Manifest.load(p) for p in sorted(model_dir.iterdir())
-                    if (p / MANIFEST_FILE).is_file() and not p.name.startswith(".")}
-        if versions:
-            out[model_dir.name] = {"versions": versions, "aliases": read_aliases(model_dir)}
-    return out
-
-
 __all__ = ["ALIASES_FILE", "version_for", "utc_now", "stage_version", "commit_dir", "commit_variants",
-           "write_json_atomic",
-           "read_aliases", "set_aliases", "list_local"]
+           "write_json_atomic", "read_aliases", "set_aliases"]
