@@ -20,8 +20,18 @@ def vcpu_share(memory_mb: int, host_cpus: int = HOST_CPUS) -> float:
     return min(memory_mb / FULL_VCPU_MB, float(host_cpus))
 
 
+# Measured (`make bench`, threads section: bench/threads.py, both int8 models under these CPU
+# shares): a second intra-op thread does not pay at 1,770-2,048 MB (1.0-1.16 vCPU: ~0.85-1.0x of
+# one thread, the two threads spend the CFS quota twice as fast) and does at 3,008 MB (1.7 vCPU:
+# ~1.1-1.25x, most on 8-32 texts). The bench section states where its table puts this line.
+TWO_THREADS_FROM_MB = 3008
+
+
 def thread_count(memory_mb: int, host_cpus: int = HOST_CPUS) -> int:
-    """Cores the function sees (one up to 1,769 MB, then a second): the inference thread count."""
+    """The inference thread count: 1 below TWO_THREADS_FROM_MB (measured), from there one per core
+    the function sees (a second from 1,770 MB), capped at the host's cores."""
+    if memory_mb < TWO_THREADS_FROM_MB:
+        return 1
     return max(1, min(math.ceil(memory_mb / FULL_VCPU_MB), host_cpus))
 
 
@@ -35,5 +45,5 @@ def round_up_memory(needed_mb: float, grid: tuple[int, ...] | list[int] = MEMORY
     raise ValueError(f"{needed_mb:.0f} MB (+{headroom:.0%}) does not fit the largest measured size {max(grid)} MB")
 
 
-__all__ = ["FULL_VCPU_MB", "MEMORY_GRID", "MIN_MEMORY_MB", "MAX_MEMORY_MB", "vcpu_share",
+__all__ = ["FULL_VCPU_MB", "TWO_THREADS_FROM_MB", "MEMORY_GRID", "MIN_MEMORY_MB", "MAX_MEMORY_MB", "vcpu_share",
            "thread_count", "round_up_memory", "HOST_CPUS"]

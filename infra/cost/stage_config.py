@@ -137,7 +137,7 @@ def drift(stage: StageParams, memory_mb: int, measured_threads: int | None = Non
     rule = thread_count(stage.api_memory_mb, MAX_THREADS)
     if stage.api_threads != rule:
         out.append(f"api_threads is {stage.api_threads} at {stage.api_memory_mb} MB; the sweep measures with "
-                   f"{rule} (one per visible core), so its durations are not the stage's")
+                   f"{rule} (the measured thread rule), so its durations are not the stage's")
     if measured_threads is not None and measured_threads != stage.api_threads:
         out.append(f"the measurement at {stage.api_memory_mb} MB ran {measured_threads} thread(s), "
                    f"the stage runs {stage.api_threads}")
@@ -149,7 +149,7 @@ def write_memory(stage: str, memory_mb: int, path: Path | None = None, *, dry_ru
     path = Path(path or config_path())
     old = path.read_text()
     current = read_stage(stage, path)
-    # the sweep measured with one inference thread per visible core: keep the config consistent
+    # the sweep measures with the thread rule's count at each size: keep the config consistent
     wanted = {"api_memory_mb": memory_mb, "api_threads": thread_count(memory_mb, MAX_THREADS)}
     changes = {k: v for k, v in wanted.items() if getattr(current, k) != v}
     if not changes:

@@ -13,11 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from .lambda_cpu import FULL_VCPU_MB
+from .lambda_cpu import TWO_THREADS_FROM_MB
 
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "model_artifacts" / "dist"
-THREAD_RULE = f"one inference thread per visible core: 1 up to {FULL_VCPU_MB} MB, then 2"
+THREAD_RULE = f"inference threads: 1 below {TWO_THREADS_FROM_MB} MB (measured), then one per visible core"
 # environment names that are resource names or per-host plumbing, not settings of the measurement
 _NOT_SETTINGS = ("BUCKET", "TABLE", "QUEUE", "STAGE", "PRELOAD", "THREADS", "POWERTOOLS_SERVICE_NAME")
 

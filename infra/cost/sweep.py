@@ -1,8 +1,8 @@
 """Measure: run the real API handler (and the PyTorch baseline) under emulated Lambda CPU shares.
 
 For each model x variant x memory size, a fresh process (empty model cache, artifact fetched
-from a local moto S3) is limited to memory/1,769 vCPU (see throttle.py) with one inference
-thread per visible core, and measures its cold start and then warm medians at 1, 8 and 32
+from a local moto S3) is limited to memory/1,769 vCPU (see throttle.py) with the inference
+threads of lambda_cpu.thread_count (the rule `make bench` measures), and measures its cold start and then warm medians at 1, 8 and 32
 texts per request; ``cold_starts - 1`` more fresh processes measure only their cold start.
 It refuses to start on a busy host (host.py) unless told to go on, records how busy the host
 was during each run, and stamps the file with the build it measured (stamp.py). Results go to
@@ -247,8 +247,7 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
            "host": {"cpus": HOST_CPUS, "cpu": _cpu_model(), "python": platform.python_version(),
                     "machine": platform.machine()},
            "cpu_limit_method": method,
-           "lambda_cpu_rule": "vCPU share = memory/1769 MB (capped at the host's cores); inference threads = "
-                              "cores visible (1 up to 1769 MB, then 2)",
+           "lambda_cpu_rule": f"vCPU share = memory/1769 MB (capped at the host's cores); {stamp.THREAD_RULE}",
            "child_nice": CHILD_NICE, "load_avg_start": load_start, "load_avg_end": [round(x, 1) for x in os.getloadavg()],
            "host_check": host_check.as_dict(), "cfs_period_ms": period_us / 1000, "cold_starts": cold_starts,
            "build": build,

@@ -16,7 +16,9 @@ def test_lambda_cpu_rule():
     assert vcpu_share(1769, host_cpus=2) == 1.0
     assert vcpu_share(512, host_cpus=2) == pytest.approx(512 / 1769)
     assert vcpu_share(4096, host_cpus=2) == 2.0  # capped at the host: 2.32 on Lambda
-    assert [thread_count(m, 2) for m in (512, 1769, 1770, 3008, 4096)] == [1, 1, 2, 2, 2]
+    # one thread until a second measurably pays (TWO_THREADS_FROM_MB), then one per visible core
+    assert [thread_count(m, 2) for m in (512, 1769, 1770, 2048, 3008, 4096)] == [1, 1, 1, 1, 2, 2]
+    assert thread_count(4096, 1) == 1 and thread_count(10240, 8) == 6
 
 
 def test_memory_needed_is_peak_rss_plus_headroom_rounded_up():

@@ -70,11 +70,13 @@ def test_openai_reference_is_the_token_price(make_price_doc):
 
 
 def test_drift_names_memory_and_thread_mismatches():
-    stage = StageParams("prod", "us-east-1", "x86_64", "http", 2048, 1, 0, ("sentiment",))
+    stage = StageParams("prod", "us-east-1", "x86_64", "http", 3008, 1, 0, ("sentiment",))
     found = drift(stage, 1536, measured_threads=2)
     assert any("recommendation is 1536 MB" in d for d in found)
-    assert any("api_threads is 1 at 2048 MB" in d for d in found)
+    assert any("api_threads is 1 at 3008 MB" in d for d in found)
     assert any("ran 2 thread(s)" in d for d in found)
+    at_2048 = drift(StageParams("prod", "us-east-1", "x86_64", "http", 2048, 1, 0, ()), 2048)
+    assert at_2048 == []  # one thread is the measured rule at 1.16 vCPU
     assert drift(StageParams("prod", "us-east-1", "x86_64", "http", 1536, 1, 0, ()), 1536, 1) == []
 
 
