@@ -142,8 +142,26 @@ def stage_rows(picks: dict[str, Sequence[dict]], config_path: Path | None = None
             memory, threads = getattr(s, f"{fn}_memory_mb"), getattr(s, f"{fn}_threads")
             measured = threads_for(fn_picks, memory)
             rows.append({"stage": stage, "function": fn, "memory_mb": memory, "threads": threads,
-                         "measured_default": measured, "agrees": threads == measured})
+                         "measured_default": measured, "agrees": threads == measured,
+                         "cost_model_rule": _cost_rule(memory)})
     return rows
+
+
+def cost_rule_text(picks: dict[str, Sequence[dict]]) -> str:
+    """The cost model's thread rule (what its sweep measures with and its drift check wants)
+    against the picks at every measured size."""
+    from infra.cost.lambda_cpu import TWO_THREADS_FROM_MB
+
+    off = [f"{fn} {p['memory_mb']} MB: measured {p['threads']}, rule {_cost_rule(p['memory_mb'])}"
+           for fn, fn_picks in picks.items() for p in fn_picks if p["threads"] != _cost_rule(p["memory_mb"])]
+    rule = f"infra/cost/lambda_cpu.py: 1 thread below TWO_THREADS_FROM_MB = {TWO_THREADS_FROM_MB} MB, then one per core"
+    return rule + (": agrees with every pick" if not off else ": differs at " + "; ".join(off))
+
+
+def _cost_rule(memory_mb: int) -> int:
+    from infra.cost.lambda_cpu import thread_count
+
+    return thread_count(memory_mb, max(THREADS))
 
 
 def section(texts: Sequence[str], quick: bool = False, dist: Path = DIST) -> dict:
@@ -155,7 +173,8 @@ def section(texts: Sequence[str], quick: bool = False, dist: Path = DIST) -> dic
         return {"cpu_limit": method, "table": [], "picks": [], "rules": {}, "stages": []}
     return {"cpu_limit": method, "table": rows,
             "picks": [{"function": fn, **p} for fn, fn_picks in picks.items() for p in fn_picks],
-            "rules": {fn: rule_text(picks[fn], sizes=FUNCTION_SIZES[fn]) for fn in picks},
+            "rules": {**{fn: rule_text(picks[fn], sizes=FUNCTION_SIZES[fn]) for fn in picks},
+                      "cost model": cost_rule_text(picks)},
             "stages": stage_rows(picks)}
 
 
@@ -189,7 +208,7 @@ def _child(spec_path: str, out_path: str) -> int:
     return 0
 
 
-__all__ = ["measure", "run_cells", "pick_threads", "threads_for", "rule_text", "stage_rows", "section",
+__all__ = ["measure", "run_cells", "pick_threads", "threads_for", "rule_text", "stage_rows", "cost_rule_text", "section",
            "wide_rows", "report_parts",
            "MEMORIES", "QUICK_MEMORIES", "MARGIN", "FUNCTION_SIZES"]
 

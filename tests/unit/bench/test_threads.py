@@ -91,3 +91,13 @@ def test_the_report_reads_the_section_as_tables_and_rules():
               "rules": {"api": threads.rule_text(picks["api"])}, "stages": threads.stage_rows(picks)}
     parts = threads.report_parts(result)
     assert all(isinstance(body, str) or _table(body).count("\n") > 2 for _, body in parts)
+
+
+def test_the_cost_models_thread_rule_is_held_against_the_picks():
+    from infra.cost.lambda_cpu import TWO_THREADS_FROM_MB
+
+    below, at = TWO_THREADS_FROM_MB - 1, TWO_THREADS_FROM_MB
+    agree = {"api": [{"memory_mb": below, "threads": 1}, {"memory_mb": at, "threads": 2}]}
+    assert threads.cost_rule_text(agree).endswith("agrees with every pick")
+    differ = {"batch": [{"memory_mb": below, "threads": 2}]}
+    assert f"batch {below} MB: measured 2, rule 1" in threads.cost_rule_text(differ)
