@@ -29,7 +29,14 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
     max_length: int = 64
-    threads: int = 2  # measured on a quiet 2-core VM: 0.52 s/step with 2 threads vs 0.92 s with 1 (under heavy load 1 thread wins)
+    # an execution setting, not an input (kept out of every cache key): measured on a quiet 2-core VM
+    # 0.52 s/step with 2 threads vs 0.92 s with 1; on a busy host 2 threads spin-wait on each other
+    # (18 s/step seen with four other processes running), so SNLP_TRAIN_THREADS=1 there
+    threads: int = field(default_factory=lambda: int(os.environ.get("SNLP_TRAIN_THREADS", "2")))
+
+    def key_dict(self) -> dict:
+        """The hyper-parameters that shape the weights (what a cache key may hash)."""
+        return {k: v for k, v in asdict(self).items() if k != "threads"}
     group_factor: int = 50  # length grouping: sort within mega-batches of batch_size*group_factor
 
 
@@ -48,6 +55,10 @@ class BuildConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def key_dict(self) -> dict:
+        """``to_dict`` without execution settings (thread counts): the part a cache key hashes."""
+        return {**self.to_dict(), "train": self.train.key_dict()}
 
 
 def package_version(dist_name: str) -> str:

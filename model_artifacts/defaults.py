@@ -35,7 +35,7 @@ PRUNE_FRACTIONS = {"sentiment": (0.3, 0.5), "minilm-embed": (0.3,)}
 
 def defaults_key(cfg: BuildConfig) -> str:
     sources = cache.module_closure("defaults") + [PACKAGE_DIR.parent / "functions" / "nlp" / "manifest.py"]
-    return cache.input_hash(sources, PACKAGES, cfg.to_dict(), [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
+    return cache.input_hash(sources, PACKAGES, cfg.key_dict(), [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
 
 
 def up_to_date(dist: Path, key: str) -> bool:
