@@ -24,17 +24,19 @@ from .worker import TrainWorker
 
 logger = Logger(service="train")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_state: dict[str, Any] = {}
 WORKDIR = "snlp-train"  # under the model cache's parent in /tmp: composed artifacts before upload
 
 
 def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
     """Clients, artifact store and jobs table from settings; overrides win (tests)."""
+    import boto3
+
     from functions.store.artifacts import ArtifactStore
     from functions.store.clients import default_dynamodb_client, default_s3_client
 
-    s3 = overrides.pop("s3", None) or default_s3_client(read_timeout=60.0)
-    ddb = overrides.pop("ddb", None) or default_dynamodb_client()
+    session = boto3.session.Session()  # one for both clients: each new session reloads botocore's data files
+    s3 = overrides.pop("s3", None) or default_s3_client(session=session, read_timeout=60.0)
+    ddb = overrides.pop("ddb", None) or default_dynamodb_client(session=session)
     store = overrides.pop("store", None) or ArtifactStore.from_settings(settings, s3)
     metered = settings.auth_enabled and settings.tokens_table
     kwargs: dict[str, Any] = dict(
@@ -45,16 +47,21 @@ def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
     return TrainWorker(**kwargs)
 
 
+_worker: TrainWorker | None = None
+
+
 def worker() -> TrainWorker:
-    if "worker" not in _state:
-        _state["worker"] = build_worker(Settings.from_env(os.environ))
-    return _state["worker"]
+    """The worker of this execution environment, built on first use (cold start)."""
+    global _worker
+    if _worker is None:
+        _worker = build_worker(Settings.from_env(os.environ))
+    return _worker
 
 
 def reset(new_worker: TrainWorker | None = None) -> None:
-    _state.clear()
-    if new_worker is not None:
-        _state["worker"] = new_worker
+    """Forget (or replace) the cached worker: for tests."""
+    global _worker
+    _worker = new_worker
 
 
 def record_handler(record: SQSRecord) -> None:
