@@ -133,3 +133,4 @@ def test_the_section_runs_on_tiny_models(tmp_path):
     assert {r["model"] for r in out["models"]} == {"sentiment:int8", "minilm-embed:int8"}
     assert {r["kernel"] for r in out["gemm"]} == set(ceiling.GEMM_KINDS)
     assert all(r["achieved_texts_per_s"] > 0 for r in out["models"])
+    assert ceiling.report_parts(out)[0][1].startswith("MiniLM-L6 at the typical bench text")
