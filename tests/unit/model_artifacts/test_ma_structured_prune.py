@@ -14,7 +14,7 @@ from model_artifacts.artifact import read_aliases
 from model_artifacts.build import export_model
 from model_artifacts.config import BuildConfig, TrainConfig
 from model_artifacts.distill_stage import INFO_FILE, DistillConfig, distill, distill_key
-from model_artifacts.pruned_variant import evaluate_pruned, write_pruned_version
+from model_artifacts.pruned_variant import evaluate_pruned, report_lines, write_pruned_version
 from model_artifacts.structured_prune import PruneSpec, apply_spec, count_params, drop_layers, prune_heads
 from model_artifacts.tokenization import encode, load_tokenizer, pad, pad_id
 from tests.model_artifacts_fixtures import WORDS
@@ -144,6 +144,7 @@ def test_pruned_variant_is_measured_against_the_unpruned_int8_and_published_as_a
     assert results["vs_unpruned_int8"]["size_ratio"] < 1
     assert all(isinstance(v, bool) for v in results["goals"].values()) and len(results["goals"]) == 4
     results["pruning"] = facts
+    assert report_lines(None) == [] and "| pruned |" in "\n".join(report_lines(results))
     dist = tmp_path / "dist"
     (dist / "sentiment" / "abcdef12-int8").mkdir(parents=True)
     version = write_pruned_version(built, "0123456789abcdef", dist, results)
