@@ -109,7 +109,7 @@ def distill(teacher_dir: Path, texts: Sequence[str], labels: np.ndarray, rank_te
 
     torch.manual_seed(dcfg.seed)
     torch.set_num_threads(threads)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     teacher = AutoModelForSequenceClassification.from_pretrained(str(teacher_dir)).eval()
     student = AutoModelForSequenceClassification.from_pretrained(str(teacher_dir))
     tok = load_tokenizer(teacher_dir, dcfg.max_length)
@@ -118,7 +118,7 @@ def distill(teacher_dir: Path, texts: Sequence[str], labels: np.ndarray, rank_te
     pruned_at = time.perf_counter()
     rows = encode(tok, texts)
     soft = None if dcfg.hidden_weight > 0 else predict_torch(_Logits(teacher), rows, pid)
-    teacher_at = time.perf_counter()
+    teacher_at, cpu_teacher_at = time.perf_counter(), time.process_time()
     # student layer i imitates the teacher layer it was copied from
     layer_map = list(dcfg.spec.keep_layers or range(student.config.num_hidden_layers))
 
@@ -157,13 +157,16 @@ def distill(teacher_dir: Path, texts: Sequence[str], labels: np.ndarray, rank_te
     out_dir.mkdir(parents=True, exist_ok=True)
     student.save_pretrained(out_dir)
     shutil.copyfile(teacher_dir / "tokenizer.json", out_dir / "tokenizer.json")
-    done = time.perf_counter()
+    done, cpu_done = time.perf_counter(), time.process_time()
     info = {"pruning": facts, "config": dcfg.to_dict(), "steps": steps, "train_texts": len(texts),
             "seconds": round(done - started, 1), "seconds_per_step": round((done - teacher_at) / max(steps, 1), 3),
             "seconds_teacher_logits": round(teacher_at - pruned_at, 1),
             "seconds_importance": round(pruned_at - started, 1),
             "final_loss": round(float(np.mean(losses[-100:])), 4) if losses else None,
-            "threads": threads}
+            "threads": threads,
+            # CPU seconds: what the stage costs on a quiet host even when measured on a busy one
+            "cpu_seconds": round(cpu_done - cpu_started, 1),
+            "cpu_seconds_per_step": round((cpu_done - cpu_teacher_at) / max(steps, 1), 3)}
     (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
