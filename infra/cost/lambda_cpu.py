@@ -21,9 +21,11 @@ def vcpu_share(memory_mb: int, host_cpus: int = HOST_CPUS) -> float:
 
 
 # Measured (`make bench`, threads section: bench/threads.py, both int8 models under these CPU
-# shares): a second intra-op thread does not pay at 1,770-2,048 MB (1.0-1.16 vCPU: ~0.85-1.0x of
-# one thread, the two threads spend the CFS quota twice as fast) and does at 3,008 MB (1.7 vCPU:
-# ~1.1-1.25x, most on 8-32 texts). The bench section states where its table puts this line.
+# shares): a second intra-op thread does not pay at 1,770-2,048 MB (1.0-1.16 vCPU: 0.8-1.0x of one
+# thread; the two threads spend the CFS quota twice as fast) and does at 3,008 MB (1.7 vCPU). The
+# quiet-host sweep of 2026-12-01 agrees: sentiment int8 through the handler, 1/8/32 texts, 1,769 MB
+# and 1 thread 11.4/44.3/125.7 ms, 2,048 MB and 2 threads 12.0/44.2/120.5 ms, 3,008 MB and 2 threads
+# 12.3/29.8/79.3 ms. The bench section states where its table puts this line.
 TWO_THREADS_FROM_MB = 3008
 
 
