@@ -35,13 +35,14 @@ CHILD_TIMEOUT_S = 600
 
 
 def measure(texts: Sequence[str], *, memories: Sequence[int] = MEMORIES, reps: int = 10,
-            dist: Path = DIST, log=print) -> tuple[list[dict], str]:
+            dist: Path | None = None, log=print) -> tuple[list[dict], str]:
     """Rows {model, memory_mb, vcpu, threads, texts, p50_ms, texts_per_s} and the CPU-limit method."""
     from functions.store.layout import local_aliases
     from infra.cost.lambda_cpu import HOST_CPUS, vcpu_share
     from infra.cost.sweep import CHILD_NICE
     from infra.cost.throttle import limiter_factory, run_limited
 
+    dist = dist or DIST
     artifacts = {}
     for name in MODELS:
         aliases = local_aliases(dist, name) or {}
@@ -165,7 +166,7 @@ def _cost_rule(memory_mb: int) -> int:
     return thread_count(memory_mb, max(THREADS))
 
 
-def section(texts: Sequence[str], quick: bool = False, dist: Path = DIST) -> dict:
+def section(texts: Sequence[str], quick: bool = False, dist: Path | None = None) -> dict:
     """The bench section: the table, the picks per memory size and function, the rules, and the
     stages of config/stages.yml against them."""
     rows, method = measure(texts, memories=QUICK_MEMORIES if quick else MEMORIES, reps=5 if quick else 10, dist=dist)
@@ -194,6 +195,8 @@ def wide_rows(rows: Sequence[dict]) -> list[dict]:
 
 def report_parts(result: dict) -> list[tuple[str, list[dict] | str]]:
     """(title, rows or a paragraph) for bench/report.py."""
+    if not result["table"]:
+        return [("Threads x texts per request x Lambda memory", f"_not measured: {result['cpu_limit']}_")]
     return [("Threads x texts per request x Lambda memory (int8, p50 ms / texts per s; CPU share "
              f"memory/1,769 vCPU by {result['cpu_limit']})", wide_rows(result["table"])),
             ("Thread defaults from that table: 2-over-1-thread speedup per memory size and function",

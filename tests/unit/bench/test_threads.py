@@ -101,3 +101,10 @@ def test_the_cost_models_thread_rule_is_held_against_the_picks():
     assert threads.cost_rule_text(agree).endswith("agrees with every pick")
     differ = {"batch": [{"memory_mb": below, "threads": 2}]}
     assert f"batch {below} MB: measured 2, rule 1" in threads.cost_rule_text(differ)
+
+
+def test_without_models_the_report_says_not_measured(tmp_path):
+    result = threads.section(["a text"], quick=True, dist=tmp_path)
+    assert result["table"] == [] and result["stages"] == []
+    assert threads.report_parts(result) == [("Threads x texts per request x Lambda memory",
+                                             "_not measured: none (no int8 model built)_")]
