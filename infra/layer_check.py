@@ -30,7 +30,7 @@ import numpy, onnxruntime, tokenizers
 from functions.nlp.model import InferenceModel
 for mod in (numpy, onnxruntime, tokenizers):
     assert mod.__file__.startswith(sys.argv[2]), (mod.__name__, mod.__file__)
-import flask, serverless_wsgi, markupsafe._speedups
+import flask, serverless_wsgi, markupsafe._speedups, orjson
 from aws_lambda_powertools import Logger, Metrics
 model = InferenceModel.from_dir(sys.argv[3], threads=1)
 out = model.run(json.loads(sys.argv[4])).outputs

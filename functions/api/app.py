@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from functions.settings import Settings
 
 from . import routes_docs, routes_edge, routes_openai_batch, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
-from .context import ApiServices
+from .context import ApiServices, RequestFacts
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
@@ -53,42 +53,43 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
 
     @app.before_request
     def _gate() -> None:
-        g.t0 = clock()
-        g.request_id = request_id(request)
-        g.model = g.texts = g.tokens = None
-        if request.args and any(k.lower() in QUERY_SECRETS for k in request.args):
+        req = request._get_current_object()  # one proxy lookup for the whole gate
+        seen = g.facts = RequestFacts(clock(), request_id(req))
+        if req.query_string and any(k.lower() in QUERY_SECRETS for k in req.args):
             raise TokenInQueryError("tokens in the URL end up in access logs: send it in the Authorization "
                                     "header (Bearer) or x-api-key instead; consider this token exposed")
-        if request.routing_exception is not None:
-            raise request.routing_exception
-        length = request.content_length
+        if req.routing_exception is not None:
+            raise req.routing_exception
+        length = req.content_length
         if length is not None and length > max_body:
             raise PayloadTooLargeError(f"the body has {length} bytes; the limit is {max_body}")
-        if request.method in ("POST", "PUT", "PATCH") and len(request.get_data(cache=True)) > max_body:
+        if req.method in ("POST", "PUT", "PATCH") and len(req.get_data(cache=True)) > max_body:
             raise PayloadTooLargeError(f"the body is over the limit of {max_body} bytes")
-        if request.endpoint not in PUBLIC_ENDPOINTS:
-            g.principal = ctx.authenticate()
+        if req.endpoint not in PUBLIC_ENDPOINTS:
+            g.principal = seen.principal = ctx.authenticate()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers["x-request-id"] = g.get("request_id") or ""
-        principal = g.get("principal")
+        seen: RequestFacts | None = g.get("facts")
+        principal = seen.principal if seen is not None else None
+        response.headers["x-request-id"] = seen.request_id if seen is not None else ""
         if principal is not None and ctx.meter is not None and ctx.auth_enabled:
             response.headers.update(rate_limit_headers(ctx.meter.rate_status(principal)))
-        _access_log(ctx, response.status_code)
+        _access_log(ctx, response.status_code, seen)
         return response
 
     @app.errorhandler(Exception)
     def _error(exc: Exception) -> Response:
         exc = _from_werkzeug(exc)
         problem = to_problem(exc)
+        rid = _request_id_of(g.get("facts"))
         if problem.code == "internal":
-            ctx.logger.exception("unhandled error", extra={"path": request.path, "request_id": g.get("request_id")})
+            ctx.logger.exception("unhandled error", extra={"path": request.path, "request_id": rid})
         elif problem.status >= 500:
             ctx.logger.warning("unavailable", extra={"code": problem.code, "detail": getattr(exc, "detail", ""),
                                                      "path": request.path})
         ctx.telemetry.error(problem.code)
-        body, content_type = problem_payload(problem, request.path, g.get("request_id"), style=error_style(request.path))
+        body, content_type = problem_payload(problem, request.path, rid, style=error_style(request.path))
         response = Response(body, status=problem.status, headers=problem.headers, content_type=content_type)
         return response
 
@@ -164,17 +165,22 @@ def _from_werkzeug(exc: Exception) -> Exception:
     return ApiError("the request could not be understood")
 
 
-def _access_log(ctx: ApiServices, status: int) -> None:
+def _request_id_of(seen: RequestFacts | None) -> str | None:
+    return seen.request_id if seen is not None else None
+
+
+def _access_log(ctx: ApiServices, status: int, seen: RequestFacts | None) -> None:
     """One line per request (successes sampled per stage); never the token, never the texts."""
-    if not keep_access_log(status, ctx.settings.access_log_sample_rate, g.get("request_id") or ""):
+    if not keep_access_log(status, ctx.settings.access_log_sample_rate, _request_id_of(seen) or ""):
         return
-    principal = g.get("principal")
+    seen = seen or RequestFacts(ctx.clock(), None)  # type: ignore[arg-type]  # failed before the gate
+    principal = seen.principal
+    req = request._get_current_object()
     ctx.logger.info("request", extra={
-        "method": request.method, "path": request.path, "status": status, "request_id": g.get("request_id"),
-        "token_id": principal.token_id if principal is not None else None, "model": g.get("model"),
-        "texts": g.get("texts"), "tokens": g.get("tokens"),
-        "ms": round((ctx.clock() - g.get("t0", ctx.clock())) * 1e3, 3),
-        **({"input": g.get("input_texts")} if ctx.settings.log_texts else {})})
+        "method": req.method, "path": req.path, "status": status, "request_id": seen.request_id,
+        "token_id": principal.token_id if principal is not None else None, "model": seen.model,
+        "texts": seen.texts, "tokens": seen.tokens, "ms": round((ctx.clock() - seen.t0) * 1e3, 3),
+        **({"input": seen.input_texts} if ctx.settings.log_texts else {})})
 
 
 __all__ = ["create_app", "error_style", "request_id"]

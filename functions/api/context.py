@@ -5,7 +5,6 @@ built per call, the token check is a dict lookup when cached, usage is counted i
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,10 +19,12 @@ from functions.settings import Settings
 from functions.store.refs import parse_ref
 from functions.store.visibility import visible_to
 
+from . import jsonio
 from .errors import MalformedJsonError, UnsupportedMediaTypeError
 from .telemetry import Telemetry
 
 JSON = "application/json"
+JSON_UTF8 = "application/json; charset=utf-8"
 
 
 def read_json_body(*, allow_empty: bool = False,
@@ -37,7 +38,7 @@ def read_json_body(*, allow_empty: bool = False,
     if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
         raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
     try:
-        body = json.loads(data)
+        body = jsonio.loads(data)
     except ValueError:  # includes UnicodeDecodeError
         raise MalformedJsonError("the request body is not valid JSON") from None
     except RecursionError:
@@ -48,8 +49,28 @@ def read_json_body(*, allow_empty: bool = False,
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return Response(body, status=status, headers=headers, content_type="application/json; charset=utf-8")
+    """``payload`` may hold numpy arrays (embeddings, scores): they are written as they are."""
+    return Response(jsonio.dumps(payload), status=status, headers=headers, content_type=JSON_UTF8)
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What one request's access log line says, filled in while it is served (``g.facts``):
+    one object read once per function instead of a flask.g lookup per fact."""
+
+    t0: float
+    request_id: str
+    principal: TokenRecord | None = None
+    model: str | None = None  # the model that ran (name@version)
+    texts: int | None = None  # windows admitted and run
+    tokens: int | None = None
+    n_texts: int = 0  # texts read so far: what model_for checks the quota for
+    input_texts: list[str] | None = None  # only when the stage logs texts
+
+
+def facts() -> RequestFacts:
+    """The facts of the request being served."""
+    return g.facts
 
 
 @dataclass
@@ -89,9 +110,10 @@ class ApiServices:
                 text.encode("utf-8")
             except UnicodeEncodeError:
                 raise InputTypeError(f"{field_name}[{index}] is not valid Unicode (lone surrogate)") from None
+        seen = g.facts
         if self.settings.log_texts:  # off by default: texts are the customers' data
-            g.input_texts = [t[:200] for t in texts]
-        g.n_texts = g.get("n_texts", 0) + len(texts)  # what model_for checks the quota for
+            seen.input_texts = [t[:200] for t in texts]
+        seen.n_texts += len(texts)  # what model_for checks the quota for
         return texts
 
     def truncate(self, body: dict[str, Any]) -> bool:
@@ -116,19 +138,20 @@ class ApiServices:
         if not isinstance(ref, str):
             raise InputTypeError("model must be a string")
         mref = parse_ref(ref)
-        principal: TokenRecord = g.principal
+        seen = g.facts
+        principal: TokenRecord = seen.principal
         principal.require_model(mref.name)
-        self._refuse_unseen(mref)
+        self._refuse_unseen(mref, principal)
         if self.meter is not None and self.auth_enabled:
-            self.meter.check(principal, max(1, g.get("n_texts", 0)))
+            self.meter.check(principal, max(1, seen.n_texts))
         model = self.store.get(mref)
-        self.require_visible(model.manifest)
+        self.require_visible(model.manifest, principal)
         if task is not None:
             model.require_task(task)
-        g.model = model.manifest.ref
+        seen.model = model.manifest.ref
         return model
 
-    def _refuse_unseen(self, mref: Any) -> None:
+    def _refuse_unseen(self, mref: Any, principal: TokenRecord) -> None:
         """Another token's own model is refused before anything is downloaded or loaded for it
         (the manifest is one small cached GET); when even that cannot be read, ``store.get`` decides
         (it may serve a loaded previous version) and the check runs on what it returns."""
@@ -136,17 +159,18 @@ class ApiServices:
             manifest = self.store.manifest(mref)
         except NlpError:
             return
-        self.require_visible(manifest)
+        self.require_visible(manifest, principal)
 
-    def require_visible(self, manifest: Any) -> None:
+    def require_visible(self, manifest: Any, principal: TokenRecord | None = None) -> None:
         """A user's own model exists only for its owner and the tokens it is shared with."""
-        if not visible_to(manifest.source, str(g.principal.token_id)):
+        if not visible_to(manifest.source, str((principal or g.facts.principal).token_id)):
             raise ModelNotFoundError(f"model {manifest.name} not found")
 
     def execute(self, model: InferenceModel, n_texts: int,
                 work: Callable[[], tuple[Any, RunResult]]) -> tuple[Any, RunResult]:
         """Admit against the quota, run, record usage and metrics; refund on failure."""
-        ticket = self.meter.admit(g.principal, n_texts) if self.meter is not None and self.auth_enabled else None
+        seen = g.facts
+        ticket = self.meter.admit(seen.principal, n_texts) if self.meter is not None and self.auth_enabled else None
         t0 = self.clock()
         try:
             out, result = work()
@@ -159,7 +183,7 @@ class ApiServices:
         if ticket is not None:
             self.meter.record(ticket, tokens)
         self.telemetry.inference(model.manifest.name, ms, n_texts, tokens)
-        g.texts, g.tokens = n_texts, tokens
+        seen.texts, seen.tokens = n_texts, tokens
         return out, result
 
 
@@ -178,4 +202,4 @@ def usage(texts: int, tokens: int) -> dict[str, int]:
     return {"texts": texts, "tokens": tokens}
 
 
-__all__ = ["ApiServices", "json_response", "bearer_token", "usage", "JSON"]
+__all__ = ["ApiServices", "RequestFacts", "facts", "json_response", "bearer_token", "usage", "JSON"]

@@ -2,21 +2,21 @@
 
 Cold start (module import): settings read once, clients, artifact store, token store, the
 Flask app, and the configured models preloaded. Each invocation: Powertools Logger (with the
-request's correlation id) and Metrics (EMF, ColdStart) around ``serverless_wsgi.handle_request``
-(never serverless-wsgi's stock ``wsgi_handler.handler``, which runs commands sent in special
-events). The Tracer is imported and created only when tracing is on: it costs 200-400 ms at
-cold start even when disabled. Works for HTTP API (payload 2.0) and REST API (1.0) events.
+request's correlation id) around ``lambda_http`` (HTTP API events straight into the WSGI app;
+others through ``serverless_wsgi.handle_request``, never serverless-wsgi's stock
+``wsgi_handler.handler``, which runs commands sent in special events), then the
+invocation's metrics as EMF lines (``telemetry.publish``; ColdStart on the first). The Tracer
+is imported and created only when tracing is on: it costs 200-400 ms at cold start even when
+disabled. Works for HTTP API (payload 2.0) and REST API (1.0) events.
 """
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import serverless_wsgi
 from aws_lambda_powertools.logging import Logger
-from aws_lambda_powertools.metrics import Metrics
 
 from functions.auth.tokens import TokenStore
 from functions.batch.jobs import JobService
@@ -25,17 +25,14 @@ from functions.settings import Settings
 from functions.store.artifacts import ArtifactStore
 from functions.store.clients import default_dynamodb_client, default_s3_client
 
-from . import snapstart
+from . import jsonio, lambda_http, snapstart
 from .app import create_app
-from .telemetry import NAMESPACE, SERVICE, Telemetry, flush_to_powertools
+from .telemetry import SERVICE, Telemetry, cold_start_point, publish
 
 # problem+json is text: without this serverless-wsgi would base64-encode every error body
 for _mime in ("application/problem+json",):
     if _mime not in serverless_wsgi.TEXT_MIME_TYPES:
         serverless_wsgi.TEXT_MIME_TYPES.append(_mime)
-
-# /health and the docs add no metrics: that is expected, not worth a warning per cold start
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 CORRELATION_HEADERS = ("x-request-id", "x-correlation-id")
 _TRUE = {"1", "true", "yes", "on"}
@@ -55,7 +52,7 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
                   logger: Logger | None = None) -> Runtime:
     """Everything a warm invocation reuses; tests pass moto-backed clients."""
     settings = Settings.from_env(environ)
-    logger = logger or Logger(service=SERVICE)
+    logger = logger or Logger(service=SERVICE, json_serializer=jsonio.log_line)
     telemetry = Telemetry(per_model=settings.metrics_per_model)
     session = _session() if s3_client is None or dynamodb_client is None else None
     store_s3 = s3_client or default_s3_client(session=session)
@@ -117,6 +114,14 @@ def tracing_enabled(environ: Mapping[str, str]) -> bool:
     return not disabled and bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
+def metrics_enabled(environ: Mapping[str, str]) -> bool:
+    """Powertools' rule, read once: POWERTOOLS_METRICS_DISABLED, else off in POWERTOOLS_DEV mode."""
+    disabled = environ.get("POWERTOOLS_METRICS_DISABLED")
+    if disabled is not None:
+        return disabled.strip().lower() not in _TRUE
+    return environ.get("POWERTOOLS_DEV", "").strip().lower() not in _TRUE
+
+
 def correlation_id(event: Mapping[str, Any], context: Any = None) -> str | None:
     headers = event.get("headers") or {}
     lowered = {str(k).lower(): v for k, v in headers.items()}
@@ -137,25 +142,32 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def make_handler(runtime: Runtime, *, tracing: bool = False) -> Callable[[dict, Any], dict]:
-    metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+def make_handler(runtime: Runtime, *, tracing: bool = False,
+                 metrics: bool | None = None) -> Callable[[dict, Any], dict]:
+    """The invocation entry point; ``metrics`` None: as the environment says (``metrics_enabled``)."""
+    metrics = metrics_enabled(os.environ) if metrics is None else metrics
     logger = runtime.logger
     meter = runtime.app.extensions["snlp"].meter
+    cold = [True]  # the first invocation of this instance publishes ColdStart
+    serve = lambda_http.make(runtime.app, os.environ)
 
     def handler(event: dict, context: Any) -> dict:
         logger.set_correlation_id(correlation_id(event, context))
         try:
-            return serverless_wsgi.handle_request(runtime.app, strip_stage(event), context)
+            return serve(strip_stage(event), context)
         finally:
             if meter is not None:  # usage still pending (refunds; full buffers) is written now:
                 meter.flush_due()  # Lambda may freeze or discard the instance once we return
-            flush_to_powertools(runtime.telemetry, metrics)
+            extra = ()
+            if cold:
+                cold.clear()
+                extra = (cold_start_point(str(getattr(context, "function_name", ""))),)
+            publish(runtime.telemetry, extra=extra, enabled=metrics)
 
     if tracing:
         from aws_lambda_powertools.tracing import Tracer  # only now: it is expensive to create
 
         handler = Tracer(service=SERVICE).capture_lambda_handler(handler, capture_response=False)
-    handler = metrics.log_metrics(handler, capture_cold_start_metric=True)
     return logger.inject_lambda_context(handler, log_event=False)
 
 
@@ -163,4 +175,5 @@ RUNTIME = build_runtime(os.environ)
 snapstart.install(RUNTIME)  # hooks run only where SnapStart snapshots and restores (api_snapstart)
 handler = make_handler(RUNTIME, tracing=tracing_enabled(os.environ))
 
-__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "correlation_id", "tracing_enabled", "strip_stage"]
+__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "correlation_id", "tracing_enabled",
+           "metrics_enabled", "strip_stage"]

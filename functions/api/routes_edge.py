@@ -72,7 +72,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         files = {name: {"url": _presign(client, reader.bucket, reader.key(manifest.name, manifest.version, name), ttl),
                         "bytes": manifest.files[name].bytes, "sha256": manifest.files[name].sha256}
                  for name in EDGE_FILES}
-        g.model = manifest.ref
+        g.facts.model = manifest.ref
         return json_response({
             "model": manifest.ref, "task": manifest.task, "labels": list(manifest.labels),
             "max_length": manifest.max_length, "output_name": manifest.output_name,

@@ -40,7 +40,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         model = ctx.model_for(body.get("model", settings.default_embed_model), "embed")
         result = inference.run(ctx, model, texts, overflow)
         vectors = result.outputs
-        encoded = vectors.tolist() if types is None else embedding_types.encode(vectors, types)
+        encoded = vectors if types is None else embedding_types.encode(vectors, types)
         return json_response({"model": model.manifest.ref, "dim": int(vectors.shape[1]), "embeddings": encoded,
                               **inference.report(result), "usage": usage(len(texts), result.total_tokens)},
                              headers=inference.headers(result))
@@ -65,6 +65,6 @@ def register(app: Flask, ctx: ApiServices) -> None:
         n = 1 + len(targets)
         result = inference.run(ctx, model, [source, *targets], overflow)
         scores = cosine_matrix(result.outputs[:1], result.outputs[1:])
-        return json_response({"model": model.manifest.ref, "scores": scores[0].tolist(),
+        return json_response({"model": model.manifest.ref, "scores": scores[0],
                               **inference.report(result), "usage": usage(n, result.total_tokens)},
                              headers=inference.headers(result))

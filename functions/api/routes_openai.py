@@ -78,10 +78,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         cut = check_dimensions(body.get("dimensions"), model.manifest)
         result = inference.run(ctx, model, texts, overflow)
         vectors = result.outputs if cut is None else l2_normalize(result.outputs[:, :cut])
-        if encoding == "base64":
-            rows: list[Any] = to_base64(np.asarray(vectors, dtype=np.float32))
-        else:
-            rows = vectors.tolist()
+        rows: Any = to_base64(np.asarray(vectors, dtype=np.float32)) if encoding == "base64" else vectors
         data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
         tokens = result.total_tokens
         return json_response({"object": "list", "data": data, "model": requested,

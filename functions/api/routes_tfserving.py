@@ -130,7 +130,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         check_signature(body, loaded.manifest, METHODS[PREDICT_SIGNATURE])
         result = inference.run(ctx, loaded, texts, overflow)
         key = "predictions" if layout == "rows" else "outputs"
-        return json_response({key: result.outputs.tolist()}, headers=inference.headers(result))
+        return json_response({key: result.outputs}, headers=inference.headers(result))
 
     def classify(ref: str) -> Response:
         body = ctx.read_json()

@@ -89,7 +89,7 @@ def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = ti
                 metering.give_back(ctx.meter.client, ctx.meter.table, admitted["meter"], admitted["reservation"],
                                    now=clock())
             raise
-        g.texts = texts
+        g.facts.texts = texts
         return json_response(job, 202, {"Location": f"/v1/train/{job['job_id']}"})
 
     @bp.get("/v1/train/<job_id>")

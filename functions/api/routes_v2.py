@@ -152,7 +152,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
             "model_name": name, "model_version": number_of(name, manifest.version),
             "parameters": {"truncated_texts": inference.truncated_count(result), "windows": result.windows},
             "outputs": [{"name": manifest.output_name, "datatype": "FP32", "shape": list(outputs.shape),
-                         "data": outputs.reshape(-1).tolist()}]}
+                         "data": outputs.reshape(-1)}]}
         if isinstance(body.get("id"), str):
             response["id"] = body["id"]
         return json_response(response, headers=inference.headers(result))

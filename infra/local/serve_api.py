@@ -8,6 +8,7 @@ the same factory, the same settings read from the same environment variables.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 
@@ -17,20 +18,16 @@ def lambda_app():
     wrapped so that its metrics are written as EMF lines after each request, as on Lambda."""
     from functions.api import handler
 
-    return MetricsFlush(handler.RUNTIME.app, handler.RUNTIME.telemetry)
+    return MetricsFlush(handler.RUNTIME.app, handler.RUNTIME.telemetry,
+                        enabled=handler.metrics_enabled(os.environ))
 
 
 class MetricsFlush:
-    """WSGI middleware: after each request, drain the app's telemetry into Powertools EMF lines
-    (the Lambda handler does this per invocation); without it the points would pile up."""
+    """WSGI middleware: after each request, write the app's telemetry as EMF lines (the Lambda
+    handler does this per invocation); without it the points would pile up."""
 
-    def __init__(self, app, telemetry) -> None:
-        from aws_lambda_powertools.metrics import Metrics
-
-        from functions.api.telemetry import NAMESPACE, SERVICE
-
-        self.app, self.telemetry = app, telemetry
-        self.metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    def __init__(self, app, telemetry, enabled: bool = True) -> None:
+        self.app, self.telemetry, self.enabled = app, telemetry, enabled
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -40,12 +37,11 @@ class MetricsFlush:
             self.flush()
 
     def flush(self) -> None:
-        from functions.api.telemetry import flush_to_powertools
+        from functions.api.telemetry import publish
 
         with self.lock:
             try:
-                flush_to_powertools(self.telemetry, self.metrics)
-                self.metrics.flush_metrics(raise_on_empty_metrics=False)
+                publish(self.telemetry, enabled=self.enabled)
             except Exception as exc:  # noqa: BLE001 - metrics must never break a local request
                 print(f"metrics flush failed: {exc!r}", file=sys.stderr, flush=True)
 
