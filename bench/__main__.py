@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         results["handler_overhead"] = sections.handler_overhead(results["latency"])
     step("bucketing", lambda: sections.bucketing(texts, max(10, repeats // 2)))
     step("overhead", lambda: overhead.rows(texts, 50 if args.quick else 200))
+    step("lean_overhead", lambda: overhead.lean_rows(texts, 100 if args.quick else 400))
     step("coldstart", lambda: sections.cold_start(3 if args.quick else 5))
     step("chunking", lambda: long_inputs.chunking_rows(texts, max(5, repeats // 4)))
     step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))

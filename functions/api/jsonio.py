@@ -46,10 +46,22 @@ def log_line(record: dict[str, Any]) -> str:
         return json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')  # what a JSON text (json.loads' dialect) can start with
+
+
+def log_message(text: str) -> Any:
+    """Powertools Logger's ``json_deserializer``: it tries to decode every str message (a JSON
+    message becomes an object). ``json.loads`` semantics, but a plain sentence such as "request"
+    is refused at its first character instead of by a raised and caught JSONDecodeError."""
+    if text.lstrip()[:1] not in _JSON_STARTS:
+        raise ValueError("not a JSON text")
+    return loads(text)
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):  # numpy arrays and scalars
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-__all__ = ["dumps", "loads", "log_line"]
+__all__ = ["dumps", "loads", "log_line", "log_message"]

@@ -84,3 +84,16 @@ def test_log_lines_read_as_powertools_own_serializer_writes_them():
     assert json.loads(jsonio.log_line(record)) == json.loads(want)
     del record["big"]
     assert json.loads(jsonio.log_line(record)) == json.loads(json.dumps(record, default=str))
+
+
+@pytest.mark.parametrize("message", ["request", "", "  ", '{"a": 1}', " [1, 2]", "123", "-1.5", "true", "null",
+                                     "NaN", "{broken", "trueish", "\u00a0{}", "naïve"])
+def test_log_messages_decode_as_json_loads_decodes_them(message):
+    try:
+        want = json.loads(message)
+    except ValueError:
+        with pytest.raises(ValueError):
+            jsonio.log_message(message)
+        return
+    got = jsonio.log_message(message)
+    assert json.dumps(got) == json.dumps(want)
