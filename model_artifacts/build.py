@@ -11,20 +11,24 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import cache
-from .artifact import commit_dir, set_aliases, stage_version, version_for
+from .artifact import commit_variants
 from .config import OPSET, VARIANTS, package_version
 from .evaluate import agreement, fidelity
 from .export import (PARITY_TEXTS, LoadedModel, export_onnx, load_torch, onnx_session, parity_check,
                      run_onnx)
 from .prune import prune_linear
 from .quantize import INT8_RECIPES, to_fp16, to_int8
+from .serving import pad
 from .tokenization import SourceError, encode, load_tokenizer, pad_id, save_artifact_tokenizer
 from .train import predict_torch
 
-# a variant must stay this close to its own fp32 PyTorch model on the check texts
-INT8_GOALS = {"embed": {"cosine_mean": 0.995, "cosine_min": 0.98}, "classify": {"agreement": 0.98}}
-INT8_PICK_MARGIN = {"embed": {"cosine_mean": 0.997, "cosine_min": 0.985}, "classify": {"agreement": 0.99}}
+# a variant must stay this close to its own fp32 PyTorch model (issue #15: cos >= 0.995 mean and
+# >= 0.98 min; sentiment agreement >= 99 %); the pick on validation texts keeps a margin above
+# them for the test split (the mean cosine of 500 texts moves ~1e-4 between samples; the min more)
+INT8_GOALS = {"embed": {"cosine_mean": 0.995, "cosine_min": 0.98}, "classify": {"agreement": 0.99}}
+INT8_PICK_MARGIN = {"embed": {"cosine_mean": 0.9955, "cosine_min": 0.985}, "classify": {"agreement": 0.992}}
 INT8_MAX_SIZE_RATIO = 0.40
+CALIBRATION_TEXTS = 200  # the first check texts: where outlier channels are found
 
 
 @dataclass
@@ -94,24 +98,54 @@ def export_model(source: str | Path, task: str, name: str, work: Path, *, max_le
 
 
 def pick_int8(built: Built, rows: list, reference: np.ndarray, progress: Callable[[str], None]) -> tuple[Path, dict]:
-    """Cheapest recipe that meets the goals with margin and the size cap; else the most faithful."""
+    """The *fastest* recipe (bulk texts/s at 1 thread, measured against fp32 in one interleaved run)
+    that meets the goals with margin and the size cap; else the most faithful. Every recipe tried
+    is reported with its size, speed and fidelity."""
+    from .measure import recipe_speed
+
     fp32_bytes = built.files["fp32"].stat().st_size
-    tried = []
-    for recipe, keep in INT8_RECIPES.items():
-        path = built.work / f"int8-{recipe}.onnx"
-        kept = to_int8(built.files["fp32"], path, keep)
-        metrics = check_metrics(built.task, run_onnx(onnx_session(path), rows, pad_id(built.tokenizer)), reference)
+    pid = pad_id(built.tokenizer)
+    tried: dict[str, dict] = {}
+    files: dict[str, Path] = {}
+    for name, recipe in INT8_RECIPES.items():
+        path = built.work / f"int8-{name}.onnx"
+        facts = to_int8(built.files["fp32"], path, recipe, _calibration(rows[:CALIBRATION_TEXTS], pid))
+        metrics = check_metrics(built.task, run_onnx(onnx_session(path), rows, pid), reference)
         ratio = path.stat().st_size / fp32_bytes
-        tried.append({"recipe": recipe, "kept_fp32_matmuls": len(kept), "size_ratio": round(ratio, 3), **metrics})
-        progress(f"{built.name}: int8 recipe {recipe}: {metrics} size {ratio:.1%} of fp32")
-        if meets(metrics, INT8_PICK_MARGIN[built.task]) and ratio <= INT8_MAX_SIZE_RATIO:
-            return path, {"recipe": recipe, "kept": kept, "tried": tried}
-    fits = [t for t in tried if t["size_ratio"] <= INT8_MAX_SIZE_RATIO] or tried
+        tried[name] = {"recipe": name, "kept_fp32_matmuls": len(facts["kept"]),
+                       "outlier_channels": sum(len(v) for v in facts["outliers"].values()),
+                       "size_ratio": round(ratio, 3), "mb": round(path.stat().st_size / 2**20, 1), **metrics,
+                       "meets_margin": meets(metrics, INT8_PICK_MARGIN[built.task]) and ratio <= INT8_MAX_SIZE_RATIO,
+                       "facts": facts, "settings": recipe.describe()}
+        files[name] = path
+        progress(f"{built.name}: int8 recipe {name}: {metrics} size {ratio:.1%} of fp32")
+    speed = recipe_speed({"fp32": built.files["fp32"], **files}, rows, pid)
+    base = speed.pop("fp32")
+    for name, entry in speed.items():
+        tried[name] |= entry | {"p50_vs_fp32": round(entry["p50_ms"] / base["p50_ms"], 3),
+                                "texts_per_s_vs_fp32": round(entry["texts_per_s"] / base["texts_per_s"], 3)}
+        progress(f"{built.name}: int8 recipe {name}: {entry} ({tried[name]['texts_per_s_vs_fp32']}x fp32 texts/s)")
+    passing = [t for t in tried.values() if t["meets_margin"]]
     key = "cosine_mean" if built.task == "embed" else "agreement"
-    best = max(fits, key=lambda t: t[key])
-    path = built.work / f"int8-{best['recipe']}.onnx"
-    return path, {"recipe": best["recipe"], "kept": to_int8(built.files["fp32"], path,
-                                                             INT8_RECIPES[best["recipe"]]), "tried": tried}
+    best = max(passing, key=lambda t: t["texts_per_s"]) if passing else \
+        max([t for t in tried.values() if t["size_ratio"] <= INT8_MAX_SIZE_RATIO] or tried.values(), key=lambda t: t[key])
+    table = [{k: v for k, v in t.items() if k != "facts"} for t in tried.values()]
+    return files[best["recipe"]], {"recipe": best["recipe"], "picked_by": "fastest meeting the margin" if passing
+                                   else "no recipe met the margin: most faithful", "fp32_speed": base,
+                                   "kept": best["facts"]["kept"], "outliers": best["facts"]["outliers"],
+                                   "tried": table}
+
+
+def _calibration(rows: list, pid: int):
+    """``run_batches`` for quantize.activation_absmax: the graph's outputs on ``rows``, 32 at a time."""
+    def run_batches(path: str):
+        session = onnx_session(path)
+        names = [o.name for o in session.get_outputs()]
+        wanted = {i.name for i in session.get_inputs()}
+        for start in range(0, len(rows), 32):
+            feed = {k: v for k, v in pad(rows[start:start + 32], pid).items() if k in wanted}
+            yield dict(zip(names, session.run(None, feed))), feed["attention_mask"]
+    return run_batches
 
 
 def manifest_fields(built: Built, variant: str, version: str, source: dict, metrics: dict) -> dict:
@@ -127,7 +161,7 @@ def manifest_fields(built: Built, variant: str, version: str, source: dict, metr
 
 def source_key(source: Path, config: dict) -> str:
     files = [p for p in sorted(source.rglob("*")) if p.is_file()]
-    pipeline = cache.module_files("build", "export", "quantize", "prune", "tokenization", "artifact")
+    pipeline = cache.module_closure("build")
     return cache.input_hash(pipeline, ("torch", "transformers", "onnx", "onnxruntime"), config, files)
 
 
@@ -148,17 +182,9 @@ def build_user_model(source: str | Path, task: str, name: str, out_root: Path, *
                              labels=labels, progress=progress)
         src = {"path": str(source.resolve()), "package": None, "version": None,
                "transformers": package_version("transformers"), "torch": package_version("torch")}
-        staged = {}
-        for variant, path in built.files.items():
-            version = version_for(key, variant)
-            metrics = {"build": built.info.get(variant, {}), "pruning": built.pruning}
-            stage_version(work / "versions" / version, path, built.tokenizer_file,
-                          manifest_fields(built, variant, version, src, metrics))
-            staged[variant] = version
-        for version in staged.values():  # everything exported and checked: now publish locally
-            commit_dir(work / "versions" / version, model_dir / version)
-        set_aliases(model_dir, {**staged, "latest": staged[list(staged)[-1]]})
-        return {variant: model_dir / version for variant, version in staged.items()}
+        return commit_variants(model_dir, work, key, built.files, built.tokenizer_file, lambda variant, version:
+                               manifest_fields(built, variant, version, src, {"build": built.info.get(variant, {}),
+                                                                              "pruning": built.pruning}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,7 @@ from .build import Built, export_model, manifest_fields
 from .config import SENTIMENT_LABELS, BuildConfig, package_version
 from .data import Corpus
 from .distill_stage import INFO_FILE, DistillConfig, ensure_distilled
-from .evaluate import agreement, classify_metrics, file_sizes, latency_ms, throughput
+from .evaluate import agreement, classify_metrics, file_sizes
 from .export import onnx_session, run_onnx
 from .tokenization import encode, pad, pad_id
 
@@ -26,7 +26,6 @@ ALIAS = "pruned"
 # the issue's bar, against the unpruned int8 sentiment model and the fp32 one
 GOALS = {"speedup": 1.3, "size_ratio": 0.75, "accuracy_loss": 0.01}
 SPEED_ROUNDS = 7
-SINGLE_REPEATS = 30
 BULK_TEXTS = 1000
 BULK_BATCH = 8  # micro-batches, as the API sees them
 
@@ -84,48 +83,15 @@ def evaluate_pruned(built: Built, baseline: Built, texts: Sequence[str], labels:
             "build": built.info.get("int8", {})}
 
 
-def side_by_side(files: Mapping[str, Path], rows: Sequence[np.ndarray], pid: int, threads: int = 1,
+def side_by_side(files: Mapping[str, Path], rows: Sequence[np.ndarray], pid: int,
                  rounds: int = SPEED_ROUNDS) -> dict[str, dict]:
-    """1-text p50 (a median-length text) and bulk texts/s, models interleaved, median of rounds.
+    """1-text p50 and bulk texts/s at 1 thread, the models interleaved in one process (the int8
+    picker's own measurement, ``measure.recipe_speed``), with the conditions named."""
+    from .measure import recipe_speed
 
-    Interleaving inside one process makes the ratio fair on a shared, noisy machine.
-    """
-    sessions = {name: onnx_session(path, threads) for name, path in files.items()}
-    single = pad([sorted(rows, key=len)[len(rows) // 2]], pid)
-    bulk = list(rows[:BULK_TEXTS])
-    p50: dict[str, list[float]] = {name: [] for name in files}
-    tps: dict[str, list[float]] = {name: [] for name in files}
-    for _ in range(rounds):
-        for name, session in sessions.items():
-            feed = {i.name: single[i.name] for i in session.get_inputs()}
-            p50[name].append(latency_ms(lambda s=session, f=feed: s.run(None, f), SINGLE_REPEATS)["p50"])
-            tps[name].append(throughput(lambda s=session: run_onnx(s, bulk, pid, BULK_BATCH), len(bulk)))
-    return {name: {"p50_ms": round(float(np.median(p50[name])), 3),
-                   "texts_per_s": round(float(np.median(tps[name])), 1), "threads": threads,
-                   "rounds": rounds, "bulk_texts": len(bulk), "bulk_batch": BULK_BATCH} for name in files}
-
-
-def report_lines(pruned: dict | None) -> list[str]:
-    """The build report's section for ``results["models"]["sentiment"]["pruned"]`` (nothing when absent)."""
-    if not pruned:
-        return []
-    facts, distilled, speed = pruned["pruning"], pruned.get("distill", {}), pruned["speed_1_thread"]
-    lines = ["## Structured pruning + distillation (`sentiment:pruned`, int8)", "",
-             f"Recipe {facts['spec']}: {facts['params_after']:,} of {facts['params_before']:,} parameters kept "
-             f"(encoder {facts['encoder_params_after']:,} of {facts['encoder_params_before']:,}); distilled from the "
-             f"fp32 model for {distilled.get('steps')} steps on {distilled.get('train_texts')} train texts in "
-             f"{distilled.get('seconds')} s ({distilled.get('seconds_per_step')} s/step, "
-             f"{distilled.get('threads')} threads, {distilled.get('cpu_seconds')} CPU s; 0 s when cached). "
-             "Speed: 1 onnxruntime thread, the two int8 models interleaved in one process, median of rounds.", "",
-             "| model | MB | test accuracy | macro-F1 | agreement with fp32 | 1 text p50 ms | texts/s |",
-             "|---|---|---|---|---|---|---|"]
-    for name in ("fp32", "int8", "pruned_fp32", "pruned"):
-        entry, timing = pruned["variants"][name], speed.get(name, {})
-        lines.append(f"| {name} | {entry['bytes'] / 1e6:.1f} | {entry['test']['accuracy']:.1%} | "
-                     f"{entry['test']['macro_f1']:.3f} | {entry['agreement_with_fp32']:.1%} | "
-                     f"{timing.get('p50_ms', '')} | {timing.get('texts_per_s', '')} |")
-    lines += ["", f"Against the unpruned int8: {pruned['vs_unpruned_int8']}. Goals: {pruned['goals']}.", ""]
-    return lines
+    speed = recipe_speed(dict(files), rows, pid, bulk=BULK_TEXTS, rounds=rounds)
+    return {name: {**entry, "threads": 1, "rounds": rounds, "bulk_texts": min(len(rows), BULK_TEXTS),
+                   "bulk_batch": BULK_BATCH, "clock": "thread CPU time"} for name, entry in speed.items()}
 
 
 def write_pruned_version(built: Built, key: str, out: Path, results: dict) -> str:
@@ -144,4 +110,4 @@ def write_pruned_version(built: Built, key: str, out: Path, results: dict) -> st
     return version
 
 
-__all__ = ["ALIAS", "GOALS", "build_pruned", "evaluate_pruned", "report_lines", "side_by_side", "write_pruned_version"]
+__all__ = ["ALIAS", "GOALS", "build_pruned", "evaluate_pruned", "side_by_side", "write_pruned_version"]

@@ -14,7 +14,8 @@ from model_artifacts.artifact import read_aliases
 from model_artifacts.build import export_model
 from model_artifacts.config import BuildConfig, TrainConfig
 from model_artifacts.distill_stage import INFO_FILE, DistillConfig, distill, distill_key
-from model_artifacts.pruned_variant import evaluate_pruned, report_lines, write_pruned_version
+from model_artifacts.pruned_variant import evaluate_pruned, write_pruned_version
+from model_artifacts.report import pruned_report_lines as report_lines
 from model_artifacts.structured_prune import PruneSpec, apply_spec, count_params, drop_layers, prune_heads
 from model_artifacts.tokenization import encode, load_tokenizer, pad, pad_id
 from tests.model_artifacts_fixtures import WORDS
@@ -135,7 +136,6 @@ def test_pruned_variant_is_measured_against_the_unpruned_int8_and_published_as_a
     import model_artifacts.pruned_variant as pv
 
     monkeypatch.setattr(pv, "SPEED_ROUNDS", 1)
-    monkeypatch.setattr(pv, "SINGLE_REPEATS", 2)
     out, _, facts = _pruned_dir(tiny_bert_classify, tmp_path)
     baseline, built = _export(tiny_bert_classify, tmp_path / "full"), _export(out, tmp_path / "small")
     built.pruning = facts
