@@ -17,9 +17,9 @@ DIST = Path(__file__).resolve().parent.parent / "model_artifacts" / "dist"
 
 
 def variant_dirs(name: str) -> dict[str, Path]:
-    """alias -> artifact dir for the fp32/fp16/int8 variants that were built."""
+    """alias -> artifact dir for the fp32/fp16/int8 (and structurally pruned) variants that were built."""
     aliases = local_aliases(DIST, name) or {}
-    return {v: DIST / name / aliases[v] for v in ("fp32", "fp16", "int8") if v in aliases}
+    return {v: DIST / name / aliases[v] for v in ("fp32", "fp16", "int8", "pruned") if v in aliases}
 
 
 def raw_onnx_runner(artifact: Path, threads: int) -> Callable[[list[str]], np.ndarray]:

@@ -98,7 +98,11 @@ def write_catalog_costs(meas: Measurements, prices: PriceBook, stage: StageParam
             if variant.startswith("pytorch"):
                 continue
             rec = recommend(meas, prices, w, model, variant, "balanced", make=_maker(stage))
+            # the measured version: the page matches on it first (`sentiment:pruned` is an int8 file
+            # too, so a quantization match alone would give it the unpruned int8's price)
+            version = ((meas.doc.get("build") or {}).get("models") or {}).get(model, {}).get(variant)
             rows.append({"model": model, "quantization": variant, "memory_mb": rec.memory_mb,
+                         **({"version": version} if version else {}),
                          "usd_per_1m_requests": round(rec.chosen.cost.all_in_per_million, 3)})
     doc = {"generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "assumptions": (f"{stage.api_type.upper()} API, {stage.architecture}, {w.texts_per_request:g} text(s)/request, "
