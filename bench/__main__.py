@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-lines", default=None,
                         help="comma list of file sizes for the scale rows (20000,200000; --quick: 2000,20000)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: "
-                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead,threads,ceiling")
+                        "latency,bucketing,coldstart,batch,fanout,chunking,embedding_types,overhead,lean_overhead,memory,threads,ceiling")
     args = parser.parse_args(argv)
     if local_aliases(DIST, "sentiment") is None:
         print("error: the default models are not built: run `make models` first", file=sys.stderr)
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     step("overhead", lambda: overhead.rows(texts, 50 if args.quick else 200))
     step("lean_overhead", lambda: overhead.lean_rows(texts, 100 if args.quick else 400))
     step("coldstart", lambda: sections.cold_start(3 if args.quick else 5))
+    step("memory", lambda: sections.memory(texts, 1 if args.quick else 3, 100 if args.quick else 200))
     step("chunking", lambda: long_inputs.chunking_rows(texts, max(5, repeats // 4)))
     step("embedding_types", lambda: long_inputs.embedding_type_rows(texts))
     step("threads", lambda: threads.section(texts, quick=args.quick))

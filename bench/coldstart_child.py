@@ -1,18 +1,27 @@
 """One cold start, as Lambda does it: a new interpreter, an empty cache dir, the artifact
 fetched from S3 (a local moto server), then the first answer through the real handler.
-Prints one JSON line of phase timings (ms) and peak RSS (MB)."""
+Prints one JSON line of phase timings (ms) and peak RSS (MB).
+
+    python -m bench.coldstart_child REF...                          cold start, first answers
+    python -m bench.coldstart_child --requests N --texts FILE REF...  then N requests, one at a time
+
+With ``--requests`` the process goes on serving as a warm Lambda instance does: requests of 1, 8,
+32 and 64 texts (from FILE, a JSON list) to each model in turn; peak RSS is then the instance's."""
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 
-def main(refs: list[str]) -> None:
+SIZES = (1, 8, 32, 64)  # texts per request in the --requests rounds (64: the API's max_texts)
+
+
+def main(refs: list[str], requests: int = 0, texts: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     from functions.api import handler as api_handler  # imports + settings + clients + app (no preload)
-    from infra.local.events import http_v2_event
 
     t_imported = time.perf_counter()
+    from infra.local.events import http_v2_event  # the harness's own import: not part of the cold start
     events: list[dict] = []
     store = api_handler.RUNTIME.store
     hook = store._on_event  # listen in on the store's load events (download/verify/session timings)
@@ -33,6 +42,16 @@ def main(refs: list[str]) -> None:
             raise SystemExit(f"first request failed: {response}")
         if i == 0:
             first_ms = (time.perf_counter() - t) * 1e3
+    rss_first = _peak_rss_mb()
+    pool = texts or ["what a lovely day"]
+    for i in range(requests):  # one at a time, as a Lambda instance serves them
+        ref, size = refs[i % len(refs)], SIZES[(i // len(refs)) % len(SIZES)]
+        path = "/v1/classify" if ref.startswith("sentiment") else "/v1/embed"
+        batch = [pool[(i * 64 + j) % len(pool)] for j in range(size)]
+        event = http_v2_event("POST", path, body={"model": ref, "texts": batch}, headers={"content-type": "application/json"})
+        response = api_handler.handler(event, _Ctx())
+        if response["statusCode"] != 200:
+            raise SystemExit(f"request {i} failed: {response}")
     loaded = [e for e in events if e["event"] == "model_loaded"]
     first = loaded[0] if loaded else {}
     model_ms = sum(float(first.get(k, 0)) for k in ("download_ms", "verify_ms", "load_ms"))
@@ -43,7 +62,8 @@ def main(refs: list[str]) -> None:
         "session_ms": float(first.get("load_ms", 0)),
         "first_inference_ms": first_ms - model_ms,
         "total_to_first_answer_ms": (t_imported - t_start) * 1e3 + first_ms,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": rss_first,
+        **({"requests": requests, "peak_rss_after_requests_mb": _peak_rss_mb()} if requests else {}),
     }))
 
 
@@ -68,4 +88,9 @@ class _Ctx:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart_child")
+    parser.add_argument("refs", nargs="+")
+    parser.add_argument("--requests", type=int, default=0)
+    parser.add_argument("--texts", default=None, help="JSON list of texts for the --requests rounds")
+    args = parser.parse_args()
+    main(args.refs, args.requests, json.loads(open(args.texts).read()) if args.texts else None)

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -105,37 +107,75 @@ def bucketing(texts: list[str], repeats: int, bulk: int = 2000) -> list[dict]:
     return rows
 
 
-def cold_start(runs: int) -> list[dict]:
-    """New process, empty /tmp cache, artifact fetched from a local moto S3, up to the first answer."""
+COLD_START_GOAL_MS = 300.0  # new process to first answer, int8 sentiment, p50 (issue 15)
+RSS_GOAL_MB = 250.0  # peak RSS of the api process, both int8 models loaded, one request at a time
+
+
+def _child_env(url: str, cache: str) -> dict[str, str]:
+    from bench.stack import BUCKET
+
+    return {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+            "SNLP_ARTIFACTS_BUCKET": BUCKET, "SNLP_AUTH_ENABLED": "false", "SNLP_MODEL_CACHE_DIR": cache,
+            "SNLP_PRELOAD_MODELS": "", "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "SNLP_THREADS": "1"}
+
+
+def _children(url: str, args: list[str], runs: int) -> list[dict]:
+    """``runs`` new processes of bench.coldstart_child, each with an empty model cache."""
+    samples = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as cache:
+            out = subprocess.run([sys.executable, "-m", "bench.coldstart_child", *args], env=_child_env(url, cache),
+                                 cwd=REPO, capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise RuntimeError(f"cold-start child failed: {out.stderr[-2000:]}")
+            samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return samples
+
+
+@contextmanager
+def _published_s3() -> Iterator[str]:
+    """A local moto S3 server (its URL) holding the built default models."""
     from infra.local.moto import fake_client, moto_server
 
-    rows = []
-    with moto_server() as url:
-        s3 = fake_client("s3", url)
-        from bench.stack import BUCKET, publish_dist
+    from bench.stack import BUCKET, publish_dist
 
-        publish_dist(s3, BUCKET)
+    with moto_server() as url:
+        publish_dist(fake_client("s3", url), BUCKET)
+        yield url
+
+
+def cold_start(runs: int) -> list[dict]:
+    """New process, empty /tmp cache, artifact fetched from a local moto S3, up to the first answer."""
+    rows = []
+    with _published_s3() as url:
         for case, refs in (("sentiment:int8", ["sentiment:int8"]),
                            ("sentiment:fp32", ["sentiment:fp32"]),
                            ("both int8 models", ["sentiment:int8", "minilm-embed:int8"])):
-            samples = []
-            for _ in range(runs):
-                with tempfile.TemporaryDirectory() as cache:
-                    env = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-                           "AWS_DEFAULT_REGION": "us-east-1", "SNLP_ARTIFACTS_BUCKET": BUCKET,
-                           "SNLP_AUTH_ENABLED": "false", "SNLP_MODEL_CACHE_DIR": cache,
-                           "SNLP_PRELOAD_MODELS": "", "POWERTOOLS_METRICS_DISABLED": "true",
-                           "POWERTOOLS_LOG_LEVEL": "WARNING", "SNLP_THREADS": "1"}
-                    out = subprocess.run([sys.executable, "-m", "bench.coldstart_child", *refs], env=env,
-                                         cwd=REPO, capture_output=True, text=True, timeout=300)
-                    if out.returncode != 0:
-                        raise RuntimeError(f"cold-start child failed: {out.stderr[-2000:]}")
-                    samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            samples = _children(url, refs, runs)
             keys = samples[0].keys()
-            rows.append({"case": case, "runs": runs,
-                         **{k: round(float(np.median([s[k] for s in samples])), 1) for k in keys}})
+            row = {"case": case, "runs": runs, **{k: round(float(np.median([s[k] for s in samples])), 1) for k in keys}}
+            if case == "sentiment:int8":
+                row["goal"] = f"<= {COLD_START_GOAL_MS:.0f} ms"
+                row["met"] = "yes" if row["total_to_first_answer_ms"] <= COLD_START_GOAL_MS else "NO"
+            rows.append(row)
     return rows
+
+
+def memory(texts: list[str], runs: int = 3, requests: int = 200) -> list[dict]:
+    """Peak RSS (VmHWM) of a new api process that loads both int8 models and then serves
+    ``requests`` requests one at a time (1/8/32/64 corpus texts, classify and embed in turn),
+    as one Lambda instance does."""
+    with _published_s3() as url, tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp, "texts.json")
+        corpus.write_text(json.dumps(texts))
+        samples = _children(url, ["--requests", str(requests), "--texts", str(corpus),
+                                  "sentiment:int8", "minilm-embed:int8"], runs)
+    peak = float(np.median([s["peak_rss_after_requests_mb"] for s in samples]))
+    return [{"case": "both int8 models", "runs": runs, "requests": requests,
+             "rss_after_first_answers_mb": round(float(np.median([s["peak_rss_mb"] for s in samples])), 1),
+             "peak_rss_mb": round(peak, 1), "goal": f"<= {RSS_GOAL_MB:.0f} MB", "met": "yes" if peak <= RSS_GOAL_MB else "NO"}]
 
 
 def sizes() -> list[dict]:

@@ -23,7 +23,6 @@ from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, Rout
                      problem_payload, to_problem)
 from .routes_batch import batch_blueprint
 from .routes_openai_batch import openai_batch_blueprint
-from .routes_train import train_blueprint
 from .routes_usage import rate_limit_headers
 from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
@@ -104,6 +103,8 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
         app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
         app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings, store), lambda: g.principal))
     if train_jobs is not None:
+        from .routes_train import train_blueprint  # only where training is on: it imports the batch ledger (boto3)
+
         app.register_blueprint(train_blueprint(ctx, train_jobs))
     routes_edge.register(app, ctx)
     app.register_blueprint(web_blueprint(s3_origins=lambda: _bucket_origins(store, settings)))  # GET / (the web page) and /app/* assets: infra issue 7

@@ -1,4 +1,4 @@
-"""boto3 clients with timeouts that suit a request path: fail in seconds, not minutes.
+"""AWS clients with timeouts that suit a request path: fail in seconds, not minutes.
 
 The defaults of botocore (60 s connect and read timeouts, legacy retries) would hold an API
 request for minutes when S3 or DynamoDB is unreachable. Handlers build their clients here
@@ -38,14 +38,17 @@ def client_config(*, connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: f
 
 
 def default_client(service: str, *, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
-    """A boto3 client for ``service`` with :func:`client_config`."""
-    import boto3
+    """A client for ``service`` with :func:`client_config`, from ``session``: a boto3 session or a
+    botocore one (``create_client``; the default: the api's cold start imports no boto3)."""
+    if session is None:
+        import botocore.session
 
-    session = session or boto3.session.Session()
+        session = botocore.session.get_session()
     kwargs: dict[str, Any] = {"config": client_config(**config)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    return session.client(service, **kwargs)
+    create = session.create_client if hasattr(session, "create_client") else session.client
+    return create(service, **kwargs)
 
 
 def default_s3_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
