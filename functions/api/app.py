@@ -174,7 +174,7 @@ def _access_log(ctx: ApiServices, status: int, seen: RequestFacts | None) -> Non
     """One line per request (successes sampled per stage); never the token, never the texts."""
     if not keep_access_log(status, ctx.settings.access_log_sample_rate, _request_id_of(seen) or ""):
         return
-    seen = seen or RequestFacts(ctx.clock(), None)  # type: ignore[arg-type]  # failed before the gate
+    seen = seen or RequestFacts(ctx.clock(), None)  # failed before the gate ran
     principal = seen.principal
     req = request._get_current_object()
     ctx.logger.info("request", extra={

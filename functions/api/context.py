@@ -59,18 +59,13 @@ class RequestFacts:
     one object read once per function instead of a flask.g lookup per fact."""
 
     t0: float
-    request_id: str
+    request_id: str | None
     principal: TokenRecord | None = None
     model: str | None = None  # the model that ran (name@version)
     texts: int | None = None  # windows admitted and run
     tokens: int | None = None
     n_texts: int = 0  # texts read so far: what model_for checks the quota for
     input_texts: list[str] | None = None  # only when the stage logs texts
-
-
-def facts() -> RequestFacts:
-    """The facts of the request being served."""
-    return g.facts
 
 
 @dataclass
@@ -202,4 +197,4 @@ def usage(texts: int, tokens: int) -> dict[str, int]:
     return {"texts": texts, "tokens": tokens}
 
 
-__all__ = ["ApiServices", "RequestFacts", "facts", "json_response", "bearer_token", "usage", "JSON"]
+__all__ = ["ApiServices", "RequestFacts", "json_response", "bearer_token", "usage", "JSON"]

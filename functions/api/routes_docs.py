@@ -6,7 +6,6 @@ import json
 from flask import Flask, Response
 
 from .context import ApiServices
-from .openapi import build_openapi
 
 # the docs page loads only its own files: no CDN, no inline script
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -14,12 +13,16 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
-    spec_body = json.dumps(build_openapi(ctx.settings), separators=(",", ":"))  # built once
     docs_html = (app.static_folder and open(f"{app.static_folder}/docs.html", encoding="utf-8").read()) or ""
+    spec: list[str] = []  # built once, on the first request for it: not on every cold start
 
     @app.get("/openapi.json", endpoint="openapi")
     def openapi() -> Response:
-        return Response(spec_body, content_type="application/json; charset=utf-8",
+        if not spec:
+            from .openapi import build_openapi  # ~600 lines of schema: imported when first asked for
+
+            spec.append(json.dumps(build_openapi(ctx.settings), separators=(",", ":")))
+        return Response(spec[0], content_type="application/json; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=300"})
 
     @app.get("/docs", endpoint="docs")
