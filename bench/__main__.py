@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import batch_bench, ceiling, long_inputs, overhead, report, sections, threads
+from bench import batch_bench, ceiling, goals, long_inputs, overhead, report, sections, threads
 from bench.corpus import load_texts
 from bench.machine import cpu_info, package_versions
 from bench.raw import DIST
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     step("latency", lambda: sections.latency(texts, repeats))
     if "latency" in results:
         results["handler_overhead"] = sections.handler_overhead(results["latency"])
+        results["goals_int8_pruning"] = goals.rows(results)
     step("bucketing", lambda: sections.bucketing(texts, max(10, repeats // 2)))
     step("overhead", lambda: overhead.rows(texts, 50 if args.quick else 200))
     step("lean_overhead", lambda: overhead.lean_rows(texts, 100 if args.quick else 400))

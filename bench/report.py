@@ -62,6 +62,9 @@ def write(results: dict, stem: Path) -> str:
              + f". Settings: {results['settings']}. Whole run: {results.get('elapsed_s')} s.\n",
              "All numbers below come from this one run; medians (p50) over repeated calls.\n"]
     sections = [("Artifact and layer sizes", "sizes"),
+                ("Goals of the int8 and pruned models (issue #15): speed ratios from this run's 1-thread raw rows "
+                 "below; fidelity and accuracy from the build's report (model_artifacts/dist/report.md)",
+                 "goals_int8_pruning"),
                 ("Latency: PyTorch eager vs raw ONNX sessions vs the full Lambda handler (API Gateway v2 events)",
                  "latency"),
                 ("Handler overhead over raw tokenise + session.run, from the latency rows (each call also builds "
