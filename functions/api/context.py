@@ -15,6 +15,7 @@ from functions.auth.errors import MissingTokenError
 from functions.auth.tokens import ANONYMOUS, TokenRecord
 from functions.nlp.errors import InputTypeError, ModelNotFoundError, NlpError, ValidationError
 from functions.nlp.model import InferenceModel, Limits, RunResult, validate_texts
+from functions.nlp.overflow import Windows
 from functions.settings import Settings
 from functions.store.refs import parse_ref
 from functions.store.visibility import visible_to
@@ -161,14 +162,15 @@ class ApiServices:
         if not visible_to(manifest.source, str((principal or g.facts.principal).token_id)):
             raise ModelNotFoundError(f"model {manifest.name} not found")
 
-    def execute(self, model: InferenceModel, n_texts: int,
-                work: Callable[[], tuple[Any, RunResult]]) -> tuple[Any, RunResult]:
-        """Admit against the quota, run, record usage and metrics; refund on failure."""
+    def execute(self, model: InferenceModel, windows: Windows) -> RunResult:
+        """Admit the windows against the quota, run them, record usage, metrics and the request's
+        facts; refund on failure. The result carries its counts (tokens, windows, truncation)."""
         seen = g.facts
+        n_texts = windows.count
         ticket = self.meter.admit(seen.principal, n_texts) if self.meter is not None and self.auth_enabled else None
         t0 = self.clock()
         try:
-            out, result = work()
+            result = model.run_windows(windows)
         except BaseException:
             if ticket is not None:
                 self.meter.refund(ticket)
@@ -179,7 +181,7 @@ class ApiServices:
             self.meter.record(ticket, tokens)
         self.telemetry.inference(model.manifest.name, ms, n_texts, tokens)
         seen.texts, seen.tokens = n_texts, tokens
-        return out, result
+        return result
 
 
 def bearer_token(headers: Any) -> str | None:

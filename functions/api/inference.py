@@ -63,8 +63,7 @@ def run(ctx: ApiServices, model: InferenceModel, texts: list[str], overflow: Ove
         raise TooManyTextsError(f"these texts make {windows.count} windows of {model.manifest.max_length} tokens; "
                                 f"the limit is {cap} per request: send fewer or shorter documents, "
                                 "or use the batch API")
-    _, result = ctx.execute(model, windows.count, lambda: (None, model.run_windows(windows)))
-    return result
+    return ctx.execute(model, windows)
 
 
 def report(result: RunResult) -> dict[str, Any]:
