@@ -96,7 +96,6 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
     from infra.local.events import http_v2_event
 
     env = {**settings(stage)[f"stage {stage}"], "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false",
-           "SNLP_RATE_REQUESTS_PER_MINUTE": "0", "SNLP_RATE_TEXTS_PER_MINUTE": "0",  # a bench, not abuse
            "SNLP_USAGE_FLUSH_REQUESTS": "1000000", "SNLP_USAGE_FLUSH_INTERVAL_S": "86400"}
     saved, original = dict(os.environ), BaseClient._make_api_call
     aws = {"calls": 0, "s": 0.0}

@@ -61,7 +61,8 @@ def latency(texts: list[str], repeats: int) -> list[dict]:
 
 
 def handler_overhead(rows: list[dict]) -> list[dict]:
-    """Handler p50 minus raw p50 for the same model/variant/threads/size (goal: <= 1.0 ms at 1 text)."""
+    """Handler p50 minus raw p50 for the same model/variant/threads/size, from the latency rows (each
+    handler call there also builds its event and parses the answer; overhead.lean_rows judges the goal)."""
     raw = {(r["model"], r["engine"], r["threads"], r["texts"]): r["p50_ms"] for r in rows if r["path"] == "raw"}
     out = []
     for r in rows:

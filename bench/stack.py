@@ -47,7 +47,9 @@ def handler_stack(threads: int = 1, environ_overrides: dict[str, str] | None = N
                    "SNLP_CACHE_MAX_MODELS": "8", "SNLP_CACHE_MAX_BYTES": str(2 * 1024**3),
                    "SNLP_MAX_TEXTS": "256", "POWERTOOLS_METRICS_NAMESPACE": "ServerlessNLP",
                    "POWERTOOLS_SERVICE_NAME": "api", "POWERTOOLS_LOG_LEVEL": "WARNING",
-                   "POWERTOOLS_METRICS_DISABLED": "true", "SNLP_STAGE": "bench", **(environ_overrides or {})}
+                   "POWERTOOLS_METRICS_DISABLED": "true", "SNLP_STAGE": "bench",
+                   # a bench sends thousands of requests a minute: the per-token rate limits would answer 429
+                   "SNLP_RATE_REQUESTS_PER_MINUTE": "0", "SNLP_RATE_TEXTS_PER_MINUTE": "0", **(environ_overrides or {})}
         runtime = build_runtime(environ, s3_client=s3, dynamodb_client=ddb)
         handler = make_handler(runtime)
         context = _Context()
