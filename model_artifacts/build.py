@@ -23,10 +23,13 @@ from .tokenization import SourceError, encode, load_tokenizer, pad_id, save_arti
 from .train import predict_torch
 
 # a variant must stay this close to its own fp32 PyTorch model (issue #15: cos >= 0.995 mean and
-# >= 0.98 min; sentiment agreement >= 99 %); the pick on validation texts keeps a margin above
-# them for the test split (the mean cosine of 500 texts moves ~1e-4 between samples; the min more)
+# >= 0.98 min; sentiment agreement >= 99 %); the pick on validation texts (length-bucketed batches)
+# keeps a margin above them for what clients send: padded batches of mixed lengths cost dynamic
+# int8 ~0.0015 of mean cosine (build 9e8c962b: ffn-outliers-fp32 0.9957 bucketed, 0.9954 on the
+# test split, but 0.9942 / 0.9800 on the golden texts in one padded batch, under the golden test's
+# 0.995 / 0.98), hence 0.997
 INT8_GOALS = {"embed": {"cosine_mean": 0.995, "cosine_min": 0.98}, "classify": {"agreement": 0.99}}
-INT8_PICK_MARGIN = {"embed": {"cosine_mean": 0.9955, "cosine_min": 0.985}, "classify": {"agreement": 0.992}}
+INT8_PICK_MARGIN = {"embed": {"cosine_mean": 0.997, "cosine_min": 0.985}, "classify": {"agreement": 0.992}}
 INT8_MAX_SIZE_RATIO = 0.40
 CALIBRATION_TEXTS = 200  # the first check texts: where outlier channels are found
 
