@@ -49,7 +49,10 @@ ENV = {
     "batch_file_max_bytes": "SNLP_BATCH_FILE_MAX_BYTES",
     "access_log_sample_rate": "SNLP_ACCESS_LOG_SAMPLE_RATE",
     "metrics_per_model": "SNLP_METRICS_PER_MODEL",
+    "access_log_fields": "SNLP_ACCESS_LOG_FIELDS",
 }
+# what a success's access log line carries (errors always get the full line): functions/api/telemetry.py
+ACCESS_LOG_FIELDS = ("full", "lean")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -115,6 +118,7 @@ class Settings:
     # per-request overhead levers (config/stages.yml): log lines and metric-months are paid fees
     access_log_sample_rate: float = 1.0  # share of successful requests with an access log line
     metrics_per_model: bool = True  # per-model copies of the inference metrics (a metric-month each)
+    access_log_fields: str = "full"  # full: the Powertools line; lean: a compact line of the billing/debug fields
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "Settings":
@@ -137,6 +141,9 @@ class Settings:
                      "batch_max_upload_bytes"):
             if getattr(self, attr) <= 0:
                 raise SettingsError(f"{ENV[attr]} must be positive")
+        if self.access_log_fields not in ACCESS_LOG_FIELDS:
+            raise SettingsError(f"{ENV['access_log_fields']} must be one of {', '.join(ACCESS_LOG_FIELDS)}, "
+                                f"got {self.access_log_fields!r}")
 
 
 def _parse(attr: str, typ: Any, raw: str) -> Any:
@@ -160,4 +167,4 @@ def _parse(attr: str, typ: Any, raw: str) -> Any:
         raise SettingsError(f"{ENV[attr]}={raw!r} is not a valid {typ}") from exc
 
 
-__all__ = ["Settings", "SettingsError", "ENV"]
+__all__ = ["Settings", "SettingsError", "ENV", "ACCESS_LOG_FIELDS"]

@@ -26,7 +26,7 @@ from .routes_openai_batch import openai_batch_blueprint
 from .routes_usage import rate_limit_headers
 from .routes_usage import register as register_usage
 from .routes_web import web_blueprint
-from .telemetry import Telemetry, keep_access_log
+from .telemetry import Telemetry, keep_access_log, write_access_log
 
 # web: the page signs in itself; v2 health is the protocol's liveness probe, like /health
 PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset", "web.vendor", *routes_v2.PUBLIC})
@@ -177,11 +177,11 @@ def _access_log(ctx: ApiServices, status: int, seen: RequestFacts | None) -> Non
     seen = seen or RequestFacts(ctx.clock(), None)  # failed before the gate ran
     principal = seen.principal
     req = request._get_current_object()
-    ctx.logger.info("request", extra={
-        "method": req.method, "path": req.path, "status": status, "request_id": seen.request_id,
-        "token_id": principal.token_id if principal is not None else None, "model": seen.model,
-        "texts": seen.texts, "tokens": seen.tokens, "ms": round((ctx.clock() - seen.t0) * 1e3, 3),
-        **({"input": seen.input_texts} if ctx.settings.log_texts else {})})
+    write_access_log(ctx.logger, ctx.settings.access_log_fields, status,
+                     {"input": seen.input_texts} if ctx.settings.log_texts else None,
+                     method=req.method, path=req.path, request_id=seen.request_id,
+                     token_id=principal.token_id if principal is not None else None, model=seen.model,
+                     texts=seen.texts, tokens=seen.tokens, ms=round((ctx.clock() - seen.t0) * 1e3, 3))
 
 
 __all__ = ["create_app", "error_style", "request_id"]

@@ -8,6 +8,7 @@ points directly. Nothing here imports Powertools.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -43,6 +44,43 @@ def keep_access_log(status: int, sample_rate: float, request_id: str) -> bool:
     if status >= 400 or sample_rate >= 1.0:
         return True
     return zlib.crc32(request_id.encode()) / 2**32 < sample_rate
+
+
+TOKEN_PREFIX_CHARS = 8  # hex digits of the token id a lean line keeps: enough to find it in the tokens table
+
+
+def lean_access_log(fields: str, status: int) -> bool:
+    """A success on a stage with access_log_fields lean; errors always get the full line."""
+    return fields == "lean" and status < 400
+
+
+def access_log_record(fields: str, status: int, *, method: str, path: str, request_id: str | None,
+                      token_id: str | None, model: str | None, texts: int, tokens: int, ms: float) -> dict[str, Any]:
+    """The fields of one access log line (never the token, never the texts).
+
+    ``full`` and every error: the names the Powertools line has always carried. ``lean`` (stage
+    lever access_log_fields): what an operator needs to bill and debug a success, in short keys —
+    request id, the token id's first hex digits, route, status, model, texts, tokens, ms."""
+    if not lean_access_log(fields, status):
+        return {"method": method, "path": path, "status": status, "request_id": request_id,
+                "token_id": token_id, "model": model, "texts": texts, "tokens": tokens, "ms": ms}
+    tok = token_id.removeprefix("tok_")[:TOKEN_PREFIX_CHARS] if token_id else None
+    return {"rid": request_id, "tok": tok, "route": f"{method} {path}", "status": status, "model": model,
+            "texts": texts, "tokens": tokens, "ms": ms}
+
+
+def write_access_log(logger: Any, fields: str, status: int, extra: dict[str, Any] | None = None, *,
+                     write: Callable[[str], Any] | None = None, **facts: Any) -> dict[str, Any]:
+    """Build the line (``access_log_record``) and write it: a full line through ``logger`` (the
+    Powertools envelope: level, location, timestamp, function name/ARN/memory, correlation id);
+    a lean line as one compact JSON line on stdout, like the EMF lines (CloudWatch stamps the
+    time and the log stream names the function), when ``logger`` is on at INFO."""
+    record = {**access_log_record(fields, status, **facts), **(extra or {})}
+    if not lean_access_log(fields, status):
+        logger.info("request", extra=record)
+    elif logger.isEnabledFor(logging.INFO):
+        (write or sys.stdout.write)(jsonio.dumps(record).decode() + "\n")
+    return record
 
 
 class Telemetry:
@@ -141,5 +179,5 @@ def publish(telemetry: Telemetry, *, extra: Iterable[Point] = (), enabled: bool 
         out(jsonio.dumps(document).decode() + "\n")
 
 
-__all__ = ["Telemetry", "Point", "keep_access_log", "publish", "emf_documents", "cold_start_point", "group_by_dims", "NAMESPACE", "SERVICE", "COLD_START",
+__all__ = ["Telemetry", "Point", "keep_access_log", "access_log_record", "write_access_log", "TOKEN_PREFIX_CHARS", "publish", "emf_documents", "cold_start_point", "group_by_dims", "NAMESPACE", "SERVICE", "COLD_START",
            "MODEL_LOAD_MS", "INFERENCE_MS", "TEXTS", "TOKENS", "ERRORS", "ARTIFACT_INTEGRITY_FAILURES"]
