@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from functions.nlp.errors import ModelNotFoundError
+from functions.settings import ACCESS_LOG_FIELDS
 from functions.store.refs import parse_ref
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ class StageConfig:
     xray_reservoir_per_s: int
     powertools_trace_disabled: bool
     access_log_sample_rate: float
+    access_log_fields: str
     metrics_per_model: bool
     lambda_log_format: str
     results_expire_days: int
@@ -177,6 +179,9 @@ def _stage(name: str, values: Any) -> StageConfig:
         if not isinstance(v[key], (int, float)) or isinstance(v[key], bool) or not 0 <= v[key] <= 1:
             raise ConfigError(f"{where}.{key}: expected a share between 0 and 1, got {v[key]!r}")
     _int(v, "xray_reservoir_per_s", where, minimum=0)
+    if v["access_log_fields"] not in ACCESS_LOG_FIELDS:
+        raise ConfigError(f"{where}.access_log_fields: {v['access_log_fields']!r} is not one of "
+                          f"{', '.join(ACCESS_LOG_FIELDS)}")
     if v["lambda_log_format"] not in LAMBDA_LOG_FORMATS:
         raise ConfigError(f"{where}.lambda_log_format: {v['lambda_log_format']!r} is not one of "
                           f"{', '.join(LAMBDA_LOG_FORMATS)}")
@@ -275,6 +280,7 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         ENV["threads"]: str(threads),
         **({ENV["batch_max_receives"]: str(cfg.batch_max_receive_count)} if function == "batch" else {}),
         **({ENV["access_log_sample_rate"]: f"{cfg.access_log_sample_rate:g}",  # as osls renders it: 1, 0.1
+            ENV["access_log_fields"]: cfg.access_log_fields,
             ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower(),
             ENV["rate_requests_per_minute"]: str(cfg.api_rate_requests_per_minute),
             ENV["rate_texts_per_minute"]: str(cfg.api_rate_texts_per_minute),

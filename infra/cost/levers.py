@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .model import Deployment
+from .model import Deployment, Workload
 from .stage_config import StageParams
 
 ERROR_TYPES_SEEN = 5  # distinct problem codes (422, 401, 429 ...) seen in a month: assumed
@@ -48,9 +48,32 @@ def deployment(stage: StageParams, model: str, variant: str, memory_mb: int, *, 
                   tracing=stage.tracing, xray_sampling_rate=stage.xray_sampling_rate,
                   xray_reservoir_per_s=stage.xray_reservoir_per_s, log_retention_days=stage.log_retention_days,
                   platform_log_lines=stage.lambda_log_format == "text",
+                  access_log_sample_rate=stage.access_log_sample_rate, access_log_fields=stage.access_log_fields,
+                  metrics_per_model=stage.metrics_per_model,
                   custom_metrics=custom_metric_count(max(1, len(stage.preload_models)), stage.metrics_per_model))
     values.update(changes)
     return Deployment(**values)
 
 
-__all__ = ["deployment", "custom_metric_count", "metric_names", "ERROR_TYPES_SEEN"]
+def workload(stage: StageParams, requests_per_month: float, texts_per_request: float = 1, **changes) -> Workload:
+    """Traffic as the stage meters it: usage written every ``usage_flush_requests`` requests."""
+    return Workload(requests_per_month, texts_per_request, usage_flush_requests=stage.usage_flush_requests, **changes)
+
+
+def usage_flush_bound(stage: StageParams, max_texts: int | None = None) -> str:
+    """What buffering usage costs in accuracy (functions/auth/usage.py's guarantees, at N)."""
+    from functions.settings import Settings
+
+    n, cap = stage.usage_flush_requests, stage.reserved_concurrency
+    texts = max_texts or Settings.max_texts
+    envs = f"at most {cap} environments (api_reserved_concurrency)" if cap else "environments are not capped"
+    if n == 1:
+        return ("usage is written before each answer leaves: nothing lost with an environment; a token may pass its "
+                f"daily quota by one request's texts (<= {texts}) per environment that served it that day ({envs})")
+    return (f"usage written every {n} requests (or {Settings.usage_flush_interval_s:g} s) per environment and token: "
+            f"up to {n - 1} requests' usage (<= {(n - 1) * texts} texts) lost per environment Lambda discards before "
+            f"its next write; a token may pass its daily quota by up to {n} requests' texts (<= {n * texts}) per "
+            f"environment that served it that day ({envs})")
+
+
+__all__ = ["workload", "usage_flush_bound", "deployment", "custom_metric_count", "metric_names", "ERROR_TYPES_SEEN"]

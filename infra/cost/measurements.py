@@ -48,6 +48,14 @@ class Profile:
     ddb_write_units_per_flush: float  # usage metering: units per buffered usage write
     peak_rss_mb: float
     ddb_writes_per_request: float = 0.0  # write units a warm request caused, back to back (as flushed)
+    # the split of log_bytes by line kind, when the sweep recorded it (None: older files; log_bytes.py derives it)
+    log_access_bytes: float | None = None  # per access log line, at the sweep's fields (full)
+    log_emf_model_bytes: float | None = None  # per-model EMF copies per request
+    # the overhead levers the sweep ran with (older files: prod's, as the sweep ran them then)
+    measured_sample_rate: float = 1.0
+    measured_fields: str = "full"
+    measured_per_model: bool = True
+    measured_flush_requests: int = 1
 
 
 class Measurements:
@@ -130,7 +138,26 @@ class Measurements:
                                        if r.get("ddb_write_ops") else 1.0),
             peak_rss_mb=float(r.get("peak_rss_mb", 0.0)),
             ddb_writes_per_request=interpolate({n: w.get("ddb_write_units", 0) for n, w in warm.items()}, texts),
+            log_access_bytes=_per_line(warm, texts),
+            log_emf_model_bytes=(interpolate({n: w["log_emf_model_bytes"] for n, w in warm.items()}, texts)
+                                 if all("log_emf_model_bytes" in w for w in warm.values()) else None),
+            **self.overhead_levers(),
         )
+
+    def overhead_levers(self) -> dict[str, Any]:
+        """The access log, metrics and usage-flush settings the sweep ran the handler with."""
+        levers = self.doc.get("overhead_levers") or {}
+        return {"measured_sample_rate": float(levers.get("access_log_sample_rate", 1.0)),
+                "measured_fields": str(levers.get("access_log_fields", "full")),
+                "measured_per_model": bool(levers.get("metrics_per_model", True)),
+                "measured_flush_requests": int(levers.get("usage_flush_requests", 1))}
+
+
+def _per_line(warm: Mapping[int, Mapping[str, Any]], texts: float) -> float | None:
+    """Bytes per access log line, where the sweep counted lines and their bytes."""
+    if not all(w.get("log_access_lines") for w in warm.values()):
+        return None
+    return interpolate({n: w["log_access_bytes"] / w["log_access_lines"] for n, w in warm.items()}, texts)
 
 
 def interpolate(points: Mapping[int, float], x: float) -> float:

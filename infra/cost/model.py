@@ -17,10 +17,11 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from functions.settings import Settings
+from functions.settings import ACCESS_LOG_FIELDS, Settings
 from infra.config import API_TYPES, ARCHITECTURES
 
 from .errors import BadInputError, BadTrafficError
+from .log_bytes import function_log_bytes
 from .measurements import Profile
 from .pricing import PriceBook
 from .traffic import TrafficShape, cold_start_share, environments
@@ -50,7 +51,8 @@ SOURCES = {
     "lambda_ephemeral": "ephemeral storage above 512 MB x billed duration (stage lever)",
     "api_gateway": "front door: HTTP API / REST API per request (tiered); function URL free",
     "xray": "traces recorded with tracing on: REST applies the stage's sampling rule, else Lambda's 1/s + 5 %",
-    "logs_ingest": "measured function log bytes (access log + EMF) + 300 B platform lines (lambda_log_format text), "
+    "logs_ingest": "measured function log bytes (access line x access_log_sample_rate at access_log_fields, EMF "
+                   "with/without per-model copies: log_bytes.py) + 300 B platform lines (lambda_log_format text), "
                    "tiered; + gateway access log",
     "logs_storage": "ingested bytes x retention (stage log_retention_days) x compression 0.15 (assumed)",
     "dynamodb": "token reads on cache miss + usage writes as flushed (every N requests or T s per environment and token)",
@@ -122,6 +124,10 @@ class Deployment:
     gateway_access_log: bool = True  # HTTP API access log (REST and function URLs write none here)
     platform_log_lines: bool = True  # Lambda's START/END/REPORT lines (stage lambda_log_format: text)
     custom_metrics: float = 0.0  # EMF metric-months the stage's telemetry creates (levers.py)
+    # the function's own log lines (stage levers; log_bytes.py prices them from the measured bytes)
+    access_log_sample_rate: float = 1.0  # share of successes with an access line (errors always)
+    access_log_fields: str = "full"  # full | lean (functions/api/telemetry.py)
+    metrics_per_model: bool = True  # per-model EMF copies written per request
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -136,6 +142,11 @@ class Deployment:
             raise BadInputError("provisioned concurrency cannot be negative")
         if self.snapstart and (self.provisioned_concurrency or self.ephemeral_mb > FREE_EPHEMERAL_MB):
             raise BadInputError("SnapStart works with neither provisioned concurrency nor ephemeral storage > 512 MB")
+        if not 0.0 <= self.access_log_sample_rate <= 1.0:
+            raise BadInputError(f"access log sample rate must be 0..1, got {self.access_log_sample_rate}")
+        if self.access_log_fields not in ACCESS_LOG_FIELDS:
+            raise BadInputError(f"access log fields must be one of {', '.join(ACCESS_LOG_FIELDS)}, "
+                                f"got '{self.access_log_fields}'")
         if not 0.0 <= self.xray_sampling_rate <= 1.0 or self.xray_reservoir_per_s < 0:
             raise BadInputError("X-Ray sampling rate must be 0..1 and the reservoir non-negative")
 
@@ -238,15 +249,19 @@ def estimate(profile: Profile, deployment: Deployment, workload: Workload, price
     mean_ms = (1 - od_cold) * warm_ms + od_cold * cold_ms
     on_demand_gb_s = n * (1 - prov) * mean_ms / 1000.0 * gb
     prov_gb_s = n * prov * warm_ms / 1000.0 * gb
-    log_bytes = ((1 - cold) * profile.log_bytes + cold * profile.cold_log_bytes
+    warm_log = function_log_bytes(profile, sample_rate=d.access_log_sample_rate, fields=d.access_log_fields,
+                                  per_model=d.metrics_per_model).total
+    log_bytes = ((1 - cold) * warm_log + cold * profile.cold_log_bytes
                  + (PLATFORM_LOG_BYTES if d.platform_log_lines else 0))
     gateway_bytes = GATEWAY_LOG_BYTES[d.api] if d.gateway_access_log else 0
     ingest_gb = n * (log_bytes + gateway_bytes) / GB
     reads = (1 - w.token_cache_hit_rate) * profile.ddb_reads_on_miss
     # usage writes as the meter flushes them at this traffic, never fewer than the sweep saw per
     # warm request back to back (that also counts writes the flush rule does not: rate windows)
-    writes = max(profile.ddb_writes_per_request,
-                 profile.ddb_write_units_per_flush / requests_per_usage_write(w, profile.warm_ms))
+    # (that floor holds only at the flush setting the sweep ran: another N is priced by the rule alone)
+    by_rule = profile.ddb_write_units_per_flush / requests_per_usage_write(w, profile.warm_ms)
+    writes = (max(profile.ddb_writes_per_request, by_rule)
+              if w.usage_flush_requests == profile.measured_flush_requests else by_rule)
     envs = environments(w.rate_per_s, profile.warm_ms, w.traffic)
     extra_eph_gb = max(0, d.ephemeral_mb - FREE_EPHEMERAL_MB) / 1024.0
     month = {

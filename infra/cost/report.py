@@ -64,7 +64,7 @@ def write_report(meas: Measurements, prices: PriceBook, stage: StageParams, work
     arch, aliases = stage.architecture, aliases or {}
     lines = [f"# Cost report: {', '.join(meas.models())}", ""]
     lines += _header(meas, prices, workload, stale or [])
-    lines += report_goals.goal_section(meas, prices, stage, aliases)
+    lines += report_goals.goal_section(meas, prices, stage, aliases, report_goals.lean_stage())
     lines += report_goals.line_items_section(meas, prices, stage, aliases)
     lines += report_goals.traffic_section(meas, prices, stage, aliases)
     lines += report_goals.startup_section(meas, prices, stage, aliases)
@@ -76,7 +76,7 @@ def write_report(meas: Measurements, prices: PriceBook, stage: StageParams, work
     lines += report_goals.storage_section(meas, prices, stage, workload)
     lines += _breakeven_section(meas, prices, workload, stage, aliases, out_dir)
     lines += _edge_section(meas, prices, workload, stage, aliases or {})
-    lines += _method_section(meas)
+    lines += _method_section(meas, stage)
     _write_csv(meas, prices, workload, out_dir / "grid.csv")
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
@@ -336,7 +336,7 @@ def _edge_section(meas, prices, w, stage, aliases) -> list[str]:
     return lines + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
 
 
-def _method_section(meas: Measurements) -> list[str]:
+def _method_section(meas: Measurements, stage: StageParams) -> list[str]:
     d = meas.doc
     torch_note = next((r.get("note", "") for r in meas.runs if r.get("runner") == "pytorch"), "")
     return ["## Method and assumptions", "",
@@ -356,12 +356,16 @@ def _method_section(meas: Measurements) -> list[str]:
             "per-request fees (logs, response size, DynamoDB) are taken from the int8 handler run. Serving it on "
             "Lambda would also need a container image (torch alone exceeds the 250 MB zip limit). "
             + (f"Checkpoint: {torch_note}." if torch_note else ""),
-            "- Log bytes are what the handler wrote per request (access log + EMF metrics, at the stage's "
-            "access_log_sample_rate and metrics_per_model) plus 300 bytes of Lambda START/END/REPORT lines. Usage "
-            f"metering writes to DynamoDB as the meter flushes (every {Settings.usage_flush_requests} request(s) or "
-            f"{Settings.usage_flush_interval_s:g} s per environment and token, derived from the traffic), never "
-            "fewer units than the sweep saw per warm request; token lookups read DynamoDB (strongly consistent, "
-            "1 RRU) only on a token cache miss.",
+            "- Log bytes: the sweep measures what the handler writes per request at access_log_sample_rate 1 with "
+            "full fields (newer files split the access line from the EMF lines; older ones give the access line as "
+            "the measured total minus the EMF bytes the current code writes: derived). A stage's sampling is priced "
+            "as rate x the line, its lean fields as the line functions/api/telemetry.py builds (derived), per-model "
+            "metrics off as minus those EMF copies; plus 300 bytes of Lambda START/END/REPORT lines with "
+            "lambda_log_format text. Usage metering writes to DynamoDB as the meter flushes (every "
+            f"{stage.usage_flush_requests} request(s) for this stage, or {Settings.usage_flush_interval_s:g} s per "
+            "environment and token, derived from the traffic), never fewer units than the sweep saw per warm request "
+            "when the stage flushes as the sweep ran (a different N is priced by the flush rule alone); token lookups "
+            "read DynamoDB (strongly consistent, 1 RRU) only on a token cache miss.",
             f"- Cold starts: {d.get('cold_starts', 1)} fresh process(es) per (model, variant, memory); the model prices "
             "the median of each phase. CPU quota refilled every "
             f"{d.get('cfs_period_ms', 10)} ms (the period public measurements of Lambda's throttling show: 20 ms; "

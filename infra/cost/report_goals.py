@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from . import breakeven
 from .batch import BatchJob, estimate_batch, openai_per_million_texts
 from .errors import CostError
-from .levers import ERROR_TYPES_SEEN, EVENT_HOURS_SHARE, deployment
+from .levers import ERROR_TYPES_SEEN, EVENT_HOURS_SHARE, deployment, usage_flush_bound, workload
+from .log_bytes import function_log_bytes
 from .measurements import Measurements
-from .model import SOURCES, Cost, Workload, estimate
+from .model import PLATFORM_LOG_BYTES, SOURCES, Cost, Workload, estimate
 from .pricing import PriceBook
 from .recommend import recommend
 from .stage_config import StageParams, served_variant
@@ -59,45 +60,124 @@ def _cost(meas, prices, w, stage, s: Served, **changes) -> Cost:
     return estimate(profile, deployment(stage, s.model, s.variant, s.memory_mb, **changes), w, prices)
 
 
-def goal_section(meas: Measurements, prices: PriceBook, stage: StageParams, aliases: dict) -> list[str]:
-    w = Workload(GOAL_REQUESTS, 1)
+LEAN_STAGE = "lean"  # config/stages.yml: the stage built to meet the goal; its rows sit next to the report's stage
+
+
+def lean_stage() -> StageParams | None:
+    """The lean stage's parameters, or None where the config has no such stage."""
+    from .errors import StageConfigError
+    from .stage_config import read_stage
+
+    try:
+        return read_stage(LEAN_STAGE)
+    except StageConfigError:
+        return None
+
+
+def _levers(stage: StageParams) -> str:
+    return (f"{stage.architecture}, tracing {'on' if stage.tracing else 'off'}, lambda_log_format "
+            f"{stage.lambda_log_format}, access log {stage.access_log_sample_rate:g} of successes with "
+            f"{stage.access_log_fields} fields, per-model metrics {'on' if stage.metrics_per_model else 'off'}, "
+            f"usage flushed every {stage.usage_flush_requests} request(s), logs kept {stage.log_retention_days} days")
+
+
+def goal_rows(meas, prices, stage: StageParams, aliases) -> tuple[list[str], Cost]:
+    """The two front-door goal rows for ``stage``; returns them and its function URL cost."""
+    w = workload(stage, GOAL_REQUESTS)
     s = served(meas, prices, w, stage, aliases)
-    lines = [f"## Goals: {s.model} {s.variant}, one text per request, {GOAL_REQUESTS:,.0f} requests/month, "
-             f"{prices.region}, all-in", "",
-             f"Memory: {s.memory_mb} MB ({s.how}); every other lever as stage `{stage.stage}` sets it "
-             f"({stage.architecture}, tracing {'on' if stage.tracing else 'off'}, per-model metrics "
-             f"{'on' if stage.metrics_per_model else 'off'}, logs kept {stage.log_retention_days} days). All-in = "
-             "every per-request line item + the fixed monthly fees spread over the month's requests.", "",
-             "| goal | target | ours | verdict |", "|---|---|---|---|"]
+    rows, url = [], None
     for api, target in GOALS.items():
         c = _cost(meas, prices, w, stage, s, api=api)
+        url = url or c
         got = c.all_in_per_million
-        lines.append(f"| {FRONT_DOORS[api][0]}, $ per 1M requests | <= ${target:.2f} | ${got:.3f} "
-                     f"(per request ${c.per_million_requests:.3f} + fixed ${c.fixed_usd_month:.2f}/month) | "
-                     f"{'met' if got <= target else '**not met**'} |")
+        rows.append(f"| {stage.stage} ({s.memory_mb} MB) | {FRONT_DOORS[api][0]}, $ per 1M requests | <= ${target:.2f} | "
+                    f"${got:.3f} (per request ${c.per_million_requests:.3f} + fixed ${c.fixed_usd_month:.2f}/month) | "
+                    f"{'met' if got <= target else '**not met**'} |")
+    return rows, url
+
+
+def overhead_facts(meas, prices, stage: StageParams, aliases) -> list[str]:
+    """Per stage: what its levers leave per request (log bytes, metric-months, write units) and the flush bound."""
+    w = workload(stage, GOAL_REQUESTS)
+    s = served(meas, prices, w, stage, aliases)
+    c = _cost(meas, prices, w, stage, s, api="url")
+    logs = function_log_bytes(meas.profile(s.model, s.variant, s.memory_mb), sample_rate=stage.access_log_sample_rate,
+                              fields=stage.access_log_fields, per_model=stage.metrics_per_model)
+    platform = PLATFORM_LOG_BYTES if stage.lambda_log_format == "text" else 0
+    return [f"- `{stage.stage}`: {_levers(stage)}. Function log bytes per request **{logs.total + platform:.0f}** "
+            f"(access {logs.access:.0f} = {stage.access_log_sample_rate:g} x a {logs.access_line:.0f} B line, EMF "
+            f"{logs.emf:.0f} + per-model {logs.emf_model:.0f}, platform lines {platform}; {logs.source}); custom "
+            f"metrics **{c.deployment.custom_metrics:.1f}** metric-months (${c.per_month_fixed.get('custom_metrics', 0):.2f}"
+            f"/month); DynamoDB ${c.per_request['dynamodb'] * 1e6:.3f} per 1M requests "
+            f"(usage_flush_requests {stage.usage_flush_requests}). Bound: {usage_flush_bound(stage)}."]
+
+
+def what_it_would_take(meas, prices, stage: StageParams, aliases, target: float = GOALS["url"]) -> list[str]:
+    """The function URL goal's budget: the duration-independent fees first, then the billed ms per
+    request what is left allows (x86_64 and the arm64 price), against the measured ms."""
+    w = workload(stage, GOAL_REQUESTS)
+    s = served(meas, prices, w, stage, aliases)
+    c = _cost(meas, prices, w, stage, s, api="url")
+    fixed = c.fixed_usd_month / GOAL_REQUESTS * 1e6
+    fees = {k: v * 1e6 for k, v in c.per_request.items() if k != "lambda_compute" and v * 1e6 >= 0.0005}
+    request_fee = fees.get("lambda_requests", 0.0)
+    left = target - sum(fees.values()) - fixed
+    parts = ", ".join(f"{k} ${v:.3f}" for k, v in sorted(fees.items(), key=lambda kv: -kv[1]))
+    needed = meas.required_memory(s.model, s.variant)
+
+    def allows(budget: float, memory: int) -> str:
+        gb = memory / 1024
+        ms = {a: budget / 1e6 / (prices.get(f"lambda.gb_second_{a}") * gb) * 1e3 for a in ("x86_64", "arm64")}
+        measured = _cost(meas, prices, w, stage, replace(s, memory_mb=memory), api="url").warm_billed_ms
+        return (f"{ms['x86_64']:.1f} ms at x86_64 / {ms['arm64']:.1f} ms at the arm64 price at {memory} MB, against "
+                f"{measured} ms billed warm there (measured, x86_64)")
+
+    this = (f"that leaves **${left:.3f}** per 1M for compute: {allows(left, s.memory_mb)}" if left > 0 else
+            f"they alone are **${-left:.3f}** over the goal before any compute")
+    return [f"What it would take (`{stage.stage}`, function URL, ${target:.2f} per 1M): the duration-independent fees "
+            f"are {parts} + fixed ${fixed:.3f} (custom metrics and S3 over {GOAL_REQUESTS:,.0f} requests): {this}. "
+            f"Lambda's request fee alone is ${request_fee:.2f}, {request_fee / target:.0%} of the goal; with every "
+            f"other fee at zero the remaining ${target - request_fee:.2f} allows {allows(target - request_fee, s.memory_mb)}; "
+            f"at the smallest memory the model needs ({needed} MB) {allows(target - request_fee, needed)} "
+            "(arm64 durations not measured)."]
+
+
+def goal_section(meas: Measurements, prices: PriceBook, stage: StageParams, aliases: dict,
+                 lean: StageParams | None = None) -> list[str]:
+    w = workload(stage, GOAL_REQUESTS)
+    s = served(meas, prices, w, stage, aliases)
+    stages = [stage] + ([lean] if lean is not None and lean.stage != stage.stage else [])
+    lines = [f"## Goals: {s.model} {s.variant}, one text per request, {GOAL_REQUESTS:,.0f} requests/month, "
+             f"{prices.region}, all-in", "",
+             "Each stage at its own memory (if measured, else the balanced recommendation) and levers; all-in = every "
+             "per-request line item + the fixed monthly fees spread over the month's requests.", "",
+             "| stage | goal | target | ours | verdict |", "|---|---|---|---|---|"]
+    for st in stages:
+        lines += goal_rows(meas, prices, st, aliases)[0]
     batch = _batch(meas, prices, stage, aliases)
     if batch is not None:
         got = batch.per_million_texts
-        lines.append(f"| batch through S3, $ per 1M texts ({batch.job.memory_mb} MB, the stage's) | <= ${BATCH_GOAL:.2f} | "
-                     f"${got:.3f} | {'met' if got <= BATCH_GOAL else '**not met**'} |")
+        lines.append(f"| {stage.stage} | batch through S3, $ per 1M texts ({batch.job.memory_mb} MB, the stage's) | "
+                     f"<= ${BATCH_GOAL:.2f} | ${got:.3f} | {'met' if got <= BATCH_GOAL else '**not met**'} |")
         best = _cheapest_batch(meas, prices, stage, aliases)
-        lines.append(f"| batch through S3 at the cheapest measured memory ({best.job.memory_mb} MB) | "
+        lines.append(f"| {stage.stage} | batch through S3 at the cheapest measured memory ({best.job.memory_mb} MB) | "
                      f"<= ${BATCH_GOAL:.2f} | ${best.per_million_texts:.3f} | "
                      f"{'met' if best.per_million_texts <= BATCH_GOAL else '**not met**'} |")
-    lean = _cost(meas, prices, w, stage, s, api="url", tracing=False, platform_log_lines=False,
-                 custom_metrics=deployment(replace(stage, metrics_per_model=False), s.model, s.variant,
-                                           s.memory_mb).custom_metrics)
-    lean_metrics = deployment(replace(stage, metrics_per_model=False), s.model, s.variant, s.memory_mb).custom_metrics
-    cheapest = recommend(meas, prices, w, s.model, s.variant, "cost",
-                         make=lambda m, v, mem: deployment(stage, m, v, mem, api="url", tracing=False,
-                                                           platform_log_lines=False, custom_metrics=lean_metrics))
-    lines += ["", f"With the lean levers (function URL, tracing off, per-model metrics off, lambda_log_format "
-              "json_quiet; the access log sampling is not priced here: `make bench` measures its bytes): "
-              f"**${lean.all_in_per_million:.3f}** per 1M requests at {s.memory_mb} MB; at the cheapest measured "
-              f"memory ({cheapest.memory_mb} MB, Power Tuning's `cost` strategy): "
-              f"**${cheapest.chosen.cost.all_in_per_million:.3f}** (x86_64; arm64 would cut Lambda compute by a "
-              "fifth at the same duration, not measured).", "",
-              "The same work elsewhere (list prices as recalled, verify):", "",
+    cheap_stage = stages[-1]
+    cheap_w = workload(cheap_stage, GOAL_REQUESTS)
+    cheapest = recommend(meas, prices, cheap_w, s.model, s.variant, "cost",
+                         make=lambda m, v, mem: deployment(cheap_stage, m, v, mem, api="url"))
+    lines += ["", "What each stage's overhead levers leave per request (log bytes: the sweep measured the handler at "
+              "access_log_sample_rate 1 with full fields; sampling and lean fields are priced from those bytes as "
+              "stated):", ""]
+    for st in stages:
+        lines += overhead_facts(meas, prices, st, aliases)
+    lines += ["", f"`{cheap_stage.stage}` at the cheapest measured memory ({cheapest.memory_mb} MB, Power Tuning's `cost` "
+              f"strategy), function URL: **${cheapest.chosen.cost.all_in_per_million:.3f}** per 1M requests "
+              "(x86_64; arm64 would cut Lambda compute by a fifth at the same duration, not measured).", ""]
+    for st in stages:
+        lines += what_it_would_take(meas, prices, st, aliases) + [""]
+    lines += ["The same work elsewhere (list prices as recalled, verify):", "",
               "| provider | $ per 1M texts | note |", "|---|---|---|",
               f"| OpenAI text-embedding-3-small | ${openai_per_million_texts(prices, GOAL_TOKENS_PER_TEXT):.2f} | "
               f"{GOAL_TOKENS_PER_TEXT} tokens per text; embeddings, not sentiment, but the price to beat |",
@@ -130,7 +210,7 @@ def _cheapest_batch(meas, prices, stage, aliases):
 
 
 def line_items_section(meas, prices, stage, aliases) -> list[str]:
-    w = Workload(GOAL_REQUESTS, 1)
+    w = workload(stage, GOAL_REQUESTS)
     s = served(meas, prices, w, stage, aliases)
     costs = {api: _cost(meas, prices, w, stage, s, api=api) for api in FRONT_DOORS}
     c0 = costs["http"]
@@ -149,10 +229,11 @@ def line_items_section(meas, prices, stage, aliases) -> list[str]:
                                                               for a in FRONT_DOORS) + f" | {SOURCES[key]} |")
     lines.append("| **all-in per 1M requests** | " + " | ".join(f"**${costs[a].all_in_per_million:.3f}**"
                                                               for a in FRONT_DOORS) + " | |")
-    lines += ["", "Levers for the largest fees after the front door: logs (`access_log_sample_rate`, `metrics_per_model`; "
-              "`make bench` measures the bytes per request both ways; Lambda's own START/END/REPORT lines, about "
-              "300 B, go away with `lambda_log_format: json_quiet`), DynamoDB "
-              "(usage written every `SNLP_USAGE_FLUSH_REQUESTS` requests per environment and token) and custom "
+    lines += ["", "Levers for the largest fees after the front door (all priced above; the goal section shows the "
+              f"`{LEAN_STAGE}` stage with them set): logs (`access_log_sample_rate`, `access_log_fields` full|lean, "
+              "`metrics_per_model`; `make bench` measures the bytes per request at the stage's and the lean settings; "
+              "Lambda's own START/END/REPORT lines, about 300 B, go away with `lambda_log_format: json_quiet`), DynamoDB "
+              f"(`usage_flush_requests`: {usage_flush_bound(stage)}) and custom "
               "metrics (fixed per month, so they weigh most at low traffic).",
               "", "| front door | gives up |", "|---|---|"]
     lines += [f"| {name} | {gives} |" for name, gives in FRONT_DOORS.values()]
@@ -238,7 +319,7 @@ def traffic_section(meas, prices, stage, aliases) -> list[str]:
              "| requests/month | cold-start share | " + " | ".join(f"{FRONT_DOORS[a][0]} $/1M" for a in FRONT_DOORS)
              + " | HTTP API $/month |", "|---|---|" + "---|" * len(FRONT_DOORS) + "---|"]
     for requests in TRAFFIC_LEVELS:
-        w = Workload(requests, 1)
+        w = workload(stage, requests)
         s = served(meas, prices, w, stage, aliases)
         costs = {a: _cost(meas, prices, w, stage, s, api=a) for a in FRONT_DOORS}
         lines.append(f"| {requests:,.0f} | {costs['http'].cold_start_share:.3%} | "
@@ -247,5 +328,5 @@ def traffic_section(meas, prices, stage, aliases) -> list[str]:
     return lines + [""]
 
 
-__all__ = ["goal_section", "line_items_section", "startup_section", "batch_section", "storage_section",
+__all__ = ["goal_section", "goal_rows", "overhead_facts", "what_it_would_take", "lean_stage", "LEAN_STAGE", "line_items_section", "startup_section", "batch_section", "storage_section",
            "traffic_section", "served", "Served", "GOALS", "BATCH_GOAL", "FRONT_DOORS"]

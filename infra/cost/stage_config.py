@@ -39,7 +39,9 @@ class StageParams:
     xray_reservoir_per_s: int = 1
     log_retention_days: int = 30
     access_log_sample_rate: float = 1.0
+    access_log_fields: str = "full"
     metrics_per_model: bool = True
+    usage_flush_requests: int = 1
     lambda_log_format: str = "text"
     batch_memory_mb: int = 3008
     batch_threads: int = 2
@@ -59,7 +61,8 @@ def read_stage(stage: str, path: Path | None = None) -> StageParams:
                        reserved_concurrency=s.api_reserved_concurrency, snapstart=s.api_snapstart,
                        ephemeral_mb=s.api_ephemeral_mb, tracing=s.tracing, xray_sampling_rate=s.xray_sampling_rate,
                        xray_reservoir_per_s=s.xray_reservoir_per_s, log_retention_days=s.log_retention_days,
-                       access_log_sample_rate=s.access_log_sample_rate, metrics_per_model=s.metrics_per_model,
+                       access_log_sample_rate=s.access_log_sample_rate, access_log_fields=s.access_log_fields,
+                       metrics_per_model=s.metrics_per_model, usage_flush_requests=s.usage_flush_requests,
                        lambda_log_format=s.lambda_log_format,
                        batch_memory_mb=s.batch_memory_mb, batch_threads=s.batch_threads)
 

@@ -75,7 +75,7 @@ def test_missing_parameter_is_named(tmp_path):
 
 
 def test_unknown_stage_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown stage 'qa'.*dev, local, prod"):
+    with pytest.raises(ConfigError, match="unknown stage 'qa'.*dev, lean, local, prod"):
         load_config().stage("qa")
 
 
