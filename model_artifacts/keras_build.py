@@ -14,7 +14,7 @@ from .artifact import commit_variants
 from .build import manifest_fields
 from .config import VARIANTS, package_version
 from .export import PARITY_TEXTS
-from .keras_source import export_keras, inspect_saved
+from .keras_source import export_keras, inspect_saved, is_saved_model
 from .serving import encode, onnx_session, pad_id, run_onnx
 from .tokenization import SourceError
 
@@ -50,39 +50,56 @@ def evaluate_variants(files: dict[str, Path], tokenizer, labels: Sequence[str], 
 
 
 def source_key(files: Sequence[Path], config: dict) -> str:
-    pipeline = cache.module_closure("keras_build")
+    pipeline = cache.module_closure("keras_build", "tf_build") + cache.module_files("tf_convert")
     return cache.input_hash(pipeline, ("keras", "torch", "onnx", "onnxruntime", "tokenizers"), config, files)
+
+
+def source_facts(source: Path, vocab: Path) -> dict:
+    """The manifest's ``source``: what was built from, with which exporter."""
+    from .tf_tools import TOOLS_PINS
+
+    if is_saved_model(source):
+        pb = source / "saved_model.pb"
+        return {"path": str(source.resolve()), "format": "tf-savedmodel", "tools": list(TOOLS_PINS),
+                "sha256": hashlib.sha256(pb.read_bytes()).hexdigest(), "vocab": vocab.name}
+    return {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
+            "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "vocab": vocab.name}
 
 
 def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: Sequence[str], out_root: Path, *,
                       variants: Sequence[str] = VARIANTS, max_length: int | None = None, padding: str = "post",
                       truncating: str = "post", eval_csv: str | Path | None = None, check_texts: Sequence[str] | None = None,
                       progress: Callable[[str], None] = print) -> dict[str, Path]:
-    """The ``build`` command for a .keras file: out_root/<name>/<version>/ for each variant.
+    """The ``build`` command for a .keras file or a TensorFlow SavedModel directory (converted in the
+    TensorFlow tools venv, tf_build.py): out_root/<name>/<version>/ for each variant.
 
-    fp16/int8 are checked against Keras on ``check_texts``: by default the evaluation CSV's texts
+    fp16/int8 are checked against Keras (TensorFlow) on ``check_texts``: by default the evaluation CSV's texts
     (only the texts: the gate is agreement with Keras, not accuracy), else the parity texts.
     """
     source, vocab = Path(source), Path(vocab)
-    inspect_saved(source)  # a SavedModel or a wrong file is the first thing to hear about
+    inspect_saved(source)  # a wrong file is the first thing to hear about
     if not labels:
         raise SourceError("a Keras model has no label names: pass --labels neg,neu,pos (in output order)")
     gold = read_eval_csv(Path(eval_csv), labels) if eval_csv else None
     if check_texts is None:
         check_texts = gold[0] if gold else PARITY_TEXTS
-    files = [f for f in (source, vocab, Path(eval_csv) if eval_csv else None) if f is not None and f.is_file()]
+    model_files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    files = [f for f in (*model_files, vocab, Path(eval_csv) if eval_csv else None) if f is not None and f.is_file()]
     key = source_key(files, {"labels": list(labels), "variants": list(variants), "max_length": max_length,
                              "padding": padding, "truncating": truncating})
     model_dir = out_root / name
     model_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_dir))
     try:
-        built = export_keras(source, vocab, name, labels, work, max_length=max_length, padding=padding,
-                             truncating=truncating, variants=variants, check_texts=check_texts, progress=progress)
+        if is_saved_model(source):
+            from .tf_build import export_saved_model as export
+        else:
+            export = export_keras
+        built = export(source, vocab, name, labels, work, max_length=max_length, padding=padding,
+                       truncating=truncating, variants=variants, check_texts=check_texts, progress=progress)
         evaluation = evaluate_variants(built.files, built.tokenizer, labels, *gold) if gold else {}
-        src = {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
-               "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-               "vocab": vocab.name}
+        src = source_facts(source, vocab)
         test_set = {"test_set": Path(eval_csv).name} if gold else {}  # `list` and the web page show "test"
         return commit_variants(model_dir, work, key, built.files, built.tokenizer_file, lambda variant, version:
                                manifest_fields(built, variant, version, src, {"build": built.info.get(variant, {}),

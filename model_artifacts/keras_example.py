@@ -53,9 +53,7 @@ def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int 
     keras = keras_module()
     from keras.src.legacy.preprocessing.text import Tokenizer
 
-    texts, labels = corpus_splits()["train"]
-    pick = np.random.default_rng(cfg.seed).permutation(len(texts))[: cfg.train_texts]  # the split is label-sorted
-    texts, labels = [texts[i] for i in pick], labels[pick]
+    texts, labels = train_sample(cfg)
     tokenizer = Tokenizer(num_words=cfg.num_words, oov_token="[UNK]")
     tokenizer.fit_on_texts(texts)
     x = keras_inputs(tokenizer.texts_to_sequences(texts), cfg.sequence_length, PADDING)
@@ -80,6 +78,26 @@ def train_example(out: Path, cfg: ExampleConfig = ExampleConfig(), threads: int 
     (out / "vocab.json").write_text(tokenizer.to_json())
     return {"config": asdict(cfg), "seconds": seconds, "threads": threads, "padding": PADDING,
             "train_accuracy": round(float(history.history["accuracy"][-1]), 4)}
+
+
+def train_sample(cfg: ExampleConfig) -> tuple[list[str], np.ndarray]:
+    """The example's training texts: a shuffled sample of the train split (which is label-sorted)."""
+    texts, labels = corpus_splits()["train"]
+    pick = np.random.default_rng(cfg.seed).permutation(len(texts))[: cfg.train_texts]
+    return [texts[i] for i in pick], labels[pick]
+
+
+def train_saved_model_example(out: Path, cfg: ExampleConfig = ExampleConfig()) -> dict:
+    """The same LSTM trained with TensorFlow in the tools venv (tf_example.py), saved as a SavedModel:
+    out/saved_model/ and out/vocab.json (the TextVectorization vocabulary; padding ``post``)."""
+    from .tf_tools import run_script
+
+    texts, labels = train_sample(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    request = out / "train-request.json"
+    request.write_text(json.dumps({"config": asdict(cfg), "texts": texts, "labels": labels.tolist(),
+                                   "classes": len(SENTIMENT_LABELS), "out": str(out)}), encoding="utf-8")
+    return json.loads(run_script("tf_example.py", [str(request)]).strip().splitlines()[-1])
 
 
 def build_and_report(out: Path, dist: Path, name: str = "keras-lstm") -> dict:

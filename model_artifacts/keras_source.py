@@ -85,14 +85,18 @@ def _layer_label(layer: dict) -> str:
     return f"layer {layer.get('config', {}).get('name', '?')!r} ({layer.get('class_name')})"
 
 
+def is_saved_model(source: Path) -> bool:
+    return source.is_dir() and (source / "saved_model.pb").is_file()
+
+
 def inspect_saved(source: Path) -> None:
-    """Refuse what we cannot serve before Keras tries to deserialize it, naming the layer."""
+    """Refuse what we cannot serve before Keras tries to deserialize it, naming the layer.
+    A SavedModel directory passes: tf_build.py converts it in the TensorFlow tools venv."""
+    if is_saved_model(source):
+        return
     if source.is_dir():
-        if (source / "saved_model.pb").is_file():
-            raise SourceError(f"{source} is a TensorFlow SavedModel: loading one needs TensorFlow. Where TensorFlow is "
-                              "installed, load it with tf.keras.models.load_model() and model.save('model.keras'), "
-                              "then build from the .keras file")
-        raise SourceError(f"{source} is a directory: expected a .keras file")
+        raise SourceError(f"{source} is a directory without saved_model.pb: expected a .keras file or a "
+                          "TensorFlow SavedModel directory")
     if not source.is_file():
         raise SourceError(f"Keras model not found: {source}")
     if source.suffix != ".keras":
@@ -167,10 +171,14 @@ def _leaf_layers(model) -> list:
 def output_kind(model, n_labels: int) -> str:
     """'probabilities' (softmax already applied), 'logits' or 'sigmoid' (one unit, two labels)."""
     last = _leaf_layers(model)[-1]  # a nested model's own head, not the container
-    units = int(model.outputs[0].shape[-1])
     activation = getattr(getattr(last, "activation", None), "__name__", "linear")
     if type(last).__name__ == "Softmax":
         activation = "softmax"
+    return head_kind(activation, int(model.outputs[0].shape[-1]), n_labels, f"output layer {last.name!r}")
+
+
+def head_kind(activation: str, units: int, n_labels: int, where: str) -> str:
+    """What ``to_probabilities`` must do to a head with ``activation`` and ``units`` outputs."""
     if units == 1 and activation == "sigmoid":
         kind = "sigmoid"
         units = 2
@@ -179,7 +187,7 @@ def output_kind(model, n_labels: int) -> str:
     elif activation == "linear":
         kind = "logits"
     else:
-        raise SourceError(f"output layer {last.name!r} ends in {activation!r}: expected softmax, logits or one "
+        raise SourceError(f"{where} ends in {activation!r}: expected softmax, logits or one "
                           "sigmoid unit (single-label classification)")
     if units != n_labels:
         raise SourceError(f"{n_labels} labels given but the model has {units} classes")
@@ -196,6 +204,20 @@ def to_probabilities(out: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+def fixed_length_ids(input_ids, attention_mask, length: int, padding: str, truncating: str):
+    """The runtime's right-padded rows -> ``pad_sequences(maxlen=length, padding, truncating)`` rows, in graph."""
+    lengths = attention_mask.sum(dim=1, keepdim=True)  # real tokens of each row (right-padded)
+    kept = lengths.clamp(max=length)
+    start = lengths - kept if truncating == "pre" else 0 * lengths  # first token Keras keeps
+    front = length - kept if padding == "pre" else 0 * lengths  # padding before the tokens
+    positions = torch.arange(length, dtype=lengths.dtype).unsqueeze(0)
+    source = positions - front + start
+    valid = (positions >= front) & (positions < front + kept)
+    # widen by `length` so every index below exists whatever the batch's own width is
+    wide = nn.functional.pad(input_ids, (0, length))
+    return torch.gather(wide, 1, source.clamp(min=0)) * valid.to(input_ids.dtype)
+
+
 class KerasIdsWrapper(nn.Module):
     """Runtime inputs -> the fixed-length Keras sequence (``pad_sequences`` rules) -> class probabilities."""
 
@@ -208,17 +230,7 @@ class KerasIdsWrapper(nn.Module):
         self.kind = kind
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: D401
-        length = self.length
-        lengths = attention_mask.sum(dim=1, keepdim=True)  # real tokens of each row (right-padded)
-        kept = lengths.clamp(max=length)
-        start = lengths - kept if self.truncating == "pre" else 0 * lengths  # first token Keras keeps
-        front = length - kept if self.padding == "pre" else 0 * lengths  # padding before the tokens
-        positions = torch.arange(length, dtype=lengths.dtype).unsqueeze(0)
-        source = positions - front + start
-        valid = (positions >= front) & (positions < front + kept)
-        # widen by `length` so every index below exists whatever the batch's own width is
-        wide = nn.functional.pad(input_ids, (0, length))
-        ids = torch.gather(wide, 1, source.clamp(min=0)) * valid.to(input_ids.dtype)
+        ids = fixed_length_ids(input_ids, attention_mask, self.length, self.padding, self.truncating)
         out = self.model(ids, training=False)
         if self.kind == "logits":
             return torch.softmax(out, dim=-1)
@@ -242,20 +254,25 @@ def keras_predict(model, rows: Sequence[np.ndarray], length: int, padding: str, 
 
 def keras_parity(model, session, rows: Sequence[np.ndarray], length: int, padding: str, kind: str,
                  truncating: str = "post", atol: float = PARITY_ATOL["classify"], pid: int = 0) -> float:
+    """``runtime_parity`` against the Keras model's own predictions on Keras-padded input."""
+    return runtime_parity(session, rows, keras_predict(model, rows, length, padding, kind, truncating), pid, atol)
+
+
+def runtime_parity(session, rows: Sequence[np.ndarray], expected: np.ndarray, pid: int,
+                   atol: float = PARITY_ATOL["classify"], source: str = "the Keras model") -> float:
     """Max abs difference of the ONNX graph fed as the runtime feeds it (right padding to the longest
-    of a length-sorted micro-batch, and each text alone) vs the Keras model on Keras-padded input."""
-    expected = keras_predict(model, rows, length, padding, kind, truncating)
+    of a length-sorted micro-batch, and each text alone) vs ``expected``; raises ParityError over ``atol``."""
     worst = 0.0
     for batch_size in (64, 1):
         got = run_onnx(session, rows, pid, batch_size)
         worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - expected))))
     if not worst <= atol:
-        raise ParityError(f"ONNX export of the Keras model fails parity: max abs diff {worst:.3g} > tolerance {atol:g}")
+        raise ParityError(f"ONNX export of {source} fails parity: max abs diff {worst:.3g} > tolerance {atol:g}")
     return worst
 
 
-def sequence_length(model, text: KerasText, max_length: int | None) -> int:
-    fixed = model.inputs[0].shape[1]
+def sequence_length(fixed: int | None, text: KerasText, max_length: int | None) -> int:
+    """The padded length the model was trained on: its input's, the vocabulary's or --max-length."""
     for name, value in (("--max-length", max_length), ("the vocabulary's output_sequence_length",
                                                         text.sequence_length)):
         if fixed is not None and value is not None and int(value) != int(fixed):
@@ -267,11 +284,8 @@ def sequence_length(model, text: KerasText, max_length: int | None) -> int:
     return int(length)
 
 
-def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], work: Path, *,
-                 max_length: int | None = None, padding: str = "post", truncating: str = "post",
-                 variants: Sequence[str] = VARIANTS, check_texts: Sequence[str] = PARITY_TEXTS,
-                 progress: Callable[[str], None] = print) -> Built:
-    """Tokenizer + fp32 export + parity with Keras + fp16/int8 (same gates as ours) into ``work``."""
+def load_options(vocab: Path, variants: Sequence[str], padding: str, truncating: str) -> KerasText:
+    """The vocabulary, after the build options are checked against each other."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"unknown variant(s) {unknown}: expected some of {', '.join(VARIANTS)}")
@@ -280,15 +294,37 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     text = load_vocab(vocab)
     if text.kind == "text_vectorization" and truncating != "post":
         raise SourceError("TextVectorization keeps the first tokens: --truncating pre does not apply")
-    model = load_keras(Path(source))
-    kind = output_kind(model, len(labels))
-    length = sequence_length(model, text, max_length)
-    served = length if truncating == "post" else max(length, PRE_TRUNCATION_WINDOW)  # tokens the runtime keeps
+    return text
+
+
+def served_window(length: int, truncating: str) -> int:
+    """Tokens the runtime keeps: the sequence length, or the window the graph takes the last ones of."""
+    return length if truncating == "post" else max(length, PRE_TRUNCATION_WINDOW)
+
+
+def served_tokenizer(text: KerasText, length: int, truncating: str, texts: Sequence[str], name: str,
+                     progress: Callable[[str], None], expected: Sequence[Sequence[int]] | None = None):
+    """(tokenizer, tokens kept, equivalence facts): the tokenizer checked token for token on ``texts``
+    against Keras's preprocessing (or ``expected``: TensorFlow's own ids from the tools venv)."""
+    served = served_window(length, truncating)
     tok = word_tokenizer(text, served)
-    texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
-    equivalence = check_equivalence(text, tok, texts)
+    equivalence = check_equivalence(text, tok, texts, expected)
     progress(f"{name}: " + (f"tokenizer matches Keras token for token on {equivalence['checked']} texts"
                             if equivalence["checked"] else equivalence["note"]))
+    return tok, served, equivalence
+
+
+def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], work: Path, *,
+                 max_length: int | None = None, padding: str = "post", truncating: str = "post",
+                 variants: Sequence[str] = VARIANTS, check_texts: Sequence[str] = PARITY_TEXTS,
+                 progress: Callable[[str], None] = print) -> Built:
+    """Tokenizer + fp32 export + parity with Keras + fp16/int8 (same gates as ours) into ``work``."""
+    text = load_options(vocab, variants, padding, truncating)
+    model = load_keras(Path(source))
+    kind = output_kind(model, len(labels))
+    length = sequence_length(model.inputs[0].shape[1], text, max_length)
+    texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
+    tok, served, equivalence = served_tokenizer(text, length, truncating, texts, name, progress)
     wrapper = KerasIdsWrapper(model, length, padding, truncating, kind).eval()
     loaded = LoadedModel(wrapper, "classify", tuple(labels), False, None)
     built = Built(name, "classify", loaded, tok, served, work)
@@ -310,9 +346,17 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
                           "padding": padding, "truncating": truncating, "output": kind}
     check_rows = encode(tok, check_texts)
     reference = keras_predict(model, check_rows, length, padding, kind, truncating)
+    return quantized_variants(built, variants, check_rows, reference, progress)
+
+
+def quantized_variants(built: Built, variants: Sequence[str], check_rows: Sequence[np.ndarray],
+                       reference: np.ndarray, progress: Callable[[str], None]) -> Built:
+    """fp16 and int8 from ``built.files["fp32"]``, checked against ``reference`` (the source's own
+    predictions on ``check_rows``) by the gates the Hugging Face path uses."""
+    name, work, pid = built.name, built.work, pad_id(built.tokenizer)
     if "fp16" in variants:
         progress(f"{name}: fp16")
-        to_fp16(fp32, work / "fp16.onnx")
+        to_fp16(built.files["fp32"], work / "fp16.onnx")
         built.files["fp16"] = work / "fp16.onnx"
         outputs = run_onnx(onnx_session(work / "fp16.onnx"), check_rows, pid)
         built.info["fp16"] = {"check": check_metrics("classify", outputs, reference)}
@@ -323,5 +367,7 @@ def export_keras(source: Path, vocab: Path, name: str, labels: Sequence[str], wo
     return built
 
 
-__all__ = ["PRE_TRUNCATION_WINDOW", "export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind", "KerasIdsWrapper",
-           "keras_parity", "keras_predict", "keras_inputs", "keras_module", "SUPPORTED_LAYERS", "PADDING"]
+__all__ = ["PRE_TRUNCATION_WINDOW", "export_keras", "load_keras", "inspect_saved", "check_structure", "output_kind",
+           "head_kind", "KerasIdsWrapper", "fixed_length_ids", "keras_parity", "runtime_parity", "keras_predict",
+           "keras_inputs", "keras_module", "load_options", "served_window", "served_tokenizer", "sequence_length",
+           "quantized_variants", "to_probabilities", "is_saved_model", "SUPPORTED_LAYERS", "PADDING"]

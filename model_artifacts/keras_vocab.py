@@ -143,27 +143,26 @@ def word_tokenizer(text: KerasText, max_length: int) -> Tokenizer:
 
 
 def keras_ids(text: KerasText, texts: Sequence[str]) -> list[list[int]] | None:
-    """Keras's own preprocessing of ``texts`` (unpadded ids), or None where it needs TensorFlow."""
+    """Keras's own preprocessing of ``texts`` (unpadded ids), or None where it needs TensorFlow and the
+    TensorFlow tools venv (tf_tools.py) does not exist."""
     if text.kind == "word_index":
         from keras.src.legacy.preprocessing.text import tokenizer_from_json
 
         return [list(map(int, s)) for s in tokenizer_from_json(json.dumps(text.raw)).texts_to_sequences(list(texts))]
-    try:  # TextVectorization is TensorFlow code even on the torch backend
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return None
-    import keras
+    from .tf_tools import tf_vectorize, tools_python  # TextVectorization is TensorFlow code on any backend
 
-    cfg = {k: v for k, v in text.raw.items() if k in ("standardize", "split", "max_tokens")}
-    layer = keras.layers.TextVectorization(vocabulary=text.raw["vocabulary"][2:], **cfg)
-    return [[int(i) for i in row if i] for row in layer(list(texts)).numpy().tolist()]
+    python = tools_python()  # checked where the TensorFlow tools venv exists; never created just for this
+    return tf_vectorize(text.raw, texts, python) if python else None
 
 
-def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str]) -> dict:
-    """Token-for-token comparison with Keras on ``texts`` (before truncation); raises on any mismatch."""
-    expected = keras_ids(text, texts)
+def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str],
+                      expected: Sequence[Sequence[int]] | None = None) -> dict:
+    """Token-for-token comparison with Keras on ``texts`` (before truncation); raises on any mismatch.
+    ``expected``: Keras's ids computed elsewhere (TensorFlow's TextVectorization in the tools venv)."""
+    expected = keras_ids(text, texts) if expected is None else expected
     if expected is None:
-        return {"checked": 0, "note": "TextVectorization needs TensorFlow: equivalence not checked here"}
+        return {"checked": 0, "note": "TextVectorization needs TensorFlow: equivalence not checked here (create the tools venv with "
+                           "python -m model_artifacts.tf_tools to check it)"}
     saved = tokenizer.truncation
     tokenizer.no_truncation()
     try:

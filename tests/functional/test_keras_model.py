@@ -112,10 +112,11 @@ def test_fp16_and_int8_pass_the_fidelity_gates(keras_build):
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
 
 
-def test_published_keras_model_classifies_through_v1_classify(keras_build, tmp_path):
+def assert_classifies_through_v1_classify(int8, name: str, tmp_path) -> None:
+    """Publish ``int8`` to S3 (moto), promote it to prod and classify through the API handler:
+    the answers are the local model's. Shared with the SavedModel test (test_tf_saved_model.py)."""
     from functions.api.handler import build_runtime, make_handler
 
-    int8 = keras_build["dirs"]["int8"]
     texts = ["I love this, best day ever!", "This is awful, I hate it.", "The meeting is at 3pm."]
     local = InferenceModel.from_dir(int8).run(texts).outputs
     with mock_aws():
@@ -123,20 +124,24 @@ def test_published_keras_model_classifies_through_v1_classify(keras_build, tmp_p
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         ref = reg.publish(s3, BUCKET, int8)
-        reg.promote(s3, BUCKET, NAME, int8.name, "prod")
+        reg.promote(s3, BUCKET, name, int8.name, "prod")
         create_tokens_table(ddb)
         token, _ = create_token(ddb, TABLE, owner="tests", models="*", quota_per_day=1000)
-        env = lambda_env(tmp_path / "cache", SNLP_DEFAULT_CLASSIFY_MODEL=NAME, SNLP_PRELOAD_MODELS=NAME)
+        env = lambda_env(tmp_path / "cache", SNLP_DEFAULT_CLASSIFY_MODEL=name, SNLP_PRELOAD_MODELS=name)
         handler = make_handler(build_runtime(env, s3_client=s3, dynamodb_client=ddb))
-        out = handler(http_v2_event("POST", "/v1/classify", body={"model": NAME, "texts": texts},
+        out = handler(http_v2_event("POST", "/v1/classify", body={"model": name, "texts": texts},
                                     headers={"Authorization": f"Bearer {token}"}), FakeLambdaContext())
-    assert ref == f"{NAME}@{int8.name}"
+    assert ref == f"{name}@{int8.name}"
     assert out["statusCode"] == 200, out
     predictions = response_json(out)["predictions"]
     assert [p["label"] for p in predictions] == [SENTIMENT_LABELS[i] for i in local.argmax(axis=1)]
     for pred, row in zip(predictions, local):
         assert set(pred["scores"]) == set(SENTIMENT_LABELS)
         assert abs(pred["scores"]["positive"] - row[2]) < 1e-5
+
+
+def test_published_keras_model_classifies_through_v1_classify(keras_build, tmp_path):
+    assert_classifies_through_v1_classify(keras_build["dirs"]["int8"], NAME, tmp_path)
 
 
 def test_keras_row_in_the_model_report(keras_build, tmp_path):
