@@ -100,18 +100,24 @@ def train_saved_model_example(out: Path, cfg: ExampleConfig = ExampleConfig()) -
     return json.loads(run_script("tf_example.py", [str(request)]).strip().splitlines()[-1])
 
 
-def build_and_report(out: Path, dist: Path, name: str = "keras-lstm") -> dict:
-    """Train, build every variant into ``out/dist``, score on the test split, write the report section."""
+def write_eval_csv(path: Path, texts: list[str], labels: np.ndarray) -> Path:
+    """A labelled CSV for ``build --eval-csv``: header ``text,label``, sentiment label names."""
     import csv
 
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label"), *((t, SENTIMENT_LABELS[y]) for t, y in zip(texts, labels))])
+    return path
+
+
+def build_and_report(out: Path, dist: Path, name: str = "keras-lstm") -> dict:
+    """Train, build every variant into ``out/dist``, score on the test split, write the report section."""
     from .keras_report import example_results, write_keras_results
     from .keras_build import build_keras_model
 
     training = train_example(out)
     splits = corpus_splits()
     texts, labels = splits["validation"]
-    with open(out / "eval.csv", "w", encoding="utf-8", newline="") as fh:  # int8/fp16 checked on these texts
-        csv.writer(fh).writerows([("text", "label"), *((t, SENTIMENT_LABELS[y]) for t, y in zip(texts, labels))])
+    write_eval_csv(out / "eval.csv", texts, labels)  # int8/fp16 checked on these texts
     dirs = build_keras_model(out / "model.keras", out / "vocab.json", name, SENTIMENT_LABELS, out / "dist",
                              padding=PADDING, eval_csv=out / "eval.csv")
     results = example_results(name, dirs, training, *splits["test"])

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 # TensorFlow's string ops: what an in-graph TextVectorization / StringLookup compiles to
@@ -41,10 +40,11 @@ def pick_signature(loaded, path: str, wanted: str | None):
     return name, loaded.signatures[name]
 
 
-def graph_ops(func) -> set[str]:
-    ops = {op.type for op in func.graph.get_operations()}
+def graph_ops(func) -> dict[str, str]:
+    """{op type: the name of one node of that type}, the signature's function library included."""
+    ops = {op.type: op.name for op in func.graph.get_operations()}
     for inner in func.graph._functions.values():  # noqa: SLF001 - function library: where Keras layers live
-        ops |= {node.op for node in inner.definition.node_def}
+        ops |= {node.op: node.name for node in inner.definition.node_def}
     return ops
 
 
@@ -60,10 +60,12 @@ def check_signature(name: str, func, length: int | None) -> tuple[str, tf.Tensor
                               "expected one (class probabilities or logits)")
     (input_name, spec), = inputs.items()
     if spec.dtype == tf.string:
-        found = sorted(graph_ops(func) & STRING_OPS)
+        ops = graph_ops(func)
+        found = sorted(set(ops) & STRING_OPS)
+        where = f" in {ops[found[0]].rpartition('/')[0] or ops[found[0]]!r}" if found else ""
         raise ConversionError(
             f"signature {name!r} input {input_name!r} takes strings: its in-graph text preprocessing (TensorFlow ops "
-            f"{', '.join(found) or 'on strings'}: a TextVectorization or StringLookup layer) has no ONNX form that "
+            f"{', '.join(found) or 'on strings'}{where}: a TextVectorization or StringLookup layer) has no ONNX form that "
             "onnxruntime runs; export the model after the TextVectorization layer (token ids in) and pass "
             "{**layer.get_config(), 'vocabulary': layer.get_vocabulary()} as --vocab")
     if spec.dtype not in INT_DTYPES or spec.shape.rank != 2:
@@ -99,11 +101,13 @@ def to_onnx(path: str, signature: str, opset: int, out: Path) -> float:
 
 
 def unsupported_ops(path: Path) -> list[str]:
-    """Ops tf2onnx left in the graph in a TensorFlow domain (it does so for ops it cannot map)."""
+    """Nodes that are no ONNX operator: tf2onnx keeps an op it cannot map (a custom op, a py_function)
+    under its TensorFlow name."""
     import onnx
 
     model = onnx.load(str(path))
-    return sorted({f"{n.op_type} ({n.name})" for n in model.graph.node if n.domain not in ("", "ai.onnx", "ai.onnx.ml")})
+    return sorted({f"{n.op_type} ({n.name})" for n in model.graph.node
+                   if n.domain not in ("", "ai.onnx", "ai.onnx.ml") or not onnx.defs.has(n.op_type, n.domain)})
 
 
 def convert(request: dict) -> dict:
@@ -117,7 +121,8 @@ def convert(request: dict) -> dict:
     seconds = to_onnx(path, name, int(request["opset"]), out / "model.onnx")
     left = unsupported_ops(out / "model.onnx")
     if left:
-        raise ConversionError(f"tf2onnx left ops with no ONNX form in the graph: {', '.join(left[:5])}")
+        raise ConversionError(f"signature {name!r} holds TensorFlow ops with no ONNX form (custom ops, "
+                              f"py_function): {', '.join(left[:5])}; rebuild the model from built-in layers")
     padded = pad_sequences(request["rows"], maxlen=length, padding=request["padding"],
                            truncating=request["truncating"], value=0)
     outputs = func(**{input_name: tf.constant(padded, dtype=spec.dtype)})[output_name].numpy()

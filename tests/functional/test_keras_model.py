@@ -7,7 +7,6 @@ ONNX graph fed as the runtime feeds it (right-padded micro-batches) vs Keras on 
 """
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 
@@ -27,8 +26,9 @@ from model_artifacts.build import INT8_GOALS  # noqa: E402
 from model_artifacts.cli import main  # noqa: E402
 from model_artifacts.config import SENTIMENT_LABELS  # noqa: E402
 from model_artifacts.export import PARITY_ATOL  # noqa: E402
-from model_artifacts.keras_example import PADDING, ExampleConfig, corpus_splits, train_example  # noqa: E402
-from model_artifacts.keras_report import KERAS_RESULTS, example_results, write_keras_results  # noqa: E402
+from model_artifacts.keras_example import (PADDING, ExampleConfig, corpus_splits, train_example,  # noqa: E402
+                                           write_eval_csv)
+from model_artifacts.keras_report import EXAMPLES, example_results, write_keras_results  # noqa: E402
 from model_artifacts.keras_source import keras_module, keras_predict  # noqa: E402
 from tests.conftest import DIST  # noqa: E402
 from tests.functional.api_events import (BUCKET, TABLE, FakeLambdaContext, create_tokens_table,  # noqa: E402
@@ -47,10 +47,7 @@ def keras_build(tmp_path_factory):
     training = train_example(root / "src")
     splits = corpus_splits()
     texts, labels = splits["validation"]
-    with open(root / "eval.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows((t, SENTIMENT_LABELS[y]) for t, y in zip(texts[:CHECK_TEXTS], labels[:CHECK_TEXTS]))
+    write_eval_csv(root / "eval.csv", texts[:CHECK_TEXTS], labels[:CHECK_TEXTS])
     code = main(["build", "--source", str(root / "src" / "model.keras"), "--vocab", str(root / "src" / "vocab.json"),
                  "--task", "classify", "--labels", ",".join(SENTIMENT_LABELS), "--name", NAME,
                  "--padding", PADDING, "--eval-csv", str(root / "eval.csv"), "--out", str(root / "dist")])
@@ -100,16 +97,21 @@ def test_fp32_matches_keras_predictions_through_the_runtime(keras_build):
     assert build_info["tokenizer"]["identical"] and build_info["tokenizer"]["checked"] >= CHECK_TEXTS
 
 
-def test_fp16_and_int8_pass_the_fidelity_gates(keras_build):
+def assert_variants_pass_the_fidelity_gates(dirs: dict, checked: int) -> None:
+    """fp16 and int8 agree with the source model as the gates demand; scored on the eval CSV; smaller."""
     for variant in ("fp16", "int8"):
-        manifest = json.loads((keras_build["dirs"][variant] / "manifest.json").read_text())
+        manifest = json.loads((dirs[variant] / "manifest.json").read_text())
         assert manifest["quantization"] == variant and manifest["labels"] == list(SENTIMENT_LABELS)
         check = manifest["metrics"]["build"].get("check") or next(
             t for t in manifest["metrics"]["build"]["tried"] if t["recipe"] == manifest["metrics"]["build"]["recipe"])
         assert check["agreement"] >= INT8_GOALS["classify"]["agreement"], (variant, check)
-        assert manifest["metrics"]["test"]["n"] == CHECK_TEXTS and manifest["metrics"]["test_set"] == "eval.csv"
-    sizes = {v: (d / "model.onnx").stat().st_size for v, d in keras_build["dirs"].items()}
+        assert manifest["metrics"]["test"]["n"] == checked and manifest["metrics"]["test_set"] == "eval.csv"
+    sizes = {v: (d / "model.onnx").stat().st_size for v, d in dirs.items()}
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+
+
+def test_fp16_and_int8_pass_the_fidelity_gates(keras_build):
+    assert_variants_pass_the_fidelity_gates(keras_build["dirs"], CHECK_TEXTS)
 
 
 def assert_classifies_through_v1_classify(int8, name: str, tmp_path) -> None:
@@ -144,10 +146,11 @@ def test_published_keras_model_classifies_through_v1_classify(keras_build, tmp_p
     assert_classifies_through_v1_classify(keras_build["dirs"]["int8"], NAME, tmp_path)
 
 
-def test_keras_row_in_the_model_report(keras_build, tmp_path):
-    """Test-split accuracy of every variant, written beside the default report (and into it when built)."""
-    texts, labels = keras_build["splits"]["test"]
-    results = example_results(NAME, keras_build["dirs"], keras_build["training"], texts, labels)
+def assert_report_row(build: dict, name: str, label: str, tmp_path) -> dict:
+    """Test-split accuracy of every variant, written beside the default report (and into it when built),
+    next to the fine-tuned MiniLM: one section however often it is written. Returns the results."""
+    texts, labels = build["splits"]["test"]
+    results = example_results(name, build["dirs"], build["training"], texts, labels)
     # the example learns the task: well above the majority class (~43 % of the test split)
     assert results["variants"]["fp32"]["test"]["accuracy"] >= 0.65, results["variants"]
     (tmp_path / "report.md").write_text("# Default models: evaluation report\n")
@@ -159,8 +162,16 @@ def test_keras_row_in_the_model_report(keras_build, tmp_path):
     assert report.count("## Bring your Keras model") == 1
     assert "| fine-tuned MiniLM (sentiment) | int8 | 21.93 | 80.9% | 0.794 |" in report
     acc = results["variants"]["int8"]["test"]["accuracy"]
-    assert f"| Keras LSTM ({NAME}) | int8 |" in report and f"| {acc:.1%} |" in report
-    assert json.loads((tmp_path / KERAS_RESULTS).read_text())["variants"]["int8"]["test"]["n"] == len(texts)
+    assert f"| {label} ({name}) | int8 |" in report and f"| {acc:.1%} |" in report
+    results_file = EXAMPLES[results["format"]][0]
+    assert json.loads((tmp_path / results_file).read_text())["variants"]["int8"]["test"]["n"] == len(texts)
     if (DIST / "report.md").is_file():  # the real report, next to the fine-tuned MiniLM
         write_keras_results(DIST, results)
         assert "fine-tuned MiniLM (sentiment)" in (DIST / "report.md").read_text()
+        assert f"| {label} ({name}) | int8 |" in (DIST / "report.md").read_text()
+    return results
+
+
+def test_keras_row_in_the_model_report(keras_build, tmp_path):
+    results = assert_report_row(keras_build, NAME, "Keras LSTM", tmp_path)
+    assert results["format"] == "keras"

@@ -1,0 +1,156 @@
+"""Bring your Keras model as a TensorFlow SavedModel, end to end: the example's Embedding + LSTM trained
+with TensorFlow in the tools venv (tf_tools.py; the test creates it from PyPI when missing, ~2 min,
+1.6 GB), saved with ``model.export``, `build --source saved_model/` (tf2onnx in that venv), the
+tokenizer checked token for token against TensorFlow's own TextVectorization, parity with
+TensorFlow's predictions, fp16/int8 through the usual gates, published to S3 (moto) and answering
+/v1/classify; its test-split accuracy goes into the model report.
+
+Parity tolerance: 1e-4 absolute on every class probability (export.PARITY_ATOL["classify"]), the
+ONNX graph fed as the runtime feeds it (right-padded micro-batches) vs TensorFlow on Keras's padding.
+Skipped only when PyPI cannot be reached (the reason is in pytest's summary).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import json
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("keras") is None:  # `make test` installs the keras extra
+    pytest.skip("the keras extra is not installed: pip install -e '.[keras]'", allow_module_level=True)
+
+from functions.nlp.model import InferenceModel  # noqa: E402
+from functions.nlp.text_encoder import TextEncoder  # noqa: E402
+from model_artifacts.cli import main  # noqa: E402
+from model_artifacts.config import SENTIMENT_LABELS  # noqa: E402
+from model_artifacts.export import PARITY_ATOL  # noqa: E402
+from model_artifacts.keras_example import (ExampleConfig, corpus_splits, train_saved_model_example,  # noqa: E402
+                                           write_eval_csv)
+from model_artifacts.tf_build import convert_in_tools  # noqa: E402
+from model_artifacts.tf_tools import TF_ENV, tf_vectorize  # noqa: E402
+from tests.functional.test_keras_model import (assert_classifies_through_v1_classify,  # noqa: E402
+                                               assert_report_row, assert_variants_pass_the_fidelity_gates)
+from tests.support.tf_tools import tools_or_skip  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(900),
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+NAME = "tf-lstm"
+CHECK_TEXTS = 1000  # validation texts: int8/fp16 agreement with TensorFlow, and the --eval-csv numbers
+
+
+@pytest.fixture(scope="module")
+def tools():
+    return tools_or_skip()
+
+
+@pytest.fixture(scope="module")
+def saved_model_build(tools, tmp_path_factory):
+    root = tmp_path_factory.mktemp("savedmodel")
+    training = train_saved_model_example(root / "src")
+    splits = corpus_splits()
+    texts, labels = splits["validation"]
+    write_eval_csv(root / "eval.csv", texts[:CHECK_TEXTS], labels[:CHECK_TEXTS])
+    start = time.perf_counter()
+    code = main(["build", "--source", str(root / "src" / "saved_model"), "--vocab", str(root / "src" / "vocab.json"),
+                 "--task", "classify", "--labels", ",".join(SENTIMENT_LABELS), "--name", NAME,
+                 "--eval-csv", str(root / "eval.csv"), "--out", str(root / "dist")])
+    assert code == 0
+    print(f"SavedModel build (conversion, parity, fp16, int8, evaluation): {time.perf_counter() - start:.1f} s")
+    aliases = json.loads((root / "dist" / NAME / "aliases.json").read_text())
+    dirs = {v: root / "dist" / NAME / aliases[v] for v in ("fp32", "fp16", "int8")}
+    vocab = json.loads((root / "src" / "vocab.json").read_text())
+    return {"root": root, "dirs": dirs, "training": training, "splits": splits, "vocab": vocab}
+
+
+def test_tokenizer_json_matches_tensorflow_text_vectorization(saved_model_build):
+    """The artifact's tokenizer.json, read by the runtime's own encoder, vs TensorFlow's TextVectorization."""
+    length = ExampleConfig().sequence_length
+    encoder = TextEncoder.from_file(saved_model_build["dirs"]["int8"] / "tokenizer.json", length)
+    texts = saved_model_build["splits"]["test"][0] + [
+        "Don't   STOP\tme-now...", "café CAFÉ naïve 😀 ÉTÉ", "unseenwordxyz [PAD] [UNK] [pad]", "a\xa0b\x0bc\rd",
+        "it's #1 @user http://t.co/x?y=1&z=2", "under_score back\\slash 'quoted' \"double\""]
+    ours = encoder.encode(texts).ids
+    theirs = tf_vectorize(saved_model_build["vocab"], texts)
+    mismatched = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a.tolist() != b[:length]]
+    assert not mismatched, [(texts[i], ours[i].tolist(), theirs[i]) for i in mismatched[:3]]
+    assert encoder.pad_id == 0
+    assert any(1 in row.tolist() for row in ours)  # OOV words exist and get TextVectorization's OOV id
+
+
+def test_fp32_matches_tensorflow_predictions_through_the_runtime(saved_model_build, tmp_path):
+    """TensorFlow's predictions on its own ids (TextVectorization, then pad_sequences) vs the runtime."""
+    texts = saved_model_build["splits"]["test"][0][:300] + ["ok", "?!"]
+    model = InferenceModel.from_dir(saved_model_build["dirs"]["fp32"], batch_size=8)
+    rows = tf_vectorize(saved_model_build["vocab"], texts)
+    tensorflow = convert_in_tools(saved_model_build["root"] / "src" / "saved_model", rows, None, "post", "post",
+                                  tmp_path)
+    worst = float(np.abs(model.run(texts).outputs - np.asarray(tensorflow["outputs"])).max())
+    assert worst <= PARITY_ATOL["classify"], worst
+    build = model.manifest.metrics["build"]
+    assert build["parity_max_abs_diff_vs_keras"] <= PARITY_ATOL["classify"]
+    assert build["tokenizer"]["identical"] and build["tokenizer"]["checked"] >= CHECK_TEXTS
+    assert build["saved_model"]["signature"] == "serving_default" and build["output"] == "probabilities"
+    assert model.manifest.source["format"] == "tf-savedmodel"
+    print(f"parity vs TensorFlow: build {build['parity_max_abs_diff_vs_keras']:.2g}, runtime {worst:.2g}; "
+          f"tf2onnx conversion {build['saved_model']['conversion_seconds']} s")
+
+
+def test_fp16_and_int8_pass_the_fidelity_gates(saved_model_build):
+    assert_variants_pass_the_fidelity_gates(saved_model_build["dirs"], CHECK_TEXTS)
+
+
+def test_published_saved_model_classifies_through_v1_classify(saved_model_build, tmp_path):
+    assert_classifies_through_v1_classify(saved_model_build["dirs"]["int8"], NAME, tmp_path)
+
+
+def test_saved_model_row_in_the_model_report(saved_model_build, tmp_path):
+    results = assert_report_row(saved_model_build, NAME, "TF SavedModel LSTM", tmp_path)
+    assert "## Bring your Keras model: a TensorFlow SavedModel" in (tmp_path / "report.md").read_text()
+    print({v: e["test"] for v, e in results["variants"].items()}, f"trained in {results['training']['seconds']} s")
+
+
+# SavedModels the runtime cannot serve, written by TensorFlow in the tools venv
+REFUSED = '''
+import sys, numpy as np, tensorflow as tf, keras
+out = sys.argv[1]
+a, b = keras.Input((6,), dtype="int32", name="title_ids"), keras.Input((6,), dtype="int32", name="body_ids")
+embed, pool = keras.layers.Embedding(20, 4), keras.layers.GlobalAveragePooling1D()
+joined = keras.layers.Concatenate()([pool(embed(a)), pool(embed(b))])
+keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(joined)).export(out + "/multi", verbose=False)
+vectorize = keras.layers.TextVectorization(max_tokens=50, output_sequence_length=6, name="vectorize")
+vectorize.adapt(["the film was good", "bad film"])
+text = keras.Input((1,), dtype="string", name="text")
+pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4)(vectorize(text)))
+keras.Model(text, keras.layers.Dense(2, activation="softmax")(pooled)).export(out + "/strings", verbose=False)
+class Custom(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.ones((6, 2)))
+    @tf.function(input_signature=[tf.TensorSpec((None, 6), tf.int32, name="token_ids")])
+    def serve(self, ids):
+        x = tf.numpy_function(lambda v: np.sqrt(v).astype(np.float32), [tf.cast(ids, tf.float32)], tf.float32)
+        return {"probabilities": tf.nn.softmax(tf.reshape(x, (-1, 6)) @ self.w)}
+custom = Custom()
+tf.saved_model.save(custom, out + "/custom", signatures={"serving_default": custom.serve})
+'''
+
+
+def test_saved_models_the_runtime_cannot_serve_are_refused_naming_the_input_or_op(tools, tmp_path, capsys):
+    subprocess.run([str(tools), "-c", REFUSED, str(tmp_path)], check=True, capture_output=True,
+                   env={**os.environ, **TF_ENV})
+    (tmp_path / "vocab.json").write_text(json.dumps({"vocabulary": ["", "[UNK]", "film"]}))
+    expected = {
+        "multi": r"signature 'serving_default' takes 2 inputs \('body_ids', 'title_ids'\): multi-input",
+        "strings": r"input 'text' takes strings: .*StringLower.*'[^']*vectorize[^']*'.*token ids in",
+        "custom": r"TensorFlow ops with no ONNX form \(custom ops, py_function\): PyFunc",
+    }
+    for case, message in expected.items():
+        code = main(["build", "--source", str(tmp_path / case), "--vocab", str(tmp_path / "vocab.json"), "--task",
+                     "classify", "--labels", "a,b", "--name", case, "--max-length", "6", "--out", str(tmp_path / "out")])
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert re.search(message, err), (case, err)
