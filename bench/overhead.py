@@ -10,54 +10,104 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import statistics
+import uuid
 from contextlib import redirect_stdout
 
 from bench.stack import handler_stack
 
-LEAN = {"SNLP_ACCESS_LOG_SAMPLE_RATE": "0.1", "SNLP_METRICS_PER_MODEL": "false"}
+# one lever at a time, then all of them (the lean stage's values in config/stages.yml)
+ONE_LEVER = {
+    "access log 10 %": {"SNLP_ACCESS_LOG_SAMPLE_RATE": "0.1"},
+    "access log lean fields": {"SNLP_ACCESS_LOG_FIELDS": "lean"},
+    "no per-model metrics": {"SNLP_METRICS_PER_MODEL": "false"},
+    "usage flushed every 10 requests": {"SNLP_USAGE_FLUSH_REQUESTS": "10"},
+}
+LEAN = {k: v for env in ONE_LEVER.values() for k, v in env.items()}
+LEVER_KEYS = ("access_log_sample_rate", "access_log_fields", "metrics_per_model", "usage_flush_requests")
 
 
-def settings(stage: str = "prod") -> dict[str, dict[str, str]]:
-    """label -> environment: the stage's overhead levers, and the lean ones."""
-    from infra.config import load_config
+def stage_levers(stage: str) -> dict[str, str]:
+    """The overhead levers' environment as ``stage`` deploys it (infra.config.function_environment)."""
+    from functions.settings import ENV
+    from infra.config import function_environment, load_config, resource_names
 
-    cfg = load_config().stage(stage)
-    as_configured = {"SNLP_ACCESS_LOG_SAMPLE_RATE": str(cfg.access_log_sample_rate),
-                     "SNLP_METRICS_PER_MODEL": str(cfg.metrics_per_model).lower()}
-    return {f"stage {stage}": as_configured, "lean (access log 10 %, no per-model metrics)": LEAN}
+    env = function_environment(load_config().stage(stage), "api", resource_names(stage), queue_url="")
+    return {ENV[k]: env[ENV[k]] for k in LEVER_KEYS}
+
+
+def settings(stage: str = "prod", lean_stage: str = "lean") -> dict[str, dict[str, str]]:
+    """label -> environment: the stage's overhead levers, each lean lever alone on top of them, all
+    lean levers together, and the lean stage's own (where config/stages.yml has one)."""
+    from infra.config import ConfigError
+
+    base = stage_levers(stage)
+    out = {f"stage {stage}": base}
+    out.update({f"{stage} + {label}": {**base, **env} for label, env in ONE_LEVER.items()})
+    out[f"{stage} + all lean levers"] = {**base, **LEAN}
+    try:
+        out[f"stage {lean_stage}"] = stage_levers(lean_stage)
+    except ConfigError:
+        pass
+    return out
 
 
 def measure(texts: list[str], env: dict[str, str], requests: int = 200) -> dict:
+    """Bytes written and DynamoDB units per successful request, split by line kind (the sweep's
+    classifier: access lines, per-model EMF, the rest). Each event carries its own UUID request
+    id, as API Gateway sends (sampling is decided by it); the bench's Lambda context names a short
+    function and request id, so a full line is ~60 B shorter here than on Lambda."""
     from botocore.client import BaseClient
 
-    from infra.cost.sweep_worker import Calls
+    from infra.cost.sweep_worker import Calls, log_kinds
+    from infra.local.events import http_v2_event
 
     saved, original = dict(os.environ), BaseClient._make_api_call
     os.environ.update(POWERTOOLS_LOG_LEVEL="INFO", POWERTOOLS_METRICS_DISABLED="false", **env)
     calls, out = Calls(), io.StringIO()
     calls.install()
     try:
-        with redirect_stdout(out), handler_stack(environ_overrides=env) as (invoke, _):
-            invoke("POST", "/v1/classify", {"model": "sentiment", "texts": [texts[0]]})  # cold: loads the model
+        with redirect_stdout(out), handler_stack(environ_overrides=env) as (invoke, token):
+            headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+            ids = random.Random(0)
+
+            def classify(text: str) -> int:  # a UUID request id per event, as API Gateway sends: sampling is by it
+                event = http_v2_event("POST", "/v1/classify", body={"model": "sentiment", "texts": [text]},
+                                      headers=headers)
+                event["requestContext"]["requestId"] = str(uuid.UUID(int=ids.getrandbits(128), version=4))
+                return invoke.handler(event, invoke.context)["statusCode"]
+
+            # Powertools configures the "api" logger once per process: point it at this row's sink
+            logger = invoke.runtime.logger
+            level, stream = logger.log_level, logger.registered_handler.setStream(out)
+            logger.setLevel("INFO")
+            classify(texts[0])  # cold: loads the model
             bytes0, before = len(out.getvalue().encode()), calls.snapshot()
             for i in range(requests):
-                status, _ = invoke("POST", "/v1/classify", {"model": "sentiment", "texts": [texts[i % len(texts)]]})
+                status = classify(texts[i % len(texts)])
                 assert status == 200, status
-            log_bytes = len(out.getvalue().encode()) - bytes0
+            written = out.getvalue().encode()[bytes0:]
             after = calls.snapshot()
+            logger.setLevel(level)
+            logger.registered_handler.setStream(stream)
     finally:
         BaseClient._make_api_call = original
         os.environ.clear()
         os.environ.update(saved)
     _, _, reads, writes = (a - b for a, b in zip(after, before))
-    return {"requests": requests, "log_bytes_per_request": round(log_bytes / requests, 1),
+    kinds = log_kinds(written)
+    return {"requests": requests, "log_bytes_per_request": round(len(written) / requests, 1),
+            "access_lines_per_request": round(kinds["access_lines"] / requests, 3),
+            "access_line_bytes": round(kinds["access_bytes"] / kinds["access_lines"]) if kinds["access_lines"] else None,
+            "emf_model_bytes_per_request": round(kinds["emf_model_bytes"] / requests, 1),
             "ddb_write_units_per_request": round(writes / requests, 3),
             "ddb_read_units_per_request": round(reads / requests, 3)}
 
 
 def rows(texts: list[str], requests: int = 200, stage: str = "prod") -> list[dict]:
-    return [{"setting": label, **measure(texts, env, requests)} for label, env in settings(stage).items()]
+    return [{"setting": label, **{k.removeprefix("SNLP_").lower(): v for k, v in env.items()},
+             **measure(texts, env, requests)} for label, env in settings(stage).items()]
 
 
 
@@ -95,7 +145,7 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
     from bench.raw import raw_onnx_runner, variant_dirs
     from infra.local.events import http_v2_event
 
-    env = {**settings(stage)[f"stage {stage}"], "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false",
+    env = {**stage_levers(stage), "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false",
            "SNLP_USAGE_FLUSH_REQUESTS": "1000000", "SNLP_USAGE_FLUSH_INTERVAL_S": "86400"}
     saved, original = dict(os.environ), BaseClient._make_api_call
     aws = {"calls": 0, "s": 0.0}
@@ -166,4 +216,4 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
     return rows
 
 
-__all__ = ["rows", "measure", "settings", "lean_rows", "LEAN", "LEAN_GOAL_MS", "LEAN_CASES"]
+__all__ = ["rows", "measure", "settings", "stage_levers", "lean_rows", "LEAN", "ONE_LEVER", "LEAN_GOAL_MS", "LEAN_CASES"]

@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "model_artifacts" / "dist"
 THREAD_RULE = f"inference threads: 1 below {TWO_THREADS_FROM_MB} MB (measured), then one per visible core"
 # environment names that are resource names or per-host plumbing, not settings of the measurement
-_NOT_SETTINGS = ("BUCKET", "TABLE", "QUEUE", "STAGE", "PRELOAD", "THREADS", "POWERTOOLS_SERVICE_NAME")
+# ... and the overhead levers the model prices from the measured bytes and units (log_bytes.py, the
+# usage flush rule): a stage that sets them otherwise is priced, not stale
+_NOT_SETTINGS = ("BUCKET", "TABLE", "QUEUE", "STAGE", "PRELOAD", "THREADS", "POWERTOOLS_SERVICE_NAME",
+                 "ACCESS_LOG", "METRICS_PER_MODEL", "USAGE_FLUSH")
 
 
 def git_commit(repo: Path = REPO) -> str:

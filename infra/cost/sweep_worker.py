@@ -194,16 +194,17 @@ def main(spec_path: str, out_path: str) -> int:
     init_log = _log_size()
     texts = spec["texts"]
 
-    def timed(batch: list[str]) -> tuple[float, int, int, tuple, float]:
+    def timed(batch: list[str]) -> tuple[float, int, int, tuple, float, dict]:
         before, log_before = calls.snapshot(), _log_size()
         c0, t0 = time.process_time(), time.perf_counter()
         size = request(batch)
         ms, cpu_ms = (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
-        after = calls.snapshot()
-        return ms, size, _log_size() - log_before, tuple(a - b for a, b in zip(after, before)), cpu_ms
+        after, log_after = calls.snapshot(), _log_size()
+        kinds = log_kinds(_read_log(spec["log_path"], log_before, log_after))
+        return ms, size, log_after - log_before, tuple(a - b for a, b in zip(after, before)), cpu_ms, kinds
 
     init_cpu_ms = time.process_time() * 1e3
-    first_ms, _, first_log, first_calls, first_cpu_ms = timed(texts[:1])
+    first_ms, _, first_log, first_calls, first_cpu_ms, _ = timed(texts[:1])
     result: dict[str, Any] = {
         "cold": {"init_ms": init_ms, "first_request_ms": first_ms, "texts": 1,
                  "init_cpu_ms": init_cpu_ms, "first_request_cpu_ms": first_cpu_ms,
@@ -225,6 +226,10 @@ def main(spec_path: str, out_path: str) -> int:
             "response_bytes": sum(s[1] for s in samples) / reps,
             "request_bytes": len(json.dumps({"model": spec.get("model_ref", ""), "texts": batch}).encode()),
             "log_bytes": sum(s[2] for s in samples) / reps,
+            # the same bytes by kind (log_bytes.py prices sampling, lean fields and per-model metrics from them)
+            "log_access_bytes": sum(s[5]["access_bytes"] for s in samples) / reps,
+            "log_access_lines": sum(s[5]["access_lines"] for s in samples) / reps,
+            "log_emf_model_bytes": sum(s[5]["emf_model_bytes"] for s in samples) / reps,
             "ddb_read_units": sum(s[3][2] for s in samples) / reps,
             "ddb_write_units": sum(s[3][3] for s in samples) / reps,
         }
@@ -234,6 +239,31 @@ def main(spec_path: str, out_path: str) -> int:
     result["cpu_s"] = sum(os.times()[:2])
     Path(out_path).write_text(json.dumps(result))
     return 0
+
+
+def log_kinds(text: bytes) -> dict[str, int]:
+    """Bytes (newline included) of access log lines and of per-model EMF documents in ``text``;
+    the rest (service-level EMF, warnings) is log_bytes minus these."""
+    out = {"access_bytes": 0, "access_lines": 0, "emf_model_bytes": 0}
+    for line in text.splitlines(keepends=True):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("message") == "request" or "route" in doc:  # full (Powertools) or lean access line
+            out["access_bytes"] += len(line)
+            out["access_lines"] += 1
+        elif "_aws" in doc and "model" in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]:
+            out["emf_model_bytes"] += len(line)
+    return out
+
+
+def _read_log(path: str, start: int, end: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
 
 
 def _log_size() -> int:
