@@ -25,6 +25,10 @@ _NOT_SETTINGS = ("BUCKET", "TABLE", "QUEUE", "STAGE", "PRELOAD", "THREADS", "POW
                  "ACCESS_LOG", "METRICS_PER_MODEL", "USAGE_FLUSH")
 
 
+def _not_setting(name: str) -> bool:
+    return any(part in name for part in _NOT_SETTINGS)
+
+
 def git_commit(repo: Path = REPO) -> str:
     """HEAD's short hash, '+dirty' when tracked files differ; 'unknown' outside git."""
     try:
@@ -50,7 +54,7 @@ def stage_settings(stage: str) -> dict[str, str]:
     from infra.config import function_environment, load_config, resource_names
 
     env = function_environment(load_config().stage(stage), "api", resource_names(stage), queue_url="")
-    out = {k: v for k, v in env.items() if not any(part in k for part in _NOT_SETTINGS)}
+    out = {k: v for k, v in env.items() if not _not_setting(k)}
     out["micro_batch_size"] = str(Settings.batch_size)
     out["threads"] = THREAD_RULE
     return dict(sorted(out.items()))
@@ -81,7 +85,7 @@ def differences(measured: Mapping[str, Any] | None, now: Mapping[str, Any]) -> l
                        f"built now prod {aliases.get('prod')} / int8 {aliases.get('int8')}")
     if measured.get("build_key") != now.get("build_key") and now.get("build_key"):
         out.append("the model build key differs (the default build changed since the measurement)")
-    was, is_ = measured.get("settings", {}), now.get("settings", {})
+    was, is_ = ({k: v for k, v in side.get("settings", {}).items() if not _not_setting(k)} for side in (measured, now))
     for key in sorted(set(was) | set(is_)):
         if was.get(key) != is_.get(key):
             out.append(f"setting {key}: measured {was.get(key)!r}, stage now {is_.get(key)!r}")

@@ -123,3 +123,30 @@ def test_the_lean_stage_in_config_is_the_lean_one():
     assert (lean.api_type, lean.tracing, lean.lambda_log_format) == ("url", False, "json_quiet")
     assert lean.access_log_sample_rate < 1 and lean.access_log_fields == "lean" and not lean.metrics_per_model
     assert lean.usage_flush_requests > 1 and lean.reserved_concurrency  # the bound needs the cap
+
+
+def test_levers_the_model_prices_do_not_make_a_measurement_stale():
+    from infra.cost.stamp import differences
+
+    models = {"sentiment": {"prod": "v1-int8", "int8": "v1-int8"}}
+    was = {"models": models, "settings": {"SNLP_ACCESS_LOG_SAMPLE_RATE": "1", "SNLP_USAGE_FLUSH_REQUESTS": "1",
+                                          "SNLP_METRICS_PER_MODEL": "true", "SNLP_MAX_TEXTS": "64"}}
+    lean = {"models": models, "settings": {"SNLP_ACCESS_LOG_SAMPLE_RATE": "0.1", "SNLP_ACCESS_LOG_FIELDS": "lean",
+                                           "SNLP_USAGE_FLUSH_REQUESTS": "10", "SNLP_MAX_TEXTS": "64"}}
+    assert differences(was, lean) == []
+    other = {"models": models, "settings": {"SNLP_MAX_TEXTS": "8"}}
+    assert differences(was, other) == ["setting SNLP_MAX_TEXTS: measured '64', stage now '8'"]
+
+
+def test_profiles_read_the_split_and_the_levers_a_sweep_recorded(sample):
+    from infra.cost.measurements import Measurements
+
+    doc = json.loads(json.dumps(sample.doc))
+    doc["overhead_levers"] = {"access_log_sample_rate": 1, "access_log_fields": "full", "metrics_per_model": True,
+                              "usage_flush_requests": 1}
+    run = next(r for r in doc["runs"] if (r["model"], r["variant"], r["memory_mb"]) == ("sentiment", "int8", 1769))
+    for warm in run["warm"].values():
+        warm.update(log_access_bytes=630.0, log_access_lines=1.0, log_emf_model_bytes=346.0)
+    p = Measurements(doc).profile("sentiment", "int8", 1769)
+    assert (p.log_access_bytes, p.log_emf_model_bytes, p.measured_flush_requests) == (630.0, 346.0, 1)
+    assert sample.profile("sentiment", "int8", 1769).log_access_bytes is None  # older files: derived
