@@ -154,3 +154,24 @@ def test_saved_models_the_runtime_cannot_serve_are_refused_naming_the_input_or_o
         assert code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert re.search(message, err), (case, err)
+
+
+# tokens TensorFlow's byte-level string ops treat differently from Python's str methods
+VOCABULARY = ["", "[UNK]", "café", "cafÉ", "été", "ÉtÉ", "naïve", "a\xa0b", "c", "d", "don't", "dont", "under_score",
+              "underscore", "me-now", "menow", "stop", "STOP", "the", "film", "😀", "ß", "İ", "i̇"]
+TRICKY = ["Don't   STOP\tme-now...", "café CAFÉ Café naïve 😀 ÉTÉ été", "a\xa0b\x0bc\rd\x0cc\n\nd", "İ i̇ ß SS",
+          "under_score back\\slash 'quoted' \"double\" the,film.the", "", "?!", "  leading and trailing  "]
+
+
+@pytest.mark.parametrize("standardize", ["lower_and_strip_punctuation", "lower", "strip_punctuation", None])
+def test_text_vectorization_rules_match_tensorflow(tools, tmp_path, standardize):
+    """keras_vocab's TextVectorization rules (ASCII-only lowercasing, ASCII whitespace, TensorFlow's
+    punctuation class) vs TensorFlow's own layer, on a vocabulary where those differences show."""
+    from model_artifacts.keras_vocab import load_vocab, word_tokenizer
+
+    config = {"vocabulary": VOCABULARY, "standardize": standardize, "split": "whitespace"}
+    (tmp_path / "vocab.json").write_text(json.dumps(config))
+    ours = [e.ids for e in word_tokenizer(load_vocab(tmp_path / "vocab.json"), 64).encode_batch(TRICKY)]
+    theirs = tf_vectorize(config, TRICKY, tools)
+    assert ours == theirs, [(t, a, b) for t, a, b in zip(TRICKY, ours, theirs) if a != b]
+    assert any(i not in (0, 1) for row in theirs for i in row)  # the vocabulary is hit, not only OOV
