@@ -16,7 +16,12 @@ the fidelity goals, see ``build.pick_int8``):
 - reduce_range (7-bit weights): onnxruntime's AVX2 u8 x s8 kernel (no VNNI) sums pairs of
   products in int16, which saturates once activations fill their range, as they do after the
   outliers are removed (0.77 -> 0.996 cos mean with it);
-- embedding tables (Gather on a constant): int8 with one scale per row, Cast + Mul back.
+- embedding tables (Gather on a constant): int8 with one scale per row, Cast + Mul back;
+- padding never widens a range (``mask_padding``): each dynamic quantizer of a token activation
+  sees the pad positions zeroed (their rows never reach a real token: keys are masked and the
+  pooling skips them), so a padded batch quantizes the real tokens as tightly as it can. Without
+  it, padding cost dynamic int8 ~0.0015 of mean cosine on a padded golden batch (MiniLM, every
+  MatMul's outliers split: 0.9951 -> 0.9965 mean, 0.9824 -> 0.9887 min with it).
 quant_pre_process is skipped: its symbolic shape inference fails on this graph.
 """
 from __future__ import annotations
@@ -238,6 +243,33 @@ def split_outliers(model: onnx.ModelProto, amax: Mapping[str, np.ndarray], patte
     return chosen
 
 
+def mask_padding(model: onnx.ModelProto, mask_input: str = "attention_mask") -> int:
+    """Zero the pad positions of every [batch, tokens, hidden] input of a DynamicQuantizeLinear
+    (one Mul by the attention mask), so its per-tensor range comes from real tokens only. Returns
+    how many quantizers were masked; 0 when the graph has no ``mask_input``."""
+    graph = model.graph
+    if mask_input not in {i.name for i in graph.input}:
+        return 0
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    rank = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.value_info, *inferred.input)}
+    mask3 = "pad_mask/unsqueezed"
+    head = [helper.make_node("Cast", [mask_input], ["pad_mask/float"], name="pad_mask/Cast", to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["pad_mask/float", "pad_mask/axes"], [mask3], name="pad_mask/Unsqueeze")]
+    nodes, masked = [], 0
+    for node in graph.node:
+        if node.op_type == "DynamicQuantizeLinear" and rank.get(node.input[0]) == 3:
+            masked += 1
+            zeroed = f"{node.input[0]}/pad_zeroed"
+            nodes.append(helper.make_node("Mul", [node.input[0], mask3], [zeroed], name=f"{node.name}/pad_mask"))
+            node.input[0] = zeroed
+        nodes.append(node)
+    if masked:
+        graph.initializer.append(helper.make_tensor("pad_mask/axes", TensorProto.INT64, [1], [2]))
+        del graph.node[:]
+        graph.node.extend(head + nodes)
+    return masked
+
+
 def to_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = INT8_RECIPES["all-matmuls"],
             run_batches: Callable[[str], Iterable[tuple[dict[str, np.ndarray], np.ndarray]]] | None = None) -> dict:
     """Write the int8 variant; returns build facts (kept MatMuls, outlier channels per activation).
@@ -265,6 +297,7 @@ def to_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = INT8_RECIPES[
                          reduce_range=recipe.reduce_range, op_types_to_quantize=["MatMul"], nodes_to_exclude=kept,
                          extra_options={"MatMulConstBOnly": True})
         model = onnx.load(str(staged))
+    facts["masked_quantizers"] = mask_padding(model)
     rowwise_int8_gathers(model)
     fp16_stored_weights(model, kept)
     onnx.checker.check_model(model)
@@ -272,6 +305,6 @@ def to_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = INT8_RECIPES[
     return facts
 
 
-__all__ = ["Int8Recipe", "INT8_RECIPES", "to_fp16", "to_int8", "activation_absmax", "outlier_channels",
+__all__ = ["Int8Recipe", "INT8_RECIPES", "to_fp16", "to_int8", "mask_padding", "activation_absmax", "outlier_channels",
            "split_outliers", "matmul_names", "rowwise_int8_gathers",
            "fp16_stored_weights"]

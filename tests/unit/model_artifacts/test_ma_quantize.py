@@ -109,3 +109,42 @@ def test_outlier_recipe_without_calibration_is_refused(tmp_path):
     _graph(tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="calibration"):
         to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", Int8Recipe("x", outliers="MatMul$"))
+
+
+def _masked_graph(path) -> None:
+    """y = (x @ W) * mask: a token activation with an attention mask, as in BERT."""
+    w = RNG.normal(0, 0.2, (CHANNELS, OUT)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"], name="/model/encoder/layer.0/intermediate/dense/MatMul"),
+             helper.make_node("Cast", ["attention_mask"], ["mf"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["mf", "axes"], ["m3"]),
+             helper.make_node("Mul", ["xw", "m3"], ["y"])]
+    graph = helper.make_graph(nodes, "tiny-masked",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", CHANNELS]),
+                               helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["B", "T"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", OUT])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([2]), "axes")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_padding_never_changes_the_real_tokens_int8_output(tmp_path):
+    """Pad rows with huge activations would widen a per-tensor dynamic range; masked, the real
+    tokens quantize exactly as without the padding."""
+    _masked_graph(tmp_path / "m.onnx")
+    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    assert facts["masked_quantizers"] == 1
+    session = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    x = RNG.normal(0, 1, (1, 6, CHANNELS)).astype(np.float32)
+    alone = session.run(None, {"x": x, "attention_mask": np.ones((1, 6), np.int64)})[0]
+    padded_x = np.concatenate([x, 40 * RNG.normal(0, 1, (1, 4, CHANNELS)).astype(np.float32)], axis=1)
+    mask = np.array([[1] * 6 + [0] * 4], np.int64)
+    padded = session.run(None, {"x": padded_x, "attention_mask": mask})[0]
+    np.testing.assert_array_equal(padded[:, :6], alone)
+    assert not padded[:, 6:].any()
+
+
+def test_graphs_without_an_attention_mask_are_not_masked(tmp_path):
+    _graph(tmp_path / "m.onnx")
+    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    assert facts["masked_quantizers"] == 0
