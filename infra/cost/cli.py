@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import stamp
@@ -89,6 +90,7 @@ def _context(args):
                         args.token_cache_hit_rate, args.versions_kept, traffic=shape,
                         active_tokens=args.active_tokens)  # bad traffic fails first
     stage = read_stage(args.stage)
+    workload = replace(workload, usage_flush_requests=stage.usage_flush_requests)  # usage metered as the stage does
     prices = load_prices(args.region or stage.region)
     meas = Measurements.load(args.measurements) if args.measurements else Measurements.latest()
     return stage, prices, meas, workload
