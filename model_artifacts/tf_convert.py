@@ -23,6 +23,8 @@ import tensorflow as tf
 STRING_OPS = {"StringLower", "StaticRegexReplace", "RegexReplace", "StringSplitV2", "StringSplit",
               "LookupTableFindV2", "LookupTableImportV2", "StringToHashBucketFast", "StringNGrams", "UnicodeDecode"}
 INT_DTYPES = (tf.int32, tf.int64)
+# input names of BERT-family signatures (Hugging Face TF models; TF Hub / Model Garden encoders)
+BERT_INPUTS = {"input_ids", "attention_mask", "token_type_ids", "input_word_ids", "input_mask", "input_type_ids"}
 
 
 class ConversionError(Exception):
@@ -52,6 +54,11 @@ def check_signature(name: str, func, length: int | None) -> tuple[str, tf.Tensor
     """(input name, its spec, output name, sequence length) of a one-input, one-output id signature."""
     inputs = func.structured_input_signature[1]
     outputs = func.structured_outputs
+    if len(inputs) != 1 and set(inputs) & BERT_INPUTS:
+        raise ConversionError(f"signature {name!r} takes {', '.join(map(repr, sorted(inputs)))}: a BERT-family "
+                              "model, whose WordPiece preprocessing is not a word vocabulary; save the fine-tune "
+                              "as a Hugging Face directory (save_pretrained; PyTorch weights, from_tf=True) and "
+                              "build from that")
     if len(inputs) != 1:
         raise ConversionError(f"signature {name!r} takes {len(inputs)} inputs ({', '.join(map(repr, sorted(inputs)))}): "
                               "multi-input signatures are not supported; serve one token-id input")

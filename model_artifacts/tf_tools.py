@@ -11,6 +11,7 @@ numpy and the standard library: they are run by path, never imported by the proj
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -60,8 +61,14 @@ def ensure_tools(root: Path | None = None, progress: Callable[[str], None] = pri
     if found:
         return found
     venv = tools_dir(root)
-    shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second build or test waits for the first one's venv
+        return tools_python(root) or _create(venv, progress)
+
+
+def _create(venv: Path, progress: Callable[[str], None]) -> Path:
+    shutil.rmtree(venv, ignore_errors=True)
     base = shutil.which("python3.11") or sys.executable
     progress(f"creating the TensorFlow tools venv {venv} ({', '.join(TOOLS_PINS[:2])}; ~1.6 GB, ~2 min)")
     start = time.perf_counter()

@@ -122,6 +122,9 @@ a, b = keras.Input((6,), dtype="int32", name="title_ids"), keras.Input((6,), dty
 embed, pool = keras.layers.Embedding(20, 4), keras.layers.GlobalAveragePooling1D()
 joined = keras.layers.Concatenate()([pool(embed(a)), pool(embed(b))])
 keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(joined)).export(out + "/multi", verbose=False)
+ids, mask = keras.Input((6,), dtype="int32", name="input_ids"), keras.Input((6,), dtype="int32", name="attention_mask")
+joined = keras.layers.Concatenate()([pool(embed(ids)), pool(embed(mask))])
+keras.Model([ids, mask], keras.layers.Dense(2, activation="softmax")(joined)).export(out + "/bert", verbose=False)
 vectorize = keras.layers.TextVectorization(max_tokens=50, output_sequence_length=6, name="vectorize")
 vectorize.adapt(["the film was good", "bad film"])
 text = keras.Input((1,), dtype="string", name="text")
@@ -145,6 +148,7 @@ def test_saved_models_the_runtime_cannot_serve_are_refused_naming_the_input_or_o
     (tmp_path / "vocab.json").write_text(json.dumps({"vocabulary": ["", "[UNK]", "film"]}))
     expected = {
         "multi": r"signature 'serving_default' takes 2 inputs \('body_ids', 'title_ids'\): multi-input",
+        "bert": r"takes 'attention_mask', 'input_ids': a BERT-family model.*Hugging Face directory",
         "strings": r"input 'text' takes strings: .*StringLower.*'[^']*vectorize[^']*'.*token ids in",
         "custom": r"TensorFlow ops with no ONNX form \(custom ops, py_function\): PyFunc",
     }
