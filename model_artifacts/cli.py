@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dist", type=Path, default=DIST, help="output root (default: %(default)s)")
 
     b = sub.add_parser("build", help="export your own model: a Hugging Face directory or a Keras 3 .keras file")
-    b.add_argument("--source", required=True, type=Path, help="Hugging Face model directory or a .keras file")
+    b.add_argument("--source", required=True, type=Path,
+                   help="Hugging Face model directory, a .keras file or a TensorFlow SavedModel directory")
     b.add_argument("--task", required=True, help="classify (sequence classification) or embed (feature extraction)")
     b.add_argument("--name", required=True, help="artifact name (lowercase, e.g. my-model)")
     b.add_argument("--variants", default=",".join(VARIANTS), help="comma list of fp32,fp16,int8 (default: all)")
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, default=DIST, help="output root (default: %(default)s)")
     k = b.add_argument_group("Keras sources (.keras)")
     k.add_argument("--vocab", type=Path, default=None,
-                   help="Tokenizer.to_json() or TextVectorization vocabulary JSON (see README: Bring your Keras model)")
+                   help="Tokenizer.to_json() or TextVectorization vocabulary JSON (see README: Bring your Keras model; "
+                        "a SavedModel that takes strings brings its own)")
     k.add_argument("--padding", default="post", choices=("post", "pre"),
                    help="where the training data was padded (pad_sequences' padding; TextVectorization: post)")
     k.add_argument("--truncating", default="post", choices=("post", "pre"),
@@ -141,9 +143,6 @@ def _build_keras(args: argparse.Namespace, variants: list[str], labels: list[str
         raise SourceError("Keras sources: only --task classify is supported")
     if args.prune:
         raise SourceError("--prune applies to Hugging Face models only")
-    if args.vocab is None:
-        raise SourceError("a Keras model needs its vocabulary: pass --vocab (Tokenizer.to_json() or the "
-                          "TextVectorization vocabulary)")
     return build_keras_model(args.source, args.vocab, args.name, labels or [], args.out, variants=variants,
                              max_length=args.max_length, padding=args.padding, truncating=args.truncating,
                              eval_csv=args.eval_csv)

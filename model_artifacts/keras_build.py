@@ -54,20 +54,21 @@ def source_key(files: Sequence[Path], config: dict) -> str:
     return cache.input_hash(pipeline, ("keras", "torch", "onnx", "onnxruntime", "tokenizers"), config, files)
 
 
-def source_facts(source: Path, vocab: Path) -> dict:
+def source_facts(source: Path, vocab: Path | None) -> dict:
     """The manifest's ``source``: what was built from, with which exporter."""
     from .tf_tools import TOOLS_PINS
 
     if is_saved_model(source):
         pb = source / "saved_model.pb"
         return {"path": str(source.resolve()), "format": "tf-savedmodel", "tools": list(TOOLS_PINS),
-                "sha256": hashlib.sha256(pb.read_bytes()).hexdigest(), "vocab": vocab.name}
+                "sha256": hashlib.sha256(pb.read_bytes()).hexdigest(),
+                "vocab": vocab.name if vocab else "in the graph (TextVectorization)"}
     return {"path": str(source.resolve()), "format": "keras", "keras": package_version("keras"),
             "torch": package_version("torch"), "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
             "vocab": vocab.name}
 
 
-def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: Sequence[str], out_root: Path, *,
+def build_keras_model(source: str | Path, vocab: str | Path | None, name: str, labels: Sequence[str], out_root: Path, *,
                       variants: Sequence[str] = VARIANTS, max_length: int | None = None, padding: str = "post",
                       truncating: str = "post", eval_csv: str | Path | None = None, check_texts: Sequence[str] | None = None,
                       progress: Callable[[str], None] = print) -> dict[str, Path]:
@@ -77,7 +78,10 @@ def build_keras_model(source: str | Path, vocab: str | Path, name: str, labels: 
     fp16/int8 are checked against Keras (TensorFlow) on ``check_texts``: by default the evaluation CSV's texts
     (only the texts: the gate is agreement with Keras, not accuracy), else the parity texts.
     """
-    source, vocab = Path(source), Path(vocab)
+    source, vocab = Path(source), Path(vocab) if vocab else None
+    if vocab is None and not is_saved_model(source):
+        raise SourceError("a Keras model needs its vocabulary: pass --vocab (Tokenizer.to_json() or the "
+                          "TextVectorization vocabulary)")
     inspect_saved(source)  # a wrong file is the first thing to hear about
     if not labels:
         raise SourceError("a Keras model has no label names: pass --labels neg,neu,pos (in output order)")

@@ -303,12 +303,13 @@ def served_window(length: int, truncating: str) -> int:
 
 
 def served_tokenizer(text: KerasText, length: int, truncating: str, texts: Sequence[str], name: str,
-                     progress: Callable[[str], None], expected: Sequence[Sequence[int]] | None = None):
+                     progress: Callable[[str], None], expected: Sequence[Sequence[int]] | None = None,
+                     truncated: int | None = None):
     """(tokenizer, tokens kept, equivalence facts): the tokenizer checked token for token on ``texts``
     against Keras's preprocessing (or ``expected``: TensorFlow's own ids from the tools venv)."""
     served = served_window(length, truncating)
     tok = word_tokenizer(text, served)
-    equivalence = check_equivalence(text, tok, texts, expected)
+    equivalence = check_equivalence(text, tok, texts, expected, truncated)
     progress(f"{name}: " + (f"tokenizer matches Keras token for token on {equivalence['checked']} texts"
                             if equivalence["checked"] else equivalence["note"]))
     return tok, served, equivalence

@@ -156,9 +156,10 @@ def keras_ids(text: KerasText, texts: Sequence[str]) -> list[list[int]] | None:
 
 
 def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str],
-                      expected: Sequence[Sequence[int]] | None = None) -> dict:
+                      expected: Sequence[Sequence[int]] | None = None, truncated: int | None = None) -> dict:
     """Token-for-token comparison with Keras on ``texts`` (before truncation); raises on any mismatch.
-    ``expected``: Keras's ids computed elsewhere (TensorFlow's TextVectorization in the tools venv)."""
+    ``expected``: Keras's ids computed elsewhere (TensorFlow's TextVectorization in the tools venv),
+    ``truncated`` to their first ``truncated`` ids (a TextVectorization inside a SavedModel's graph)."""
     expected = keras_ids(text, texts) if expected is None else expected
     if expected is None:
         return {"checked": 0, "note": "TextVectorization needs TensorFlow: equivalence not checked here (create the tools venv with "
@@ -166,7 +167,7 @@ def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str
     saved = tokenizer.truncation
     tokenizer.no_truncation()
     try:
-        got = [e.ids for e in tokenizer.encode_batch(list(texts))]
+        got = [e.ids[:truncated] for e in tokenizer.encode_batch(list(texts))]
     finally:
         if saved:
             tokenizer.enable_truncation(max_length=saved["max_length"])

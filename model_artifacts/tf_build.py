@@ -26,7 +26,7 @@ from .config import OPSET, VARIANTS
 from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx
 from .keras_source import (PRE_TRUNCATION_WINDOW, fixed_length_ids, head_kind, load_options, quantized_variants,
                            runtime_parity, sequence_length, served_tokenizer, to_probabilities)
-from .keras_vocab import word_tokenizer
+from .keras_vocab import TV_PUNCTUATION, word_tokenizer
 from .serving import encode, onnx_session, pad_id
 from .tf_tools import run_script, tf_vectorize
 from .tokenization import SourceError, save_artifact_tokenizer
@@ -105,39 +105,69 @@ def compose(prefix: onnx.ModelProto, body: onnx.ModelProto, kind: str, path: Pat
     onnx.save(merged, str(path))
 
 
-def convert_in_tools(source: Path, rows: Sequence[np.ndarray], length: int | None, padding: str, truncating: str,
-                     out: Path, signature: str | None = None) -> dict:
-    """tf_convert.py in the tools venv: ``out``/model.onnx and its facts, TensorFlow's outputs included."""
+def convert_in_tools(source: Path, rows: Sequence[np.ndarray] | None, length: int | None, padding: str,
+                     truncating: str, out: Path, texts: Sequence[str] = (), signature: str | None = None) -> dict:
+    """tf_convert.py in the tools venv: ``out``/model.onnx and its facts, TensorFlow's outputs included
+    (on ``rows`` for a token-id signature, on ``texts`` for a string one)."""
     request = {"saved_model": str(source.resolve()), "signature": signature, "out": str(out), "opset": OPSET,
-               "rows": [list(map(int, r)) for r in rows], "length": length, "padding": padding,
-               "truncating": truncating}
+               "rows": None if rows is None else [list(map(int, r)) for r in rows], "texts": list(texts),
+               "length": length, "padding": padding, "truncating": truncating}
     (out / "request.json").write_text(json.dumps(request), encoding="utf-8")
     run_script("tf_convert.py", ["convert", str(out / "request.json")])
     return json.loads((out / "result.json").read_text(encoding="utf-8"))
 
 
-def export_saved_model(source: Path, vocab: Path, name: str, labels: Sequence[str], work: Path, *,
+def in_graph_vocab(pre: dict, length: int, padding: str, path: Path) -> Path:
+    """The vocab.json of a TextVectorization read out of the graph (tf_convert.text_vectorization)."""
+    where = f"layer {pre['layer']!r} (TextVectorization in the graph)"
+    if pre["split_sep"] not in ("", None):
+        raise SourceError(f"{where} splits on {pre['split_sep']!r}: only whitespace splitting is reproduced")
+    if pre["strip_pattern"] not in (None, TV_PUNCTUATION):
+        raise SourceError(f"{where} strips {pre['strip_pattern']!r}: a custom standardize cannot be reproduced")
+    if padding != "post":
+        raise SourceError(f"{where} pads its output itself (post): drop --padding {padding}")
+    strip = pre["strip_pattern"] is not None
+    standardize = {(True, True): "lower_and_strip_punctuation", (True, False): "lower",
+                   (False, True): "strip_punctuation", (False, False): None}[(pre["lower"], strip)]
+    path.write_text(json.dumps({"vocabulary": pre["vocabulary"], "standardize": standardize, "split": "whitespace",
+                                "output_sequence_length": length}), encoding="utf-8")
+    return path
+
+
+def export_saved_model(source: Path, vocab: Path | None, name: str, labels: Sequence[str], work: Path, *,
                        max_length: int | None = None, padding: str = "post", truncating: str = "post",
                        variants: Sequence[str] = VARIANTS, check_texts: Sequence[str] = PARITY_TEXTS,
                        progress: Callable[[str], None] = print) -> Built:
-    """Tokenizer + tf2onnx conversion + parity with TensorFlow + fp16/int8 (same gates) into ``work``."""
-    text = load_options(vocab, variants, padding, truncating)
-    hint = sequence_length(None, text, max_length) if (max_length or text.sequence_length) else None
-    window = max(PRE_TRUNCATION_WINDOW, hint or 0)  # rows long enough for any truncation the graph does
+    """Tokenizer + tf2onnx conversion + parity with TensorFlow + fp16/int8 (same gates) into ``work``.
+    ``vocab`` may be None where the signature takes strings: its TextVectorization is read from the graph."""
     texts = list(dict.fromkeys([*PARITY_TEXTS, *check_texts]))
-    rows = encode(word_tokenizer(text, window), texts)
+    rows, hint = None, max_length
+    if vocab is not None:
+        text = load_options(vocab, variants, padding, truncating)
+        hint = sequence_length(None, text, max_length) if (max_length or text.sequence_length) else None
+        rows = encode(word_tokenizer(text, max(PRE_TRUNCATION_WINDOW, hint or 0)), texts)
+    window = max(PRE_TRUNCATION_WINDOW, hint or 0)  # rows long enough for any truncation the graph does
     progress(f"{name}: converting the SavedModel with tf2onnx in the TensorFlow tools venv")
     with tempfile.TemporaryDirectory(prefix="tf2onnx-", dir=work) as tmp:
-        facts = convert_in_tools(source, rows, hint, padding, truncating, Path(tmp))
+        facts = convert_in_tools(source, rows, hint, padding, truncating, Path(tmp), texts)
         body = onnx.load(str(Path(tmp) / "model.onnx"))
     length = facts["length"]
+    if "preprocessing" in facts:  # a string signature: the vocabulary is the graph's own, and so are the ids
+        if vocab is not None:
+            progress(f"{name}: the signature holds its TextVectorization: its own vocabulary is used, not {vocab}")
+        text = load_options(in_graph_vocab(facts["preprocessing"], length, padding, work / "in-graph-vocab.json"),
+                            variants, padding, truncating)
+        expected_ids, truncated = facts["ids"], length
+    else:
+        truncated = None
+        expected_ids = tf_vectorize(text.raw, texts) if text.kind == "text_vectorization" else None
     if length > window:
         raise SourceError(f"the SavedModel takes sequences of {length} tokens: pass --max-length {length}")
     out_name = body.graph.output[0].name
     kind = head_kind(HEAD_ACTIVATIONS.get(last_op(body.graph, out_name), "linear"), facts["units"], len(labels),
                      f"signature {facts['signature']!r} output {facts['output']!r}")
-    expected_ids = tf_vectorize(text.raw, texts) if text.kind == "text_vectorization" else None
-    tok, served, equivalence = served_tokenizer(text, length, truncating, texts, name, progress, expected_ids)
+    tok, served, equivalence = served_tokenizer(text, length, truncating, texts, name, progress, expected_ids,
+                                                truncated)
     built = Built(name, "classify", LoadedModel(None, "classify", tuple(labels), False, None), tok, served, work)
     save_artifact_tokenizer(tok, built.tokenizer_file, served)
     fp32 = work / "fp32.onnx"
@@ -150,8 +180,10 @@ def export_saved_model(source: Path, vocab: Path, name: str, labels: Sequence[st
     built.info["fp32"] = {"parity_max_abs_diff_vs_keras": worst, "parity_atol": PARITY_ATOL["classify"],
                           "tokenizer": {**text.describe(), **equivalence}, "sequence_length": length,
                           "padding": padding, "truncating": truncating, "output": kind,
-                          "saved_model": {k: facts[k] for k in ("signature", "input", "dtype", "output",
-                                                                "conversion_seconds", "versions")}}
+                          "saved_model": {**{k: facts[k] for k in ("signature", "input", "dtype", "output",
+                                                                   "conversion_seconds", "versions")},
+                                          **({"in_graph": {k: v for k, v in facts["preprocessing"].items()
+                                                           if k != "vocabulary"}} if "preprocessing" in facts else {})}}
     index = {t: i for i, t in enumerate(texts)}
     picks = [index[t] for t in check_texts]
     return quantized_variants(built, variants, [served_rows[i] for i in picks], reference[picks], progress)

@@ -6,7 +6,8 @@ The request (written by keras_example.train_saved_model_example) holds the train
 label ids and the ExampleConfig. A ``TextVectorization`` is adapted on the texts, an Embedding +
 LSTM is trained on its ids with TensorFlow, and ``model.export`` writes the SavedModel (serving
 signature: token ids in, class probabilities out) to request["out"]/saved_model, with the
-vocabulary as ``{**layer.get_config(), "vocabulary": layer.get_vocabulary()}`` in vocab.json.
+vocabulary as ``{**layer.get_config(), "vocabulary": layer.get_vocabulary()}`` in vocab.json, and
+the same model behind its TextVectorization (raw texts in) to request["out"]/saved_model_text.
 Only TensorFlow, Keras, numpy and the standard library are imported here.
 """
 from __future__ import annotations
@@ -43,6 +44,9 @@ def train(request: dict) -> dict:
     seconds = round(time.perf_counter() - start, 1)
     out.mkdir(parents=True, exist_ok=True)
     model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
+    # the same weights behind their TextVectorization: a signature that takes the raw texts
+    text_model = keras.Sequential([keras.Input((1,), dtype="string", name="text"), vectorizer, model])
+    text_model.export(str(out / "saved_model_text"), format="tf_saved_model", verbose=False)
     (out / "vocab.json").write_text(json.dumps({**vectorizer.get_config(), "vocabulary": vectorizer.get_vocabulary()}))
     return {"config": cfg, "seconds": seconds, "threads": 1, "padding": "post",
             "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
