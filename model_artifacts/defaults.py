@@ -103,11 +103,13 @@ def run_build(cfg: BuildConfig, key: str, out: Path) -> dict:
     rng = np.random.default_rng(cfg.seed)
     fid_idx = np.sort(rng.choice(len(texts["test"]), cfg.fidelity_texts, replace=False))
     fid_texts = [texts["test"][i] for i in fid_idx]
-    embed = export_model(MINILM_DIR, "embed", "minilm-embed", _mk(work / "embed"),
-                         max_length=cfg.embed_max_length, check_texts=texts["validation"][:500])
+    # outlier channels are found on train texts, the pick is judged on validation texts
+    embed = export_model(MINILM_DIR, "embed", "minilm-embed", _mk(work / "embed"), max_length=cfg.embed_max_length,
+                         check_texts=texts["validation"][:500], calibration_texts=texts["train"])
     # the whole validation split: agreement is a rate, 1,000 texts left too little margin
     sentiment = export_model(ft_dir, "classify", "sentiment", _mk(work / "sentiment"),
-                             max_length=cfg.classify_max_length, check_texts=texts["validation"])
+                             max_length=cfg.classify_max_length, check_texts=texts["validation"],
+                             calibration_texts=texts["train"])
     t = lap("export + variants (int8 recipe picked on validation)", t)
 
     results: dict = {"key": key, "config": cfg.to_dict(), "corpus": {
@@ -269,7 +271,9 @@ def write_versions(built: Built, key: str, out: Path, model_results: dict) -> No
         fields = manifest_fields(built, variant, version, src, _jsonable(metrics))
         stage_version(out / built.name / version, built.files[variant], built.tokenizer_file, fields)
         aliases[variant] = version
-    set_aliases(out / built.name, {**aliases, "prod": aliases["int8"]})
+    # prod serves int8 only when its recipe meets the fidelity goals, else fp32
+    int8_ok = built.info.get("int8", {}).get("meets_goals", True)
+    set_aliases(out / built.name, {**aliases, "prod": aliases["int8" if int8_ok else "fp32"]})
 
 
 def write_prod_pruned(pruned: Built, key: str, out: Path, sentiment: dict) -> None:

@@ -42,7 +42,7 @@ def build_pruned(cfg: BuildConfig, ft_dir: Path, texts: Mapping[str, Sequence[st
     info = json.loads((student / INFO_FILE).read_text())
     work.mkdir(parents=True, exist_ok=True)
     built = export_model(student, "classify", baseline.name, work, max_length=cfg.classify_max_length,
-                         variants=("fp32", "int8"), check_texts=texts["validation"])
+                         variants=("fp32", "int8"), check_texts=texts["validation"], calibration_texts=texts["train"])
     built.pruning = info["pruning"]
     results = evaluate_pruned(built, baseline, texts["test"], labels["test"],
                               list(texts["test"]) + list(texts["validation"]))

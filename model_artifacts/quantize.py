@@ -246,18 +246,24 @@ def split_outliers(model: onnx.ModelProto, amax: Mapping[str, np.ndarray], patte
 def mask_padding(model: onnx.ModelProto, mask_input: str = "attention_mask") -> int:
     """Zero the pad positions of every [batch, tokens, hidden] input of a DynamicQuantizeLinear
     (one Mul by the attention mask), so its per-tensor range comes from real tokens only. Returns
-    how many quantizers were masked; 0 when the graph has no ``mask_input``."""
+    how many quantizers were masked; 0 when the graph has no ``mask_input``. A token axis of fixed
+    size (a Keras graph's padded window) is left alone: the runtime mask does not describe it."""
     graph = model.graph
     if mask_input not in {i.name for i in graph.input}:
         return 0
     inferred = onnx.shape_inference.infer_shapes(model).graph
-    rank = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.value_info, *inferred.input)}
+    dims = {v.name: v.type.tensor_type.shape.dim for v in (*inferred.value_info, *inferred.input)}
+
+    def token_activation(name: str) -> bool:  # [batch, tokens, hidden] with a dynamic token axis, as the mask's
+        d = dims.get(name)
+        return d is not None and len(d) == 3 and not d[1].HasField("dim_value")
+
     mask3 = "pad_mask/unsqueezed"
     head = [helper.make_node("Cast", [mask_input], ["pad_mask/float"], name="pad_mask/Cast", to=TensorProto.FLOAT),
             helper.make_node("Unsqueeze", ["pad_mask/float", "pad_mask/axes"], [mask3], name="pad_mask/Unsqueeze")]
     nodes, masked = [], 0
     for node in graph.node:
-        if node.op_type == "DynamicQuantizeLinear" and rank.get(node.input[0]) == 3:
+        if node.op_type == "DynamicQuantizeLinear" and token_activation(node.input[0]):
             masked += 1
             zeroed = f"{node.input[0]}/pad_zeroed"
             nodes.append(helper.make_node("Mul", [node.input[0], mask3], [zeroed], name=f"{node.name}/pad_mask"))

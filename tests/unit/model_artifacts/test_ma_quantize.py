@@ -148,3 +148,13 @@ def test_graphs_without_an_attention_mask_are_not_masked(tmp_path):
     _graph(tmp_path / "m.onnx")
     facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
     assert facts["masked_quantizers"] == 0
+
+
+def test_a_fixed_token_window_is_not_masked(tmp_path):
+    """A Keras graph pads to a fixed window (maybe at the front): the runtime mask does not describe it."""
+    _masked_graph(tmp_path / "m.onnx")
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 12
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    facts = to_int8(tmp_path / "fixed.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    assert facts["masked_quantizers"] == 0
