@@ -118,5 +118,5 @@ def load_keras_results(dist: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["KERAS_RESULTS", "SAVEDMODEL_RESULTS", "EXAMPLES", "example_results", "write_keras_results", "load_keras_results", "section",
-           "comparison_rows"]
+__all__ = ["KERAS_RESULTS", "SAVEDMODEL_RESULTS", "EXAMPLES", "example_results", "write_keras_results",
+           "load_keras_results", "section", "comparison_rows"]

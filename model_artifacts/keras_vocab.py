@@ -162,8 +162,8 @@ def check_equivalence(text: KerasText, tokenizer: Tokenizer, texts: Sequence[str
     ``truncated`` to their first ``truncated`` ids (a TextVectorization inside a SavedModel's graph)."""
     expected = keras_ids(text, texts) if expected is None else expected
     if expected is None:
-        return {"checked": 0, "note": "TextVectorization needs TensorFlow: equivalence not checked here (create the tools venv with "
-                           "python -m model_artifacts.tf_tools to check it)"}
+        return {"checked": 0, "note": "TextVectorization needs TensorFlow: equivalence not checked here "
+                                      "(create the tools venv with python -m model_artifacts.tf_tools to check it)"}
     saved = tokenizer.truncation
     tokenizer.no_truncation()
     try:

@@ -2,7 +2,9 @@
 
 TensorFlow and tf2onnx run in their own venv (tf_tools.py, created on the first SavedModel
 build). There tf_convert.py converts the serving signature (token ids [batch, length] -> one
-output) with tf2onnx and predicts the check texts' rows, padded by Keras's ``pad_sequences``.
+output) with tf2onnx and predicts the check texts' rows, padded by Keras's ``pad_sequences``; a
+signature that takes strings is converted from after its TextVectorization, whose vocabulary and
+settings (read from the graph) become the tokenizer, and TensorFlow predicts the raw texts.
 Here the converted graph gets the runtime's inputs in front (``input_ids`` right-padded to the
 longest of a micro-batch + ``attention_mask`` -> the fixed-length ``pre``/``post`` sequence, the
 torch code the .keras path traces, exported on its own) and the probability head behind (softmax

@@ -68,10 +68,12 @@ def check_signature(name: str, func, length: int | None) -> tuple[str, tf.Tensor
                               "as a Hugging Face directory (save_pretrained; PyTorch weights, from_tf=True) and "
                               "build from that")
     if len(inputs) != 1:
-        raise ConversionError(f"signature {name!r} takes {len(inputs)} inputs ({', '.join(map(repr, sorted(inputs)))}): "
+        listed = ", ".join(map(repr, sorted(inputs)))
+        raise ConversionError(f"signature {name!r} takes {len(inputs)} inputs ({listed}): "
                               "multi-input signatures are not supported; serve one token-id input")
     if len(outputs) != 1:
-        raise ConversionError(f"signature {name!r} has {len(outputs)} outputs ({', '.join(map(repr, sorted(outputs)))}): "
+        listed = ", ".join(map(repr, sorted(outputs)))
+        raise ConversionError(f"signature {name!r} has {len(outputs)} outputs ({listed}): "
                               "expected one (class probabilities or logits)")
     (input_name, spec), = inputs.items()
     (output_name,) = outputs
@@ -82,7 +84,8 @@ def check_signature(name: str, func, length: int | None) -> tuple[str, tf.Tensor
                               "token ids, int32/int64 [batch, sequence]")
     fixed = spec.shape[1]
     if fixed is not None and length is not None and int(fixed) != int(length):
-        raise ConversionError(f"the sequence length given is {length} but signature {name!r} takes sequences of {fixed}")
+        raise ConversionError(f"the sequence length given is {length} but signature {name!r} takes sequences "
+                              f"of {fixed}")
     length = fixed or length
     if not length:
         raise ConversionError(f"signature {name!r} input {input_name!r} has no fixed sequence length: pass "
@@ -140,8 +143,9 @@ def text_vectorization(path: str, name: str, input_name: str, spec: tf.TensorSpe
     inside = [n for n in graph_def.node if n.name.startswith(scope + "/")]
     foreign = sorted({n.op for n in inside} & FOREIGN_STRING_OPS)
     if foreign:
-        raise ConversionError(f"{refuse}: layer {layer!r} uses {', '.join(foreign)}, which TextVectorization(output_mode"
-                              "='int') without ngrams or custom standardize does not; only that is reproduced")
+        raise ConversionError(f"{refuse}: layer {layer!r} uses {', '.join(foreign)}, which TextVectorization("
+                              "output_mode='int') without ngrams or custom standardize does not; only that is "
+                              "reproduced")
     names = {n.name for n in inside}
     boundary = sorted({node_name(ref) for n in graph_def.node if n.name not in names for ref in n.input
                        if node_name(ref) in names})
@@ -156,15 +160,17 @@ def text_vectorization(path: str, name: str, input_name: str, spec: tf.TensorSpe
     ops = {n.op: n for n in inside}
     split_sep = next((bytes(tf.make_ndarray(c.attr["value"].tensor).item()).decode() for c in graph_def.node
                       if "StringSplitV2" in ops and c.name == node_name(ops["StringSplitV2"].input[1])), None)
+    strip = ops.get("StaticRegexReplace")
     preprocessing = {"layer": layer, "ops": sorted(set(ops) & STRING_OPS), "lower": "StringLower" in ops,
-                     "strip_pattern": ops["StaticRegexReplace"].attr["pattern"].s.decode() if "StaticRegexReplace" in ops
-                     else None, "split_sep": split_sep,
+                     "strip_pattern": strip.attr["pattern"].s.decode() if strip is not None else None,
+                     "split_sep": split_sep,
                      "vocabulary": ["", "[UNK]", *(bytes(k).decode() for k in np.asarray(keys)[order])]}
     graph = tf.Graph()
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
         tf.import_graph_def(graph_def, name="")
         handle = graph.get_tensor_by_name(found[0].name + ":0")
-        session.run(tf.raw_ops.LookupTableImportV2(table_handle=handle, keys=tf.constant(keys), values=tf.constant(values)))
+        session.run(tf.raw_ops.LookupTableImportV2(table_handle=handle, keys=tf.constant(keys),
+                                                   values=tf.constant(values)))
 
         def run(batch):
             feed = np.asarray(batch, dtype=object).reshape((-1,) + (1,) * (spec.shape.rank - 1))

@@ -121,4 +121,5 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["TOOLS_PINS", "ToolsError", "tools_dir", "tools_python", "ensure_tools", "run_script", "cache_root", "tf_vectorize"]
+__all__ = ["TOOLS_PINS", "ToolsError", "tools_dir", "tools_python", "ensure_tools", "run_script", "cache_root",
+           "tf_vectorize"]

@@ -177,7 +177,8 @@ def test_saved_models_the_runtime_cannot_serve_are_refused_naming_the_input_or_o
     }
     for case, message in expected.items():
         code = main(["build", "--source", str(tmp_path / case), "--vocab", str(tmp_path / "vocab.json"), "--task",
-                     "classify", "--labels", "a,b", "--name", case, "--max-length", "6", "--out", str(tmp_path / "out")])
+                     "classify", "--labels", "a,b", "--name", case, "--max-length", "6",
+                     "--out", str(tmp_path / "out")])
         assert code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert re.search(message, err), (case, err)
