@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     step("latency", lambda: sections.latency(texts, repeats))
     if "latency" in results:
         results["handler_overhead"] = sections.handler_overhead(results["latency"])
-        results["goals_int8_pruning"] = goals.rows(results)
+    step("goal_speed", lambda: goals.speed_rows(texts))
+    results["goals_int8_pruning"] = goals.rows(results)
     step("bucketing", lambda: sections.bucketing(texts, max(10, repeats // 2)))
     step("overhead", lambda: overhead.rows(texts, 50 if args.quick else 200))
     step("lean_overhead", lambda: overhead.lean_rows(texts, 100 if args.quick else 400))

@@ -62,9 +62,12 @@ def write(results: dict, stem: Path) -> str:
              + f". Settings: {results['settings']}. Whole run: {results.get('elapsed_s')} s.\n",
              "All numbers below come from this one run; medians (p50) over repeated calls.\n"]
     sections = [("Artifact and layer sizes", "sizes"),
-                ("Goals of the int8 and pruned models (issue #15): speed ratios from this run's 1-thread raw rows "
-                 "below; fidelity and accuracy from the build's report (model_artifacts/dist/report.md)",
+                ("Goals of the int8 and pruned models (issue #15): speed ratios from the interleaved table below "
+                 "(as served); fidelity, accuracy and size verdicts from the build (model_artifacts/dist/report.md)",
                  "goals_int8_pruning"),
+                ("Speed behind the goals: each model's variants loaded as the service loads them "
+                 "(InferenceModel, 1 thread, the service's micro-batches), taking turns round by round, "
+                 "process CPU time", "goal_speed"),
                 ("Latency: PyTorch eager vs raw ONNX sessions vs the full Lambda handler (API Gateway v2 events)",
                  "latency"),
                 ("Handler overhead over raw tokenise + session.run, from the latency rows (each call also builds "

@@ -98,18 +98,22 @@ def export_model(source: str | Path, task: str, name: str, work: Path, *, max_le
                                                      reference)}
     if "int8" in variants:
         calibration = encode(tok, calibration_texts[:CALIBRATION_TEXTS]) if calibration_texts else rows[:CALIBRATION_TEXTS]
-        built.files["int8"], built.info["int8"] = pick_int8(built, rows, reference, progress, calibration)
+        # export.py's graphs: every [batch, tokens, hidden] activation is aligned with attention_mask
+        built.files["int8"], built.info["int8"] = pick_int8(built, rows, reference, progress, calibration,
+                                                            pad_mask=True)
     if "fp32" not in variants:
         built.files.pop("fp32")
     return built
 
 
 def pick_int8(built: Built, rows: list, reference: np.ndarray, progress: Callable[[str], None],
-              calibration: list | None = None) -> tuple[Path, dict]:
+              calibration: list | None = None, pad_mask: bool = False) -> tuple[Path, dict]:
     """The *fastest* recipe (bulk texts/s at 1 thread, measured against fp32 in one interleaved run)
     that meets the goals with margin and the size cap (a recipe within ``PICK_NOISE`` of the fastest
     that is more faithful wins the tie); else the most faithful that meets the goals themselves;
     else the most faithful, with ``meets_goals`` false (no alias then points ``prod`` at it).
+    ``pad_mask``: zero pad positions before the quantizers (``quantize.mask_padding``); only for
+    graphs whose token activations line up with ``attention_mask`` (not a Keras time-major LSTM).
     Every recipe tried is reported with its size, speed and fidelity."""
     from .measure import recipe_speed
 
@@ -119,7 +123,8 @@ def pick_int8(built: Built, rows: list, reference: np.ndarray, progress: Callabl
     files: dict[str, Path] = {}
     for name, recipe in INT8_RECIPES.items():
         path = built.work / f"int8-{name}.onnx"
-        facts = to_int8(built.files["fp32"], path, recipe, _calibration(calibration or rows[:CALIBRATION_TEXTS], pid))
+        facts = to_int8(built.files["fp32"], path, recipe, _calibration(calibration or rows[:CALIBRATION_TEXTS], pid),
+                        pad_mask=pad_mask)
         metrics = check_metrics(built.task, run_onnx(onnx_session(path), rows, pid), reference)
         ratio = path.stat().st_size / fp32_bytes
         tried[name] = {"recipe": name, "kept_fp32_matmuls": len(facts["kept"]),

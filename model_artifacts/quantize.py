@@ -277,10 +277,14 @@ def mask_padding(model: onnx.ModelProto, mask_input: str = "attention_mask") -> 
 
 
 def to_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = INT8_RECIPES["all-matmuls"],
-            run_batches: Callable[[str], Iterable[tuple[dict[str, np.ndarray], np.ndarray]]] | None = None) -> dict:
+            run_batches: Callable[[str], Iterable[tuple[dict[str, np.ndarray], np.ndarray]]] | None = None, *,
+            pad_mask: bool = False) -> dict:
     """Write the int8 variant; returns build facts (kept MatMuls, outlier channels per activation).
 
-    ``run_batches`` (see ``activation_absmax``) is needed only by recipes that split outliers."""
+    ``run_batches`` (see ``activation_absmax``) is needed only by recipes that split outliers.
+    ``pad_mask`` applies ``mask_padding``: only for graphs whose [batch, tokens, hidden]
+    activations line up with ``attention_mask`` (export.py's transformer graphs; a Keras LSTM
+    runs time-major, and shape inference cannot tell the axes apart)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
@@ -303,7 +307,7 @@ def to_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = INT8_RECIPES[
                          reduce_range=recipe.reduce_range, op_types_to_quantize=["MatMul"], nodes_to_exclude=kept,
                          extra_options={"MatMulConstBOnly": True})
         model = onnx.load(str(staged))
-    facts["masked_quantizers"] = mask_padding(model)
+    facts["masked_quantizers"] = mask_padding(model) if pad_mask else 0
     rowwise_int8_gathers(model)
     fp16_stored_weights(model, kept)
     onnx.checker.check_model(model)

@@ -132,7 +132,7 @@ def test_padding_never_changes_the_real_tokens_int8_output(tmp_path):
     """Pad rows with huge activations would widen a per-tensor dynamic range; masked, the real
     tokens quantize exactly as without the padding."""
     _masked_graph(tmp_path / "m.onnx")
-    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"], pad_mask=True)
     assert facts["masked_quantizers"] == 1
     session = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
     x = RNG.normal(0, 1, (1, 6, CHANNELS)).astype(np.float32)
@@ -146,7 +146,7 @@ def test_padding_never_changes_the_real_tokens_int8_output(tmp_path):
 
 def test_graphs_without_an_attention_mask_are_not_masked(tmp_path):
     _graph(tmp_path / "m.onnx")
-    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"], pad_mask=True)
     assert facts["masked_quantizers"] == 0
 
 
@@ -156,5 +156,12 @@ def test_a_fixed_token_window_is_not_masked(tmp_path):
     model = onnx.load(str(tmp_path / "m.onnx"))
     model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 12
     onnx.save(model, str(tmp_path / "fixed.onnx"))
-    facts = to_int8(tmp_path / "fixed.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
+    facts = to_int8(tmp_path / "fixed.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"], pad_mask=True)
+    assert facts["masked_quantizers"] == 0
+
+
+def test_masking_is_opt_in(tmp_path):
+    """Graphs whose axes do not line up with the mask (a time-major LSTM) must not be masked."""
+    _masked_graph(tmp_path / "m.onnx")
+    facts = to_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", INT8_RECIPES["all-matmuls"])
     assert facts["masked_quantizers"] == 0
