@@ -9,13 +9,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Response, g, request
+from flask import Response, request
 
 from functions.auth.errors import MissingTokenError
 from functions.auth.tokens import ANONYMOUS, TokenRecord
-from functions.nlp.errors import InputTypeError, ModelNotFoundError, NlpError, ValidationError
+from functions.nlp.errors import InputTypeError, ModelNotFoundError, NlpError, TooManyTextsError, ValidationError
 from functions.nlp.model import InferenceModel, Limits, RunResult, validate_texts
-from functions.nlp.overflow import Windows
+from functions.nlp.overflow import Overflow, Windows
 from functions.settings import Settings
 from functions.store.refs import parse_ref
 from functions.store.visibility import visible_to
@@ -28,14 +28,12 @@ JSON = "application/json"
 JSON_UTF8 = "application/json; charset=utf-8"
 
 
-def read_json_body(*, allow_empty: bool = False,
-                   shape: str = "the request body must be a JSON object") -> dict[str, Any]:
-    """The request body as a JSON object ({} when empty and ``allow_empty``): 415 for another
+def parse_json_body(data: bytes, mimetype: str, *, allow_empty: bool = False,
+                    shape: str = "the request body must be a JSON object") -> dict[str, Any]:
+    """A request body as a JSON object ({} when empty and ``allow_empty``): 415 for another
     content type, 400 for broken or too deeply nested JSON, 422 for a non-object."""
-    data = request.get_data(cache=True)
     if allow_empty and not data:
         return {}
-    mimetype = request.mimetype
     if mimetype and mimetype != JSON and not mimetype.endswith("+json"):
         raise UnsupportedMediaTypeError(f"send the body as {JSON}, not {mimetype}")
     try:
@@ -49,6 +47,12 @@ def read_json_body(*, allow_empty: bool = False,
     return body
 
 
+def read_json_body(*, allow_empty: bool = False,
+                   shape: str = "the request body must be a JSON object") -> dict[str, Any]:
+    """``parse_json_body`` of the Flask request being served."""
+    return parse_json_body(request.get_data(cache=True), request.mimetype, allow_empty=allow_empty, shape=shape)
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """``payload`` may hold numpy arrays (embeddings, scores): they are written as they are."""
     return Response(jsonio.dumps(payload), status=status, headers=headers, content_type=JSON_UTF8)
@@ -56,8 +60,8 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 @dataclass(slots=True)
 class RequestFacts:
-    """What one request's access log line says, filled in while it is served (``g.facts``):
-    one object read once per function instead of a flask.g lookup per fact."""
+    """What one request's access log line says, filled in while it is served and handed from the
+    gate to the route to the access log: the services' methods take it as an argument."""
 
     t0: float
     request_id: str | None
@@ -69,10 +73,28 @@ class RequestFacts:
     input_texts: list[str] | None = None  # only when the stage logs texts
 
 
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """One metered run (``ApiServices.infer``): the model that ran and its result, which carries
+    the counts (tokens per text, windows, truncation); ``checked``: what the caller's check returned."""
+
+    model: InferenceModel
+    result: RunResult
+    checked: Any = None
+
+    @property
+    def manifest(self) -> Any:
+        return self.model.manifest
+
+
+_REFS_CACHED = 256  # parsed model references kept (the few names and aliases clients send)
+
+
 @dataclass
 class ApiServices:
-    """The services every route uses, built once per app (not per request); its methods act on
-    the request being served (flask.request)."""
+    """The services every route uses, built once per app (not per request). Nothing here reads
+    the web framework's request: what a method needs of the request (its facts, headers) comes in
+    as arguments, so the Flask routes and the direct routes (functions/api/direct.py) share them."""
 
     settings: Settings
     store: Any  # ArtifactStore or a fake with the same methods
@@ -86,13 +108,20 @@ class ApiServices:
         s = self.settings
         self.limits = Limits(max_texts=s.max_texts, max_chars=s.max_chars, truncate=s.truncate)
         self.auth_enabled = bool(s.auth_enabled)
+        self._refs: dict[str, Any] = {}
+
+    @property
+    def metered(self) -> bool:
+        """Whether requests are admitted against quotas and rate limits and their usage recorded."""
+        return self.meter is not None and self.auth_enabled
 
     # --- request parsing ----------------------------------------------------------------
     def read_json(self) -> dict[str, Any]:
-        """The body as a JSON object: 415 for another content type, 400 for broken JSON."""
+        """The Flask request's body as a JSON object: 415 for another content type, 400 for broken JSON."""
         return read_json_body()
 
-    def texts(self, value: Any, field_name: str = "texts", limits: Limits | None = None) -> list[str]:
+    def texts(self, seen: RequestFacts, value: Any, field_name: str = "texts",
+              limits: Limits | None = None) -> list[str]:
         if value is None:
             raise InputTypeError(f"{field_name} is required")
         try:
@@ -102,11 +131,11 @@ class ApiServices:
                 raise
             raise type(exc)(exc.detail.replace("texts", field_name, 1)) from None
         for index, text in enumerate(texts):
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InputTypeError(f"{field_name}[{index}] is not valid Unicode (lone surrogate)") from None
-        seen = g.facts
+            if not text.isascii():  # ASCII always encodes; only other text can hold a lone surrogate
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InputTypeError(f"{field_name}[{index}] is not valid Unicode (lone surrogate)") from None
         if self.settings.log_texts:  # off by default: texts are the customers' data
             seen.input_texts = [t[:200] for t in texts]
         seen.n_texts += len(texts)  # what model_for checks the quota for
@@ -119,26 +148,36 @@ class ApiServices:
         return value
 
     # --- auth and models ----------------------------------------------------------------
-    def authenticate(self) -> TokenRecord:
+    def authenticate(self, headers: Any) -> TokenRecord:
+        """The caller's token record from request ``headers`` (anything with a case-insensitive ``get``)."""
         if not self.auth_enabled or self.tokens is None:
             return ANONYMOUS
-        token = bearer_token(request.headers)
+        token = bearer_token(headers)
         if not token:
             raise MissingTokenError("send a token as 'Authorization: Bearer <token>' or 'x-api-key: <token>'")
         return self.tokens.authenticate(token)
 
-    def model_for(self, ref: Any, task: str | None) -> InferenceModel:
+    def parse_ref(self, ref: str) -> Any:
+        """``parse_ref`` remembered per string (a ModelRef is immutable; a bad reference raises every time)."""
+        mref = self._refs.get(ref)
+        if mref is None:
+            mref = parse_ref(ref)
+            if len(self._refs) >= _REFS_CACHED:
+                self._refs.clear()
+            self._refs[ref] = mref
+        return mref
+
+    def model_for(self, seen: RequestFacts, ref: Any, task: str | None) -> InferenceModel:
         """Parse, check the token's allowed models, check its rate limits and quota for the
         request's texts (no model is downloaded or loaded for a token that is over), load, and
         check the task."""
         if not isinstance(ref, str):
             raise InputTypeError("model must be a string")
-        mref = parse_ref(ref)
-        seen = g.facts
+        mref = self.parse_ref(ref)
         principal: TokenRecord = seen.principal
         principal.require_model(mref.name)
         self._refuse_unseen(mref, principal)
-        if self.meter is not None and self.auth_enabled:
+        if self.metered:
             self.meter.check(principal, max(1, seen.n_texts))
         model = self.store.get(mref)
         self.require_visible(model.manifest, principal)
@@ -157,17 +196,33 @@ class ApiServices:
             return
         self.require_visible(manifest, principal)
 
-    def require_visible(self, manifest: Any, principal: TokenRecord | None = None) -> None:
+    def require_visible(self, manifest: Any, principal: TokenRecord) -> None:
         """A user's own model exists only for its owner and the tokens it is shared with."""
-        if not visible_to(manifest.source, str((principal or g.facts.principal).token_id)):
+        if not visible_to(manifest.source, str(principal.token_id)):
             raise ModelNotFoundError(f"model {manifest.name} not found")
 
-    def execute(self, model: InferenceModel, windows: Windows) -> RunResult:
+    # --- running ------------------------------------------------------------------------
+    def infer(self, seen: RequestFacts, ref: Any, texts: list[str], task: str | None, overflow: Overflow, *,
+              check: Callable[[Any], Any] | None = None) -> Inference:
+        """The one way a route runs a model: choose and load it for the token (``model_for``:
+        allowed, visible, quota and rate limits checked first), run the route's own ``check`` on its
+        manifest, lay out the windows (422 for a text too long when overflow is an error; the
+        window cap), then admit, run and record them (``execute``)."""
+        model = self.model_for(seen, ref, task)
+        checked = check(model.manifest) if check is not None else None
+        windows = model.windows(texts, overflow)
+        cap = self.settings.max_windows
+        if windows.count > cap:
+            raise TooManyTextsError(f"these texts make {windows.count} windows of {model.manifest.max_length} tokens; "
+                                    f"the limit is {cap} per request: send fewer or shorter documents, "
+                                    "or use the batch API")
+        return Inference(model, self.execute(seen, model, windows), checked)
+
+    def execute(self, seen: RequestFacts, model: InferenceModel, windows: Windows) -> RunResult:
         """Admit the windows against the quota, run them, record usage, metrics and the request's
         facts; refund on failure. The result carries its counts (tokens, windows, truncation)."""
-        seen = g.facts
         n_texts = windows.count
-        ticket = self.meter.admit(seen.principal, n_texts) if self.meter is not None and self.auth_enabled else None
+        ticket = self.meter.admit(seen.principal, n_texts) if self.metered else None
         t0 = self.clock()
         try:
             result = model.run_windows(windows)
@@ -199,4 +254,5 @@ def usage(texts: int, tokens: int) -> dict[str, int]:
     return {"texts": texts, "tokens": tokens}
 
 
-__all__ = ["ApiServices", "RequestFacts", "json_response", "bearer_token", "usage", "JSON"]
+__all__ = ["ApiServices", "RequestFacts", "Inference", "json_response", "parse_json_body", "read_json_body",
+           "bearer_token", "usage", "JSON", "JSON_UTF8"]

@@ -2,7 +2,8 @@
 
 Cold start (module import): settings read once, clients, artifact store, token store, the
 Flask app, and the configured models preloaded. Each invocation: Powertools Logger (with the
-request's correlation id) around ``lambda_http`` (HTTP API events straight into the WSGI app;
+request's correlation id) around ``lambda_http`` (HTTP API POSTs to the hot inference routes
+answered directly, functions/api/direct.py; other HTTP API events straight into the WSGI app;
 others through ``serverless_wsgi.handle_request``, never serverless-wsgi's stock
 ``wsgi_handler.handler``, which runs commands sent in special events), then the
 invocation's metrics as EMF lines (``telemetry.publish``; ColdStart on the first). The Tracer
@@ -152,7 +153,7 @@ def make_handler(runtime: Runtime, *, tracing: bool = False,
     logger = runtime.logger
     meter = runtime.app.extensions["snlp"].meter
     cold = [True]  # the first invocation of this instance publishes ColdStart
-    serve = lambda_http.make(runtime.app, os.environ)
+    serve = lambda_http.make(runtime.app, os.environ, direct=runtime.app.extensions.get("snlp_direct"))
 
     def handler(event: dict, context: Any) -> dict:
         logger.set_correlation_id(correlation_id(event, context))

@@ -1,7 +1,7 @@
 """How every route runs a model: long-input options from the body, texts, windows, one metered run.
 
 Every protocol (native, TensorFlow Serving, Open Inference Protocol v2, OpenAI) reads the
-same options and runs through ``run`` -> ``ApiServices.execute`` (quota, metering, metrics), so
+same options and runs through ``ApiServices.infer`` (model choice, quota, metering, metrics), so
 a request is admitted and billed by the *windows* the model runs: one per text, or more for a
 text chunked with ``on_overflow: chunk``.
 
@@ -14,18 +14,24 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
-from functions.nlp.errors import InputTypeError, TooManyTextsError
-from functions.nlp.model import InferenceModel, Limits, RunResult
+from functions.nlp.errors import InputTypeError
+from functions.nlp.model import Limits, RunResult
 from functions.nlp.overflow import DEFAULT_OVERLAP, Overflow
 
-from .context import ApiServices
+from .context import ApiServices, RequestFacts
 
 TRUNCATED_HEADER = "X-Truncated-Texts"  # how many texts of this request were cut (0: none)
 WINDOWS_HEADER = "X-Windows"  # windows the model ran (= texts unless some were chunked): what is metered
 
 
+OPTIONS = ("truncate", "on_overflow", "truncation_direction", "chunk_overlap")
+_DEFAULT = {True: Overflow("truncate"), False: Overflow("error")}  # a body without options (most of them)
+
+
 def overflow_from(ctx: ApiServices, options: Mapping[str, Any]) -> Overflow:
     """The request's long-input options; ``truncate`` is the short form of ``on_overflow``."""
+    if not any(key in options for key in OPTIONS):
+        return _DEFAULT[bool(ctx.limits.truncate)]
     truncate = options.get("truncate")
     if truncate is not None and not isinstance(truncate, bool):
         raise InputTypeError("truncate must be true or false")
@@ -50,20 +56,8 @@ def limits_for(ctx: ApiServices, overflow: Overflow) -> Limits:
     return ctx.limits
 
 
-def texts_from(ctx: ApiServices, value: Any, field: str, overflow: Overflow) -> list[str]:
-    return ctx.texts(value, field, limits_for(ctx, overflow))
-
-
-def run(ctx: ApiServices, model: InferenceModel, texts: list[str], overflow: Overflow) -> RunResult:
-    """Lay out windows (422 for a text too long when overflow is an error), check the window
-    cap, then run through the one metered path, admitted for the windows it runs."""
-    windows = model.windows(texts, overflow)
-    cap = ctx.settings.max_windows
-    if windows.count > cap:
-        raise TooManyTextsError(f"these texts make {windows.count} windows of {model.manifest.max_length} tokens; "
-                                f"the limit is {cap} per request: send fewer or shorter documents, "
-                                "or use the batch API")
-    return ctx.execute(model, windows)
+def texts_from(ctx: ApiServices, seen: RequestFacts, value: Any, field: str, overflow: Overflow) -> list[str]:
+    return ctx.texts(seen, value, field, limits_for(ctx, overflow))
 
 
 def report(result: RunResult) -> dict[str, Any]:
@@ -82,5 +76,5 @@ def headers(result: RunResult) -> dict[str, str]:
     return {TRUNCATED_HEADER: str(truncated_count(result)), WINDOWS_HEADER: str(result.windows)}
 
 
-__all__ = ["overflow_from", "limits_for", "texts_from", "run", "report", "headers", "truncated_count",
+__all__ = ["overflow_from", "limits_for", "texts_from", "report", "headers", "truncated_count",
            "TRUNCATED_HEADER", "WINDOWS_HEADER"]

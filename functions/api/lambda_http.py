@@ -8,33 +8,114 @@ Lambda answer; the event-independent settings serverless-wsgi reads from the env
 every request (``STRIP_STAGE_PATH``, ``API_GATEWAY_BASE_PATH``) are read once, when the adapter
 is made. Everything else (REST API 1.0, ALB, warm-up and Lambda-integration events) goes to
 serverless-wsgi itself. tests/unit/api/test_lambda_http.py checks both give the same answers.
+
+With ``direct`` (functions/api/direct.py), HTTP API POSTs to its few hot paths skip the WSGI app
+altogether: the event's headers and body are read the way the environ would hold them
+(``HttpHeaders``) and the answer is built by the same ``_answer``; tests/unit/api/test_direct.py
+checks the direct and the Flask answers are the same.
 """
 from __future__ import annotations
 
 import base64
 import io
 import sys
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import unquote
 
 import serverless_wsgi
 from werkzeug.datastructures import Headers
 
 _TRUE = ("yes", "y", "true", "t", "1")  # serverless-wsgi's STRIP_STAGE_PATH values
-_SKIPPED = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")
+_SKIPPED = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")  # the environ has CONTENT_TYPE / _LENGTH instead
 
 
-def make(app: Any, environ: Mapping[str, str]) -> Callable[[dict, Any], dict]:
-    """``handle(event, context)`` for ``app``; ``environ`` is read now, not per request."""
+class Direct(Protocol):
+    """Routes served without the WSGI app (functions/api/direct.py): ``paths`` it answers
+    (POST, no query string), and ``serve(event, context, path, headers, body)`` -> (status,
+    header list, body bytes) for one of them."""
+
+    paths: frozenset[str]
+
+    def serve(self, event: dict, context: Any, path: str, headers: "HttpHeaders", body: bytes) -> tuple[
+            int, list[tuple[str, str]], bytes]: ...
+
+
+def make(app: Any, environ: Mapping[str, str], direct: Direct | None = None) -> Callable[[dict, Any], dict]:
+    """``handle(event, context)`` for ``app``; ``environ`` is read now, not per request.
+    ``direct``: HTTP API POSTs to its paths (without a query string) go to it instead of the app."""
     strip_stage_path = environ.get("STRIP_STAGE_PATH", "").lower().strip() in _TRUE
     base_path = environ.get("API_GATEWAY_BASE_PATH")
+    paths = direct.paths if direct is not None else frozenset()
 
     def handle(event: dict, context: Any) -> dict:
         if event.get("version") != "2.0" or event.get("source") in ("aws.events", "serverless-plugin-warmup"):
             return serverless_wsgi.handle_request(app, event, context)
+        if paths and not event.get("rawQueryString") \
+                and event.get("requestContext", {}).get("http", {}).get("method") == "POST":
+            path = _path_info(event, base_path)
+            if path in paths:
+                body = _body(event)
+                headers = HttpHeaders(event, body)
+                if headers.get("Transfer-Encoding") is None:  # werkzeug reads a chunked body as empty: Flask's
+                    status, header_list, answer = direct.serve(event, context, path, headers, body)
+                    return _answer(status, header_list, answer, event)
         return _respond(app, _environ_v2(event, context, strip_stage_path, base_path), event)
 
     return handle
+
+
+class HttpHeaders:
+    """A v2 event's request headers as the WSGI app reads them (werkzeug's EnvironHeaders over
+    the environ ``_environ_v2`` builds): ``get`` is case-insensitive, ``-`` and ``_`` are one, the
+    last of two spellings wins; ``content_type`` is the environ's CONTENT_TYPE."""
+
+    __slots__ = ("_http", "content_type", "content_length")
+
+    def __init__(self, event: dict, body: bytes) -> None:
+        http: dict[str, str] = {}
+        content_type = None
+        for key, value in event["headers"].items():
+            http["HTTP_" + key.upper().replace("-", "_")] = value
+            if content_type is None and key.lower() == "content-type":
+                content_type = value  # werkzeug's Headers.get: the first match, any case
+        http["HTTP_COOKIE"] = "; ".join(event.get("cookies", []))
+        self._http = http
+        self.content_type = _wsgi_str(content_type or "")
+        self.content_length = str(len(body))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":  # the environ's CONTENT_TYPE and CONTENT_LENGTH, not headers
+            return self.content_type
+        if key == "CONTENT_LENGTH":
+            return self.content_length
+        return self._http.get("HTTP_" + key, default)
+
+
+def _wsgi_str(value: str) -> str:
+    """WSGI strings are latin-1 (PEP 3333): what the environ holds for a non-ASCII value."""
+    return value if value.isascii() else value.encode("utf-8").decode("latin1", "replace")
+
+
+def _path_info(event: dict, base_path: str | None) -> str:
+    """The environ's PATH_INFO: the raw path without a query, less the base path, unquoted."""
+    path_info = event["rawPath"]
+    if "?" in path_info:
+        path_info = path_info.split("?")[0]
+    if base_path:
+        script_name = "/" + base_path
+        if path_info.startswith(script_name):
+            path_info = path_info[len(script_name):]
+    return unquote(path_info)
+
+
+def _body(event: dict) -> bytes:
+    body = event.get("body", "")
+    if event.get("isBase64Encoded", False):
+        body = base64.b64decode(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return body or b""
 
 
 def _environ_v2(event: dict, context: Any, strip_stage_path: bool, base_path: str | None) -> dict[str, Any]:
@@ -46,23 +127,14 @@ def _environ_v2(event: dict, context: Any, strip_stage_path: bool, base_path: st
     request_context = event.get("requestContext", {})
     host = lower.get("host", "")
     script_name = f"/{request_context.get('stage', '')}" if "amazonaws.com" in host and not strip_stage_path else ""
-    path_info = event["rawPath"]
-    if "?" in path_info:
-        path_info = path_info.split("?")[0]
     if base_path:
         script_name = "/" + base_path
-        if path_info.startswith(script_name):
-            path_info = path_info[len(script_name):]
-    body = event.get("body", "")
-    if event.get("isBase64Encoded", False):
-        body = base64.b64decode(body)
-    if isinstance(body, str):
-        body = body.encode("utf-8")
+    body = _body(event)
     http = request_context.get("http", {})
     environ: dict[str, Any] = {
-        "CONTENT_LENGTH": str(len(body or "")),
+        "CONTENT_LENGTH": str(len(body)),
         "CONTENT_TYPE": lower.get("content-type", ""),
-        "PATH_INFO": unquote(path_info),
+        "PATH_INFO": _path_info(event, base_path),
         "QUERY_STRING": event.get("rawQueryString", ""),
         "REMOTE_ADDR": http.get("sourceIp", ""),
         "REMOTE_USER": request_context.get("authorizer", {}).get("principalId", ""),
@@ -111,7 +183,12 @@ def _respond(app: Any, environ: dict[str, Any], event: dict) -> dict:
     status, header_list = started
     if not any(name.lower() == "content-type" for name, _ in header_list):
         header_list = [*header_list, ("Content-Type", "text/plain; charset=utf-8")]  # as Response.from_app
-    answer: dict[str, Any] = {"statusCode": int(status.split(" ", 1)[0])}
+    return _answer(int(status.split(" ", 1)[0]), header_list, body, event)
+
+
+def _answer(status: int, header_list: list[tuple[str, str]], body: bytes, event: dict) -> dict:
+    """The Lambda answer serverless_wsgi.generate_response gives for this status, headers and body."""
+    answer: dict[str, Any] = {"statusCode": status}
     names = {name.lower() for name, _ in header_list}
     if event.get("multiValueHeaders"):
         answer["multiValueHeaders"] = serverless_wsgi.group_headers(Headers(header_list))

@@ -67,7 +67,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
             raise InputTypeError("runtime must be the page's onnxruntime-web version, like 1.30.0")
         g.principal.require_model(parse_ref(ref).name)
         manifest = ctx.store.manifest(ref)
-        ctx.require_visible(manifest)
+        ctx.require_visible(manifest, g.principal)
         reader, ttl, client = ctx.store.s3, ctx.settings.presign_ttl_s, presigner()
         files = {name: {"url": _presign(client, reader.bucket, reader.key(manifest.name, manifest.version, name), ttl),
                         "bytes": manifest.files[name].bytes, "sha256": manifest.files[name].sha256}

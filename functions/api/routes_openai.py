@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response
+from flask import Flask, Response, g
 
 from functions.nlp.embedding_types import to_base64
 from functions.nlp.errors import InputTypeError
@@ -23,7 +23,7 @@ from functions.nlp.manifest import Manifest
 from functions.nlp.postprocess import l2_normalize
 
 from . import inference
-from .context import ApiServices, json_response
+from .context import ApiServices, RequestFacts, json_response
 from .errors import ApiError
 
 FORMATS = ("float", "base64")
@@ -61,29 +61,34 @@ def check_dimensions(value: Any, manifest: Manifest) -> int | None:
                    f"or {manifest.dim}, not {value}")
 
 
+def embeddings(ctx: ApiServices, seen: RequestFacts, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """POST /v1/embeddings as (payload, headers), free of Flask (the direct path calls it too)."""
+    overflow = inference.overflow_from(ctx, body)
+    texts = inference.texts_from(ctx, seen, check_input(body.get("input")), "input", overflow)
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in FORMATS:
+        raise InputTypeError("encoding_format must be 'float' or 'base64'")
+    user = body.get("user")
+    if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
+        raise InputTypeError(f"user must be a string of at most {MAX_USER_CHARS} characters")
+    requested = body.get("model") or ctx.settings.default_embed_model
+    dimensions = body.get("dimensions")
+    done = ctx.infer(seen, requested, texts, "embed", overflow,
+                     check=lambda manifest: check_dimensions(dimensions, manifest))
+    result, cut = done.result, done.checked
+    vectors = result.outputs if cut is None else l2_normalize(result.outputs[:, :cut])
+    rows: Any = to_base64(np.asarray(vectors, dtype=np.float32)) if encoding == "base64" else vectors
+    data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
+    tokens = result.total_tokens
+    return ({"object": "list", "data": data, "model": requested,
+             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, inference.headers(result))
+
+
 def register(app: Flask, ctx: ApiServices) -> None:
     @app.post("/v1/embeddings", endpoint="openai_embeddings")
-    def embeddings() -> Response:
-        body = ctx.read_json()
-        overflow = inference.overflow_from(ctx, body)
-        texts = inference.texts_from(ctx, check_input(body.get("input")), "input", overflow)
-        encoding = body.get("encoding_format") or "float"
-        if encoding not in FORMATS:
-            raise InputTypeError("encoding_format must be 'float' or 'base64'")
-        user = body.get("user")
-        if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
-            raise InputTypeError(f"user must be a string of at most {MAX_USER_CHARS} characters")
-        requested = body.get("model") or ctx.settings.default_embed_model
-        model = ctx.model_for(requested, "embed")
-        cut = check_dimensions(body.get("dimensions"), model.manifest)
-        result = inference.run(ctx, model, texts, overflow)
-        vectors = result.outputs if cut is None else l2_normalize(result.outputs[:, :cut])
-        rows: Any = to_base64(np.asarray(vectors, dtype=np.float32)) if encoding == "base64" else vectors
-        data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
-        tokens = result.total_tokens
-        return json_response({"object": "list", "data": data, "model": requested,
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
-                             headers=inference.headers(result))
+    def embeddings_route() -> Response:
+        payload, headers = embeddings(ctx, g.facts, ctx.read_json())
+        return json_response(payload, headers=headers)
 
 
-__all__ = ["register", "check_input", "check_dimensions", "matryoshka_dims", "TOKEN_IDS"]
+__all__ = ["register", "embeddings", "check_input", "check_dimensions", "matryoshka_dims", "TOKEN_IDS"]

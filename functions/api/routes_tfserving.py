@@ -118,28 +118,27 @@ def version_status(numbers: dict[str, int], versions: list[str] | None = None) -
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
-    def model(ref: str, task: str | None = None):
-        return ctx.model_for(ref, task)
-
     def predict(ref: str) -> Response:
+        seen = g.facts
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
         raw, layout = instances_to_texts(body)
-        texts = inference.texts_from(ctx, raw, "instances" if layout == "rows" else "inputs", overflow)
-        loaded = model(ref)  # either task: the model decides what a prediction is
-        check_signature(body, loaded.manifest, METHODS[PREDICT_SIGNATURE])
-        result = inference.run(ctx, loaded, texts, overflow)
+        texts = inference.texts_from(ctx, seen, raw, "instances" if layout == "rows" else "inputs", overflow)
+        # either task: the model decides what a prediction is
+        result = ctx.infer(seen, ref, texts, None, overflow,
+                           check=lambda manifest: check_signature(body, manifest, METHODS[PREDICT_SIGNATURE])).result
         key = "predictions" if layout == "rows" else "outputs"
         return json_response({key: result.outputs}, headers=inference.headers(result))
 
     def classify(ref: str) -> Response:
+        seen = g.facts
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
-        texts = inference.texts_from(ctx, examples_to_texts(body), "examples", overflow)
-        loaded = model(ref, "classify")
-        check_signature(body, loaded.manifest, METHODS[CLASSIFY_SIGNATURE])
-        result = inference.run(ctx, loaded, texts, overflow)
-        labels = loaded.manifest.labels
+        texts = inference.texts_from(ctx, seen, examples_to_texts(body), "examples", overflow)
+        done = ctx.infer(seen, ref, texts, "classify", overflow,
+                         check=lambda manifest: check_signature(body, manifest, METHODS[CLASSIFY_SIGNATURE]))
+        result = done.result
+        labels = done.manifest.labels
         return json_response({"result": [[[label, float(p)] for label, p in zip(labels, row)]
                                          for row in result.outputs.tolist()]}, headers=inference.headers(result))
 

@@ -44,7 +44,7 @@ def _base_model(ctx: ApiServices, value: Any) -> str:
         raise InputTypeError("base_model must be a string")
     g.principal.require_model(parse_ref(ref).name)
     manifest = ctx.store.manifest(ref)
-    ctx.require_visible(manifest)
+    ctx.require_visible(manifest, g.principal)
     if manifest.task != "embed":
         raise InputTypeError(f"base_model must be an embedding model; {manifest.name} does {manifest.task}")
     return manifest.ref  # pinned: the job trains on this exact version whatever the alias does later

@@ -140,13 +140,13 @@ def register(app: Flask, ctx: ApiServices) -> None:
         if request.headers.get(BINARY_HEADER):
             raise UnsupportedMediaTypeError("binary tensor data is not supported: send JSON data "
                                             "(tritonclient: binary_data=False on inputs and outputs)")
+        seen = g.facts
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, parameters_of(body, ""))
-        texts = inference.texts_from(ctx, texts_of(body), f"inputs[\"{INPUT}\"]", overflow)
-        model = ctx.model_for(f"{name}@{version}" if version else name, None)
-        manifest = model.manifest
-        requested_outputs(body, manifest)
-        result = inference.run(ctx, model, texts, overflow)
+        texts = inference.texts_from(ctx, seen, texts_of(body), f"inputs[\"{INPUT}\"]", overflow)
+        done = ctx.infer(seen, f"{name}@{version}" if version else name, texts, None, overflow,
+                         check=lambda manifest: requested_outputs(body, manifest))
+        manifest, result = done.manifest, done.result
         outputs = result.outputs
         response: dict[str, Any] = {
             "model_name": name, "model_version": number_of(name, manifest.version),

@@ -51,7 +51,8 @@ class Windows:
         """Estimated (requests, texts) in the 60 s before ``now``, plus ``pending``."""
         current, previous = self.at(now)
         weight = 1.0 - (now % WINDOW_S) / WINDOW_S
-        return tuple(previous[i] * weight + current[i] + max(0, pending[i]) for i in range(2))  # type: ignore
+        return (previous[0] * weight + current[0] + max(0, pending[0]),
+                previous[1] * weight + current[1] + max(0, pending[1]))
 
     def seconds_to_empty(self, now: float) -> int:
         """Until the estimate is back to zero (OpenAI's ``x-ratelimit-reset-*``)."""
@@ -65,6 +66,8 @@ class Windows:
 def over(windows: Windows, limits: RateLimits, now: float, texts: int,
          pending: tuple[int, int] = (0, 0)) -> str | None:
     """Which limit one more request of ``texts`` texts would break, or None."""
+    if not (limits.requests_per_minute or limits.texts_per_minute):
+        return None  # no limit is on
     used = windows.used(now, pending)
     for i, (kind, cost) in enumerate(zip(KINDS, (1, texts))):
         limit = limits.of(kind)
@@ -84,6 +87,8 @@ def retry_after(windows: Windows, limits: RateLimits, now: float, texts: int) ->
 def status(windows: Windows, limits: RateLimits, now: float,
            pending: tuple[int, int] = (0, 0)) -> dict[str, tuple[int, int, int]]:
     """{"requests"|"texts": (limit, remaining, seconds to reset)} for the limits that are on."""
+    if not (limits.requests_per_minute or limits.texts_per_minute):
+        return {}
     used = windows.used(now, pending)
     reset = windows.seconds_to_empty(now)
     return {kind: (limits.of(kind), max(0, math.floor(limits.of(kind) - used[i])), reset)

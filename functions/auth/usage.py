@@ -61,8 +61,18 @@ RETRY_UNAVAILABLE_S = 5.0  # after a failed write, wait this long before the nex
 MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # a month of usage rows: YYYY-MM (UTC)
 
 
+_last_day: tuple[float, str] = (float("nan"), "")  # (epoch day number, its date): a few calls per request
+
+
 def utc_day(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+    global _last_day
+    number = epoch_s // 86400  # gmtime floors to the second, so the date changes only at multiples of 86400
+    last = _last_day
+    if number == last[0]:
+        return last[1]
+    day = time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+    _last_day = (number, day)
+    return day
 
 
 def seconds_to_utc_midnight(epoch_s: float) -> int:
@@ -127,6 +137,8 @@ class UsageMeter:
     def limits_for(self, record: TokenRecord) -> RateLimits:
         """The token's own limits where it has them, else the service defaults."""
         d = self.default_limits
+        if record.requests_per_minute is None and record.texts_per_minute is None:
+            return d
         rpm = record.requests_per_minute if record.requests_per_minute is not None else d.requests_per_minute
         tpm = record.texts_per_minute if record.texts_per_minute is not None else d.texts_per_minute
         return RateLimits(rpm, tpm)

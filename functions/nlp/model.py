@@ -78,16 +78,17 @@ def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: 
     The served path (InferenceModel) and the model build's measurements both run through here."""
     inputs = {i.name for i in session.get_inputs()} if inputs is None else inputs
     output = output or session.get_outputs()[0].name
+    if len(rows) == 1:  # one text, one window (the common request): no buckets, no padding, no scatter
+        ids = np.asarray(rows[0], dtype=np.int64)[None, :]
+        mask = np.ones_like(ids)
+        out = np.asarray(session.run([output], _feeds(ids, mask, inputs))[0], dtype=np.float32)
+        return out if postprocess is None else np.asarray(postprocess(out, mask), dtype=np.float32)
     if lengths is None:
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     result: np.ndarray | None = None
     for group in length_buckets(lengths, batch_size, bucketing):
         ids, mask = pad_batch([rows[i] for i in group], pad_id)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        feeds = {k: v for k, v in feeds.items() if k in inputs}
-        batch_out = np.asarray(session.run([output], feeds)[0], dtype=np.float32)
+        batch_out = np.asarray(session.run([output], _feeds(ids, mask, inputs))[0], dtype=np.float32)
         if postprocess is not None:
             batch_out = postprocess(batch_out, mask)
         if result is None:
@@ -95,6 +96,14 @@ def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: 
         result[group] = batch_out
     assert result is not None
     return result
+
+
+def _feeds(ids: np.ndarray, mask: np.ndarray, inputs: Collection[str]) -> dict[str, np.ndarray]:
+    """Only the inputs the graph declares; token_type_ids are zeros (single-segment texts)."""
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in inputs:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    return {k: v for k, v in feeds.items() if k in inputs}
 
 
 class InferenceModel:
@@ -183,7 +192,8 @@ class InferenceModel:
     def labelled(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
         """Rows of class probabilities -> {"label", "score", "scores"} per text."""
         labels = self.manifest.labels
-        return [label_row(labels, [float(p) for p in row], int(np.argmax(row))) for row in probabilities]
+        best = np.argmax(probabilities, axis=1).tolist()  # per row, as np.argmax(row): the first maximum
+        return [label_row(labels, row, i) for row, i in zip(np.asarray(probabilities).tolist(), best)]
 
     def embed(self, texts: Sequence[str], *, truncate: bool = True, overflow: Overflow | None = None) -> RunResult:
         self.require_task("embed")

@@ -14,6 +14,7 @@ Windows are what the model runs, so windows are what a request is metered by.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -59,17 +60,21 @@ class Windows:
     def count(self) -> int:
         return len(self.ids)
 
-    @property
+    @cached_property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(i) for i in self.ids), dtype=np.int64, count=len(self.ids))
 
-    @property
+    @cached_property
     def chunks(self) -> np.ndarray:
         """Windows per text: 1 unless the text was chunked."""
+        if len(self.ids) == self.n_texts:  # no text was chunked: one window each, owner is 0..n-1
+            return np.ones(self.n_texts, dtype=np.int64)
         return np.bincount(self.owner, minlength=self.n_texts).astype(np.int64)
 
-    @property
+    @cached_property
     def tokens_per_text(self) -> np.ndarray:
+        if len(self.ids) == self.n_texts:
+            return self.lengths.copy()
         return np.bincount(self.owner, weights=self.lengths, minlength=self.n_texts).astype(np.int64)
 
 

@@ -45,7 +45,10 @@ class TextEncoder:
     def windows(self, texts: Sequence[str], overflow: Overflow) -> Windows:
         """Tokenise whole texts and lay them out in windows of at most ``max_length`` tokens."""
         sequences = []
-        for enc in self._tok.encode_batch(list(texts)):
+        # one text (the common request): encode it on this thread; encode_batch hands even a single
+        # text to the tokenizers thread pool, a thread hop that costs more than the encoding on one vCPU
+        encodings = [self._tok.encode(texts[0])] if len(texts) == 1 else self._tok.encode_batch(list(texts))
+        for enc in encodings:
             ids = np.asarray(enc.ids, dtype=np.int64)
             if len(ids) <= self.max_length:  # the common case: fits, no need to find the special tokens
                 sequences.append((ids, 0, 0))
