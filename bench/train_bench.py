@@ -31,21 +31,23 @@ def run(embed_dir: Path, train_texts: Sequence[str], train_labels: Sequence[str]
 
     from functions.nlp.model import InferenceModel
     from functions.train.data import Rows
+    from functions.train.features import feature_model
     from functions.train.pipeline import embed, train
     from functions.train.publishing import build_artifact
 
     t0 = time.perf_counter()
     model = InferenceModel.from_dir(embed_dir, threads=threads)
     rows = Rows(tuple(train_texts), tuple(train_labels))
-    outcome = train(model, rows)
     with tempfile.TemporaryDirectory() as tmp:
+        features, layers = feature_model(Path(embed_dir), model.manifest, Path(tmp), threads=threads)
+        outcome = train(features, rows, layers=layers)
         out = Path(tmp) / "composed"
         build_artifact(Path(embed_dir), model.manifest, outcome.head, out, name="bench-train", version="bench-1",
                        owner="bench", job_id="bench", data_sha256=rows.sha256(), metrics={})
         end_to_end = time.perf_counter() - t0
         labels = outcome.head.labels
         y = np.array([labels.index(label) for label in test_labels])
-        x, _ = embed(model, list(test_texts))
+        x, _ = embed(features, list(test_texts))
         numpy_acc = float(np.mean(np.argmax(outcome.head.predict_proba(x), axis=1) == y))
         composed = InferenceModel.from_dir(out, threads=threads)
         probs = composed.run(list(test_texts)).outputs
@@ -54,6 +56,7 @@ def run(embed_dir: Path, train_texts: Sequence[str], train_labels: Sequence[str]
     return {
         "rows": len(train_texts), "test_texts": len(test_texts), "threads": threads,
         "base_model": model.manifest.ref, "quantization": model.manifest.quantization, "l2": outcome.head.l2,
+        "feature_layers": list(outcome.head.layers),
         "embed_s": outcome.details["embed_s"], "train_s": outcome.details["total_s"],
         "end_to_end_s": round(end_to_end, 2),
         "internal_held_out_accuracy": outcome.evaluation["accuracy"] if outcome.evaluation else None,

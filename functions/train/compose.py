@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .features import add_features
 from .head import LinearHead
 
 HEAD_PREFIX = "head/"
@@ -21,7 +22,8 @@ OUTPUT = "probabilities"
 
 
 def compose(embed_model: onnx.ModelProto, head: LinearHead, *, embeddings: str = "embeddings") -> onnx.ModelProto:
-    """A new model: ``embed_model`` with ``head`` on its ``embeddings`` output."""
+    """A new model: ``embed_model`` with ``head`` on its ``embeddings`` output (and, when the head
+    reads middle layers too, on the features built from them: functions/train/features.py)."""
     model = onnx.ModelProto()
     model.CopyFrom(embed_model)
     graph = model.graph
@@ -30,8 +32,10 @@ def compose(embed_model: onnx.ModelProto, head: LinearHead, *, embeddings: str =
         raise ValueError(f"the base graph has no output named {embeddings!r}")
     dim = head.weights.shape[0]
     declared = outputs[embeddings].type.tensor_type.shape.dim
-    if declared and declared[-1].dim_value not in (0, dim):
-        raise ValueError(f"the head takes {dim} dims; the base graph's embeddings have {declared[-1].dim_value}")
+    width = declared[-1].dim_value * (1 + len(head.layers)) if declared else 0
+    if width and width != dim:
+        raise ValueError(f"the head takes {dim} dims; the base graph's features have {width}")
+    embeddings = add_features(model, head.layers, embeddings=embeddings)
     w, b, logits = HEAD_PREFIX + "weights", HEAD_PREFIX + "bias", HEAD_PREFIX + "logits"
     graph.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(head.weights, dtype=np.float32), w),
                               numpy_helper.from_array(np.ascontiguousarray(head.bias, dtype=np.float32), b)])

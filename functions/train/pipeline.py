@@ -80,8 +80,10 @@ def embed(model: InferenceModel, texts: Sequence[str], *, on_batch: Callable[[in
     return np.vstack(parts).astype(np.float32), tokens
 
 
-def train(model: InferenceModel, rows: Rows, *, report: Report | None = None, folds: int = 5,
-          now: Callable[[], float] = time.monotonic) -> Outcome:
+def train(model: InferenceModel, rows: Rows, *, layers: Sequence[int] = (), report: Report | None = None,
+          folds: int = 5, now: Callable[[], float] = time.monotonic) -> Outcome:
+    """``model`` outputs the head's features: the base embeddings, or the feature graph of
+    functions/train/features.py (``layers``: the encoder layers it reads, kept in the head)."""
     clock = Clock(report, now)
     x, tokens = embed(model, rows.texts, on_batch=lambda done: clock.embedded(done, len(rows.texts), folds))
     t_embed = clock.now() - clock.t0
@@ -94,11 +96,11 @@ def train(model: InferenceModel, rows: Rows, *, report: Report | None = None, fo
         cv = keep[sample]
     l2, losses = choose_l2(x[cv], y[cv], len(labels), folds=folds, progress=clock.fold)
     w, b = fit(x[keep], y[keep], len(labels), l2)
-    head = LinearHead(w, b, labels, l2)
+    head = LinearHead(w, b, labels, l2, tuple(layers))
     held_texts = [rows.texts[i] for i in held]
     result = evaluation(y[held], head.predict_proba(x[held]), labels, held_texts)
     return Outcome(head, result, len(rows.texts), tokens, {
-        "l2": l2, "cv_log_loss": losses, "cv_rows": int(len(cv)), "train_rows": int(len(keep)),
+        "l2": l2, "layers": list(layers), "cv_log_loss": losses, "cv_rows": int(len(cv)), "train_rows": int(len(keep)),
         "held_out_rows": int(len(held)),
         "embed_s": round(t_embed, 2), "total_s": round(clock.now() - clock.t0, 2)})
 

@@ -44,7 +44,7 @@ def classify_manifest(base: Manifest, directory: Path, *, name: str, version: st
 
 def headline(evaluation: Mapping[str, Any] | None, details: Mapping[str, Any]) -> dict[str, Any]:
     """What goes into the manifest's metrics: the held-out numbers, not the texts of mistakes."""
-    out: dict[str, Any] = {k: v for k, v in details.items() if k in ("l2", "train_rows", "held_out_rows", "zero_shot")}
+    out: dict[str, Any] = {k: v for k, v in details.items() if k in ("l2", "layers", "train_rows", "held_out_rows", "zero_shot")}
     if evaluation:
         out.update({k: evaluation[k] for k in ("accuracy", "macro_f1", "held_out", "per_label")})
     return out

@@ -20,14 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from functions.auth.usage import Ticket, settle
 from functions.nlp.errors import NlpError
 
 from . import jobs as J
 from .data import Rows
-from .head import LinearHead
+from .head import head_from_json, head_to_json
 from .pipeline import train, zero_shot
 from .publishing import build_artifact, check_name, headline, publish
 
@@ -70,7 +68,12 @@ class TrainWorker:
                 outcome = zero_shot(model, spec["descriptions"], rows, report=report)
             else:
                 assert rows is not None
-                outcome = train(model, rows, report=report)
+                from .features import feature_model  # onnx: only the train function's layer has it
+
+                base = model.manifest
+                features, layers = feature_model(self.store.disk.version_dir(base.name, base.version), base,
+                                                 self.workdir / "features", threads=self.store.threads)
+                outcome = train(features, rows, layers=layers, report=report)
         except NlpError as exc:
             self._fail(job_id, exc.detail)
             return
@@ -80,9 +83,7 @@ class TrainWorker:
             self._fail(job_id, f"training failed ({type(exc).__name__})")
             return
         head = outcome.head
-        result = {"evaluation": outcome.evaluation, "details": outcome.details,
-                  "head": {"labels": list(head.labels), "l2": head.l2, "weights": head.weights.tolist(),
-                           "bias": head.bias.tolist()}}
+        result = {"evaluation": outcome.evaluation, "details": outcome.details, "head": head_to_json(head)}
         self.s3.put_object(Bucket=self.data_bucket, Key=J.result_key(job_id), Body=json.dumps(result).encode(),
                            ContentType="application/json")
         self._settle(job_id, outcome.texts_embedded, outcome.tokens)
@@ -138,9 +139,7 @@ class TrainWorker:
         try:
             check_name(self.store.s3, name, owner)
             result = json.loads(self._get(J.result_key(job_id)))
-            h = result["head"]
-            head = LinearHead(np.asarray(h["weights"], dtype=np.float32), np.asarray(h["bias"], dtype=np.float32),
-                              tuple(h["labels"]), h.get("l2"))
+            head = head_from_json(result["head"])
             base = self.store.manifest(item["base_model"])
             self.store.get(base.ref)  # downloaded and verified into the cache
             base_dir = self.store.disk.version_dir(base.name, base.version)
