@@ -3,8 +3,12 @@
 One message is one step of one training job (functions/train/worker.py). The worker ends a job
 ``failed`` (or a publish back at ``done``) with its reason for whatever goes wrong in the step;
 only when the job record itself cannot be written does it raise, and SQS redelivers the message
-(a job already ended ignores it); after the queue's maxReceiveCount it lands in the DLQ, and the
-job is ended by the first look at it after 16 minutes without progress (functions/train/jobs.py).
+(a job already ended ignores it); after the queue's maxReceiveCount it lands in the DLQ. This
+function also reads the DLQ (like the batch function reads its own): a dead message's training
+job ends ``failed`` with the reason and its quota reservation refunded, a dead publish goes back
+to ``done`` (TrainWorker.give_up). A message that fails there stays in the DLQ for an operator;
+a job nobody ended is still ended by the first look at it after 16 minutes without progress
+(functions/train/jobs.py).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from functions.settings import Settings
 
 from .jobs import TrainLedger
+from .queue import from_dead_letter_queue
 from .worker import TrainWorker
 
 logger = Logger(service="train")
@@ -48,23 +53,55 @@ def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
 
 
 _worker: TrainWorker | None = None
+_settings: Settings | None = None
+
+
+def worker_settings() -> Settings:
+    """Settings of this execution environment, read once."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env(os.environ)
+    return _settings
 
 
 def worker() -> TrainWorker:
     """The worker of this execution environment, built on first use (cold start)."""
     global _worker
     if _worker is None:
-        _worker = build_worker(Settings.from_env(os.environ))
+        _worker = build_worker(worker_settings())
     return _worker
 
 
-def reset(new_worker: TrainWorker | None = None) -> None:
-    """Forget (or replace) the cached worker: for tests."""
-    global _worker
-    _worker = new_worker
+def reset(new_worker: TrainWorker | None = None, settings: Settings | None = None) -> None:
+    """Forget (or replace) the cached worker and settings: for tests."""
+    global _worker, _settings
+    _worker, _settings = new_worker, settings
+
+
+def _dead_letter(record: SQSRecord) -> bool:
+    """True for a record from the train queue's DLQ, named ``<train queue>-dlq`` (infra/serverless/train.yml)."""
+    return from_dead_letter_queue(record.event_source_arn, worker_settings().train_queue_url)
+
+
+def _message(record: SQSRecord) -> dict[str, Any]:
+    try:
+        body = json.loads(record.body)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def dead_letter_record(record: SQSRecord) -> None:
+    """A message in the DLQ will never be processed: its job ends with the reason."""
+    receives = record.attributes.approximate_receive_count or "?"
+    logger.error("dead letter: ending its job", extra={"message_id": record.message_id, "body": record.body[:2000]})
+    worker().give_up(_message(record), "gave up after repeated failures: the message reached the dead-letter "
+                                       f"queue (received {receives} times there); see the train function's logs")
 
 
 def record_handler(record: SQSRecord) -> None:
+    if _dead_letter(record):
+        return dead_letter_record(record)
     worker().handle(json.loads(record.body))
 
 
@@ -73,4 +110,4 @@ def handler(event: dict, context: Any) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
-__all__ = ["handler", "record_handler", "build_worker", "worker", "reset"]
+__all__ = ["handler", "record_handler", "dead_letter_record", "build_worker", "worker", "worker_settings", "reset"]

@@ -5,6 +5,9 @@ import json
 from typing import Any
 
 ACTIONS = ("train", "publish")
+# a work queue's DLQ is named like it plus this (infra/config.py names both; the batch handler reads
+# its own DLQ by the same rule: functions/batch/handler.py DLQ_SUFFIX, which could import this one)
+DLQ_SUFFIX = "-dlq"
 
 
 def send(sqs: Any, queue_url: str, job_id: str, action: str) -> None:
@@ -13,4 +16,10 @@ def send(sqs: Any, queue_url: str, job_id: str, action: str) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"job_id": job_id, "action": action}))
 
 
-__all__ = ["send", "ACTIONS"]
+def from_dead_letter_queue(event_source_arn: str | None, queue_url: str | None) -> bool:
+    """True for a record whose source is ``queue_url``'s DLQ."""
+    name = (queue_url or "").rsplit("/", 1)[-1]
+    return bool(name) and (event_source_arn or "").endswith(":" + name + DLQ_SUFFIX)
+
+
+__all__ = ["send", "from_dead_letter_queue", "ACTIONS", "DLQ_SUFFIX"]

@@ -115,6 +115,23 @@ class TrainWorker:
 
         return report
 
+    def give_up(self, message: dict[str, Any], reason: str) -> None:
+        """This message will never be processed (it reached the DLQ): a training job ends failed with
+        ``reason`` and its reservation goes back to the quota (it produced no model: nothing is
+        billed, as the batch path bills only rows it delivered); a publish goes back to done with the
+        reason. Idempotent: a job that already ended is left as it is."""
+        try:
+            job_id = J.check_job_id(message.get("job_id"))
+        except NlpError:
+            return  # not a job's message: nothing to end
+        action = message.get("action")
+        if action == "train":
+            item = self.ledger.read(job_id)
+            if item is not None and item.get("status") in (J.QUEUED, J.EMBEDDING, J.FITTING):
+                self._fail(job_id, reason)
+        elif action == "publish":
+            self.ledger.move(job_id, (J.PUBLISHING,), J.DONE, error=f"publish failed: {reason}")
+
     def _fail(self, job_id: str, reason: str) -> None:
         self._settle(job_id, 0, 0)
         self.ledger.move(job_id, (J.QUEUED, J.EMBEDDING, J.FITTING), J.FAILED, error=reason)

@@ -58,7 +58,8 @@ FUNCTIONS = {
                              "functions.batch.s3_streams": "imported through functions.batch.jobs; no batch objects here",
                              "functions.auth.tokens": "imported for the TokenRecord type by functions.auth.usage"},
               "beyond_calls": {
-                  **{(a, "TrainQueue"): "Lambda's SQS event source mapping polls with the function's role"
+                  **{(a, q): "Lambda's SQS event source mappings poll with the function's role"
+                     for q in ("TrainQueue", "TrainDeadLetterQueue")
                      for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")},
                   # model_artifacts.publish (the registry's one publisher, outside functions/): files,
                   # then the manifest, versions.json and aliases.json, each conditional on what it read
@@ -157,7 +158,7 @@ def code_grants(function: str) -> set[tuple[str, str]]:
 def _resource(ref: object) -> str:
     text = str(ref)
     for name in ("TokensTable", "JobsTable", "ArtifactsBucket", "DataBucket", "BatchDeadLetterQueue", "BatchQueue",
-                 "TrainQueue"):
+                 "TrainDeadLetterQueue", "TrainQueue"):
         if name in text:
             return name
     raise AssertionError(f"unknown resource in {text}")

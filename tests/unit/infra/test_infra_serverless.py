@@ -181,7 +181,8 @@ def test_roles_grant_what_the_brief_says_and_nothing_more(res):
     train = {s["Sid"]: s for s in _statements(res, "TrainRole")}
     assert train["TrainingData"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/train/*"}
     assert train["MeterTraining"]["Action"] == ["dynamodb:UpdateItem"]  # settle: USAGE# rows only
-    assert train["Queue"]["Resource"] == {"Fn::GetAtt": ["TrainQueue", "Arn"]}
+    assert train["Queue"]["Resource"] == [{"Fn::GetAtt": ["TrainQueue", "Arn"]},  # and its DLQ: dead messages
+                                          {"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]}]  # end their jobs
     assert api["PresignedBatchUpload"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/incoming/*"}
     assert api["ReadBatchResults"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/results/*"}
     assert api["ReadTokensAndUsage"]["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]}  # by key prefix:
