@@ -47,8 +47,8 @@ class Clock:
     def embedded(self, done: int, total: int, folds: int) -> None:
         elapsed = self.now() - self.t0
         rate = done / elapsed if elapsed > 0 else 0.0
-        # fitting costs about as long again as embedding 1,000 rows here (bench/train_bench.py)
-        eta = (total - done) / rate + 0.5 * folds if rate else None
+        # fitting 1,000 rows on the layered features took ~5 s a fold on a busy host (bench/train_bench.py)
+        eta = (total - done) / rate + 5.0 * folds if rate else None
         self._send({"stage": "embedding", "rows_embedded": done, "rows": total, "eta_s": _round(eta)})
         self.embed_s = elapsed
 
