@@ -19,7 +19,7 @@ from functions.settings import Settings
 
 from . import gate, routes_docs, routes_edge, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
 from .context import ApiServices, RequestFacts
-from .direct import DirectRoutes
+from .direct import DirectRoutes, hot_routes
 from .errors import TokenInQueryError
 from .gate import error_style
 from .routes_batch import batch_blueprint
@@ -36,15 +36,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any | None = None,
                clock: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None,
-               logger: Any | None = None, jobs: Any | None = None, train_jobs: Any | None = None) -> Flask:
+               logger: Any | None = None, jobs: Any | None = None, train_jobs: Any | None = None,
+               services: ApiServices | None = None) -> Flask:
     """Build the API. ``tokens``: .authenticate(token); ``meter``: usage/quota (None: not metered);
     ``jobs``: the batch job service (functions.batch.jobs.JobService; None: no /v1/batch routes);
-    ``train_jobs``: training jobs (functions.train.jobs.TrainJobs; None: no /v1/train routes)."""
+    ``train_jobs``: training jobs (functions.train.jobs.TrainJobs; None: no /v1/train routes);
+    ``services``: the ApiServices to serve with (the Lambda handler's, shared with its direct path),
+    else built here from the other arguments."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
-    ctx = ApiServices(settings=settings, store=store, tokens=tokens, meter=meter,
-                     telemetry=telemetry or Telemetry(), clock=clock,
-                     logger=logger or logging.getLogger("snlp.api"))
+    ctx = services or ApiServices(settings=settings, store=store, tokens=tokens, meter=meter,
+                                  telemetry=telemetry or Telemetry(), clock=clock,
+                                  logger=logger or logging.getLogger("snlp.api"))
     app.extensions["snlp"] = ctx
     app.extensions["snlp_public_endpoints"] = PUBLIC_ENDPOINTS
     max_body = settings.max_body_bytes
@@ -94,9 +97,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
         app.register_blueprint(train_blueprint(ctx, train_jobs))
     routes_edge.register(app, ctx)
     # the hot routes once more, for HTTP API events without Flask (functions/api/lambda_http.py asks)
-    app.extensions["snlp_direct"] = DirectRoutes(ctx, {"/v1/classify": routes_native.classify,
-                                                      "/v1/embed": routes_native.embed,
-                                                      "/v1/embeddings": routes_openai.embeddings})
+    app.extensions["snlp_direct"] = DirectRoutes(ctx, hot_routes())
     app.register_blueprint(web_blueprint(s3_origins=lambda: _bucket_origins(store, settings)))  # GET / (the web page) and /app/* assets: infra issue 7
     return app
 

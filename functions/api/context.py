@@ -9,8 +9,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Response, request
-
 from functions.auth.errors import MissingTokenError
 from functions.auth.tokens import ANONYMOUS, TokenRecord
 from functions.nlp.errors import InputTypeError, ModelNotFoundError, NlpError, TooManyTextsError, ValidationError
@@ -50,11 +48,15 @@ def parse_json_body(data: bytes, mimetype: str, *, allow_empty: bool = False,
 def read_json_body(*, allow_empty: bool = False,
                    shape: str = "the request body must be a JSON object") -> dict[str, Any]:
     """``parse_json_body`` of the Flask request being served."""
+    from flask import request  # the Flask routes' helper: the direct path never imports Flask
+
     return parse_json_body(request.get_data(cache=True), request.mimetype, allow_empty=allow_empty, shape=shape)
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """``payload`` may hold numpy arrays (embeddings, scores): they are written as they are."""
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    """A Flask ``Response``; ``payload`` may hold numpy arrays (embeddings, scores): they are written as they are."""
+    from flask import Response
+
     return Response(jsonio.dumps(payload), status=status, headers=headers, content_type=JSON_UTF8)
 
 

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from werkzeug.http import parse_options_header
-
-from . import gate, jsonio
+from . import gate, jsonio, routes_native, routes_openai
 from .context import JSON, JSON_UTF8, ApiServices, RequestFacts, parse_json_body
 
 Route = Callable[[ApiServices, RequestFacts, dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
 METHOD = "POST"
+
+
+def hot_routes() -> dict[str, Route]:
+    """The paths served directly, and the route functions their Flask routes call too."""
+    return {"/v1/classify": routes_native.classify, "/v1/embed": routes_native.embed,
+            "/v1/embeddings": routes_openai.embeddings}
 
 
 class DirectRoutes:
@@ -56,11 +60,20 @@ class DirectRoutes:
         return status, header_list, out
 
 
+_MIMETYPES: dict[str, str] = {JSON: JSON}  # content type -> mimetype, as parsed once
+_MIMETYPES_KEPT = 64
+
+
 def mimetype(content_type: str) -> str:
     """werkzeug's ``Request.mimetype``: the content type without its parameters, lower case."""
-    if content_type == JSON:
-        return JSON
-    return parse_options_header(content_type)[0].lower()
+    known = _MIMETYPES.get(content_type)
+    if known is None:
+        from werkzeug.http import parse_options_header  # the first unusual content type loads werkzeug
+
+        known = parse_options_header(content_type)[0].lower()
+        if len(_MIMETYPES) < _MIMETYPES_KEPT:
+            _MIMETYPES[content_type] = known
+    return known
 
 
-__all__ = ["DirectRoutes", "mimetype", "Route"]
+__all__ = ["DirectRoutes", "hot_routes", "mimetype", "Route"]

@@ -13,16 +13,13 @@ its headers and logged by one set of rules whichever way it came in:
 """
 from __future__ import annotations
 
+import sys
 import uuid
 from typing import Any, Mapping
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
-
-from . import routes_openai_batch, routes_tfserving, routes_v2
 from .context import ApiServices, RequestFacts
 from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, problem_payload,
                      to_problem)
-from .routes_usage import rate_limit_headers
 from .telemetry import keep_access_log, write_access_log
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
@@ -53,6 +50,9 @@ def check_body(max_body: int, body: bytes) -> None:
 
 
 def error_style(path: str) -> str:
+    # the protocols' modules hold their path rules; they import Flask, so only when an error is answered
+    from . import routes_openai_batch, routes_tfserving, routes_v2
+
     if routes_tfserving.is_tfserving_path(path) or routes_v2.is_v2_path(path):
         return "tfserving"  # both protocols answer errors as {"error": "..."}
     if path == "/v1/embeddings" or path.startswith(routes_openai_batch.PATHS):
@@ -80,16 +80,29 @@ def problem(ctx: ApiServices, exc: Exception, method: str, path: str,
 def from_werkzeug(exc: Exception, method: str, path: str) -> Exception:
     """Flask's routing and size errors as the API's own (404, 405 with Allow, 413); other
     werkzeug HTTP errors as a plain 400."""
-    if not isinstance(exc, HTTPException):
+    exceptions = sys.modules.get("werkzeug.exceptions")  # not loaded: no werkzeug error can have been raised
+    if exceptions is None or not isinstance(exc, exceptions.HTTPException):
         return exc
+    NotFound, MethodNotAllowed = exceptions.NotFound, exceptions.MethodNotAllowed  # noqa: N806
     if isinstance(exc, NotFound):
         return RouteNotFoundError(f"no route {method} {path[:200]}")
     if isinstance(exc, MethodNotAllowed):
         allow = ", ".join(sorted(exc.valid_methods or ()))
         return MethodNotAllowedError(f"{method} is not allowed here; use {allow}", headers={"Allow": allow})
-    if isinstance(exc, RequestEntityTooLarge):
+    if isinstance(exc, exceptions.RequestEntityTooLarge):
         return PayloadTooLargeError("the request body is over the size limit")
     return ApiError("the request could not be understood")
+
+
+def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+    """{"requests"|"texts": (limit, remaining, reset seconds)} -> the x-ratelimit-* headers
+    (functions/api/routes_usage.py says what they mean)."""
+    headers: dict[str, str] = {}
+    for kind, (limit, remaining, reset) in status.items():
+        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
+        headers[f"x-ratelimit-reset-{kind}"] = f"{reset}s"
+    return headers
 
 
 def finish_headers(ctx: ApiServices, seen: RequestFacts | None) -> dict[str, str]:
@@ -115,4 +128,4 @@ def access_log(ctx: ApiServices, status: int, seen: RequestFacts | None, method:
 
 
 __all__ = ["request_id", "check_length", "check_body", "error_style", "problem", "from_werkzeug", "finish_headers", "access_log",
-           "REQUEST_ID_HEADERS", "BODY_METHODS"]
+           "rate_limit_headers", "REQUEST_ID_HEADERS", "BODY_METHODS"]

@@ -13,10 +13,11 @@ disabled. Works for HTTP API (payload 2.0) and REST API (1.0) events.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import serverless_wsgi
 from aws_lambda_powertools.logging import Logger
 
 from functions.auth.tokens import TokenStore
@@ -26,26 +27,49 @@ from functions.store.artifacts import ArtifactStore
 from functions.store.clients import default_dynamodb_client, default_s3_client
 
 from . import jsonio, lambda_http, snapstart
-from .app import create_app
+from .context import ApiServices
+from .direct import DirectRoutes, hot_routes
 from .telemetry import SERVICE, Telemetry, cold_start_point, publish
-
-# problem+json is text: without this serverless-wsgi would base64-encode every error body
-for _mime in ("application/problem+json",):
-    if _mime not in serverless_wsgi.TEXT_MIME_TYPES:
-        serverless_wsgi.TEXT_MIME_TYPES.append(_mime)
 
 CORRELATION_HEADERS = ("x-request-id", "x-correlation-id")
 _TRUE = {"1", "true", "yes", "on"}
 
 
+class LazyApp:
+    """The Flask app, built on its first use (a request the direct path does not answer, a test
+    client, SnapStart's snapshot): the hot routes need none of Flask, so a cold start imports none
+    of it (Flask, werkzeug, jinja2, the other routes' modules). A WSGI app; attributes are the app's."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build, self._app, self._lock = build, None, threading.Lock()
+
+    def build(self) -> Any:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = self._build()
+        return self._app
+
+    @property
+    def built(self) -> bool:
+        return self._app is not None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        return self.build()(environ, start_response)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.build(), name)
+
+
 @dataclass
 class Runtime:
     settings: Settings
-    app: Any
+    app: Any  # LazyApp (the Flask app)
     store: ArtifactStore
     telemetry: Telemetry
     logger: Logger
     preloaded: dict[str, str | None]
+    services: ApiServices  # what the direct path and the Flask app serve with
 
 
 def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb_client: Any = None,
@@ -74,13 +98,22 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
                            on_error=lambda exc: logger.warning("usage write failed: answered 503 and refunded "
                                                                "(buffered stages: kept for the next write)",
                                                                extra={"error": type(exc).__name__}))
-    app = create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs,
-                     train_jobs=train_jobs(settings, store_s3, ddb, session))
+    services = ApiServices(settings=settings, store=store, tokens=tokens, meter=meter, telemetry=telemetry,
+                           clock=time.perf_counter, logger=logger)
+    training = train_jobs(settings, store_s3, ddb, session)
+
+    def build_app() -> Any:
+        from .app import create_app
+
+        return create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs,
+                          train_jobs=training, services=services)
+
+    app = LazyApp(build_app)
     preloaded = store.preload(settings.preload_models)
     for ref, problem in preloaded.items():
         if problem:
             logger.warning("preload failed", extra={"model": ref, "detail": problem})
-    return Runtime(settings, app, store, telemetry, logger, preloaded)
+    return Runtime(settings, app, store, telemetry, logger, preloaded, services)
 
 
 def train_jobs(settings: Settings, s3: Any, ddb: Any, session: Any = None) -> Any:
@@ -146,14 +179,16 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def make_handler(runtime: Runtime, *, tracing: bool = False,
-                 metrics: bool | None = None) -> Callable[[dict, Any], dict]:
-    """The invocation entry point; ``metrics`` None: as the environment says (``metrics_enabled``)."""
+def make_handler(runtime: Runtime, *, tracing: bool = False, metrics: bool | None = None,
+                 direct: bool = True) -> Callable[[dict, Any], dict]:
+    """The invocation entry point; ``metrics`` None: as the environment says (``metrics_enabled``);
+    ``direct`` False: every request through Flask (tests compare the two)."""
     metrics = metrics_enabled(os.environ) if metrics is None else metrics
     logger = runtime.logger
-    meter = runtime.app.extensions["snlp"].meter
+    meter = runtime.services.meter
     cold = [True]  # the first invocation of this instance publishes ColdStart
-    serve = lambda_http.make(runtime.app, os.environ, direct=runtime.app.extensions.get("snlp_direct"))
+    serve = lambda_http.make(runtime.app, os.environ,
+                             direct=DirectRoutes(runtime.services, hot_routes()) if direct else None)
 
     def handler(event: dict, context: Any) -> dict:
         logger.set_correlation_id(correlation_id(event, context))
@@ -179,5 +214,5 @@ RUNTIME = build_runtime(os.environ)
 snapstart.install(RUNTIME)  # hooks run only where SnapStart snapshots and restores (api_snapstart)
 handler = make_handler(RUNTIME, tracing=tracing_enabled(os.environ))
 
-__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "correlation_id", "tracing_enabled",
+__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "LazyApp", "correlation_id", "tracing_enabled",
            "metrics_enabled", "strip_stage"]

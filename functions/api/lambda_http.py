@@ -22,9 +22,12 @@ import sys
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import unquote
 
-import serverless_wsgi
-from werkzeug.datastructures import Headers
-
+# serverless-wsgi's TEXT_MIME_TYPES (answered as text, not base64) and the API's own: problem+json.
+# serverless-wsgi (and werkzeug under it) is imported only for what goes through it, so the hot
+# routes' cold start loads neither; ``_serverless_wsgi`` adds EXTRA_TEXT_MIME_TYPES to its list.
+SERVERLESS_WSGI_TEXT_MIME_TYPES = ("application/json", "application/javascript", "application/xml",
+                                   "application/vnd.api+json", "image/svg+xml")
+EXTRA_TEXT_MIME_TYPES = ("application/problem+json",)
 _TRUE = ("yes", "y", "true", "t", "1")  # serverless-wsgi's STRIP_STAGE_PATH values
 _SKIPPED = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")  # the environ has CONTENT_TYPE / _LENGTH instead
 
@@ -49,7 +52,7 @@ def make(app: Any, environ: Mapping[str, str], direct: Direct | None = None) -> 
 
     def handle(event: dict, context: Any) -> dict:
         if event.get("version") != "2.0" or event.get("source") in ("aws.events", "serverless-plugin-warmup"):
-            return serverless_wsgi.handle_request(app, event, context)
+            return _serverless_wsgi().handle_request(app, event, context)
         if paths and not event.get("rawQueryString") \
                 and event.get("requestContext", {}).get("http", {}).get("method") == "POST":
             path = _path_info(event, base_path)
@@ -191,15 +194,19 @@ def _answer(status: int, header_list: list[tuple[str, str]], body: bytes, event:
     answer: dict[str, Any] = {"statusCode": status}
     names = {name.lower() for name, _ in header_list}
     if event.get("multiValueHeaders"):
-        answer["multiValueHeaders"] = serverless_wsgi.group_headers(Headers(header_list))
+        from werkzeug.datastructures import Headers
+
+        answer["multiValueHeaders"] = _serverless_wsgi().group_headers(Headers(header_list))
     elif len(names) < len(header_list):  # a repeated header: serverless-wsgi's casing trick
-        answer["headers"] = serverless_wsgi.split_headers(Headers(header_list))
+        from werkzeug.datastructures import Headers
+
+        answer["headers"] = _serverless_wsgi().split_headers(Headers(header_list))
     else:
         answer["headers"] = dict(header_list)
     if body:
         fields = {name.lower(): value for name, value in reversed(header_list)}  # the first wins
         mimetype = fields.get("content-type", "").partition(";")[0].strip() or "text/plain"
-        if (mimetype.startswith("text/") or mimetype in serverless_wsgi.TEXT_MIME_TYPES) \
+        if (mimetype.startswith("text/") or mimetype in _text_mime_types()) \
                 and not fields.get("content-encoding", ""):
             answer["body"] = body.decode()
             answer["isBase64Encoded"] = False
@@ -209,8 +216,26 @@ def _answer(status: int, header_list: list[tuple[str, str]], body: bytes, event:
     return answer
 
 
+def _serverless_wsgi() -> Any:
+    """serverless_wsgi, imported on first use, its TEXT_MIME_TYPES with EXTRA_TEXT_MIME_TYPES."""
+    import serverless_wsgi
+
+    for mime in EXTRA_TEXT_MIME_TYPES:
+        if mime not in serverless_wsgi.TEXT_MIME_TYPES:
+            serverless_wsgi.TEXT_MIME_TYPES.append(mime)
+    return serverless_wsgi
+
+
+def _text_mime_types() -> Any:
+    """The MIME types answered as text: serverless-wsgi's list once it is loaded (whoever changed
+    it), else the list it starts with; EXTRA_TEXT_MIME_TYPES either way."""
+    if "serverless_wsgi" in sys.modules:
+        return _serverless_wsgi().TEXT_MIME_TYPES
+    return (*SERVERLESS_WSGI_TEXT_MIME_TYPES, *EXTRA_TEXT_MIME_TYPES)
+
+
 def _no_write(data: bytes) -> None:
     raise RuntimeError("this adapter does not support the WSGI write() callable")
 
 
-__all__ = ["make"]
+__all__ = ["make", "HttpHeaders", "EXTRA_TEXT_MIME_TYPES", "SERVERLESS_WSGI_TEXT_MIME_TYPES"]

@@ -7,9 +7,7 @@ API Gateway HTTP API events (functions/api/direct.py).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
-
-from flask import Flask, Response, g
+from typing import TYPE_CHECKING, Any
 
 from functions.nlp import embedding_types
 from functions.nlp.errors import InputTypeError, TooManyTextsError
@@ -17,6 +15,9 @@ from functions.nlp.postprocess import cosine_matrix
 
 from . import inference
 from .context import ApiServices, RequestFacts, json_response, usage
+
+if TYPE_CHECKING:  # Flask is imported when the Flask app is built, not for the direct path
+    from flask import Flask, Response
 
 Answer = tuple[dict[str, Any], dict[str, str]]  # a route's JSON payload and its own headers
 
@@ -45,6 +46,8 @@ def embed(ctx: ApiServices, seen: RequestFacts, body: dict[str, Any]) -> Answer:
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
+    from flask import g
+
     @app.get("/health", endpoint="health")
     def health() -> Response:
         return json_response({"status": "ok"})

@@ -12,10 +12,9 @@ of a chunked text). The long-input options (``on_overflow`` …) may come as ext
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flask import Flask, Response, g
 
 from functions.nlp.embedding_types import to_base64
 from functions.nlp.errors import InputTypeError
@@ -25,6 +24,9 @@ from functions.nlp.postprocess import l2_normalize
 from . import inference
 from .context import ApiServices, RequestFacts, json_response
 from .errors import ApiError
+
+if TYPE_CHECKING:  # Flask is imported when the Flask app is built, not for the direct path
+    from flask import Flask, Response
 
 FORMATS = ("float", "base64")
 MAX_USER_CHARS = 256
@@ -85,6 +87,8 @@ def embeddings(ctx: ApiServices, seen: RequestFacts, body: dict[str, Any]) -> tu
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
+    from flask import g
+
     @app.post("/v1/embeddings", endpoint="openai_embeddings")
     def embeddings_route() -> Response:
         payload, headers = embeddings(ctx, g.facts, ctx.read_json())

@@ -22,16 +22,7 @@ from functions.auth.usage import MONTH_RE, read_month, total, utc_day
 from functions.nlp.errors import InputTypeError
 
 from .context import ApiServices, json_response
-
-
-def rate_limit_headers(status: dict[str, tuple[int, int, int]]) -> dict[str, str]:
-    """{"requests"|"texts": (limit, remaining, reset seconds)} -> the x-ratelimit-* headers."""
-    headers: dict[str, str] = {}
-    for kind, (limit, remaining, reset) in status.items():
-        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
-        headers[f"x-ratelimit-reset-{kind}"] = f"{reset}s"
-    return headers
+from .gate import rate_limit_headers
 
 
 def register(app: Flask, ctx: ApiServices) -> None:

@@ -20,13 +20,16 @@ def before_snapshot(runtime: Any) -> None:
     for ref, problem in runtime.preloaded.items():
         if problem is None:
             runtime.store.get(ref).run(WARM_TEXTS)
+    build = getattr(runtime.app, "build", None)
+    if build is not None:  # the Flask app is built on first use: in the snapshot, not in each restore
+        build()
     runtime.telemetry.drain()  # the warm-up is not traffic: publish none of its points
 
 
 def after_restore(runtime: Any) -> None:
     random.seed()  # reseed from os.urandom: restored copies must not draw the same numbers
     runtime.store.expire_aliases()
-    tokens = getattr(runtime.app.extensions.get("snlp"), "tokens", None)
+    tokens = getattr(runtime.services, "tokens", None)
     if tokens is not None:
         tokens.forget()
 

@@ -37,13 +37,15 @@ def instance(aws, tmp_path, name: str, direct: bool):
     s3, ddb = aws
     runtime = build_runtime(lambda_env(tmp_path / name, POWERTOOLS_METRICS_DISABLED="false"),
                             s3_client=s3, dynamodb_client=ddb)
-    runtime.app.extensions["snlp"].meter.wall = lambda: NOON  # one fixed minute for both
-    if not direct:
-        runtime.app.extensions.pop("snlp_direct")
+    runtime.services.meter.wall = lambda: NOON  # one fixed minute for both
     flask_calls = []
-    wsgi = runtime.app.wsgi_app
-    runtime.app.wsgi_app = lambda environ, start: flask_calls.append(1) or wsgi(environ, start)
-    return make_handler(runtime), runtime, flask_calls
+    handler = make_handler(runtime, direct=direct)
+    if direct:
+        assert not runtime.app.built  # nothing has needed Flask yet
+    flask = runtime.app.build()
+    wsgi = flask.wsgi_app
+    flask.wsgi_app = lambda environ, start: flask_calls.append(1) or wsgi(environ, start)
+    return handler, runtime, flask_calls
 
 
 def requests(token: str) -> list[dict]:
@@ -112,3 +114,30 @@ def test_the_deployed_handler_answers_as_flask_would(aws, tmp_path):
     assert {200, 429, 400, 401} <= set(statuses)  # successes, a rate or quota 429, errors: all compared
     assert direct_flask == [] and len(flask_flask) == len(statuses)
     assert usage_row(ddb, a.token_id) == usage_row(ddb, b.token_id) != {}
+
+
+def test_a_cold_start_serving_the_hot_routes_imports_no_flask(aws, tmp_path):
+    """Flask, werkzeug, jinja2 and serverless-wsgi are loaded by the first request that needs them."""
+    import sys
+
+    from functions.api.handler import build_runtime, make_handler
+
+    s3, ddb = aws
+    token, _ = create_token(ddb, TABLE, owner="cold", models="*", quota_per_day=100)
+    heavy = ("flask", "werkzeug", "jinja2", "serverless_wsgi", "functions.api.app")
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules)
+             if name.split(".")[0] in heavy[:4] or name.startswith("functions.api.")}
+    try:
+        import functions.api.direct  # noqa: F401 - re-imported fresh, as a cold start does
+        runtime = build_runtime(lambda_env(tmp_path / "cold"), s3_client=s3, dynamodb_client=ddb)
+        handler = make_handler(runtime)
+        event = http_v2_event("POST", "/v1/classify", body={"texts": ["good"]},
+                              headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+        assert handler(event, FakeLambdaContext())["statusCode"] == 200
+        assert [m for m in heavy if m in sys.modules] == [] and not runtime.app.built
+        assert handler(http_v2_event("GET", "/health"), FakeLambdaContext())["statusCode"] == 200
+        assert "flask" in sys.modules and runtime.app.built  # the first other request built it
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] in heavy[:4] or n.startswith("functions.api.")]:
+            sys.modules.pop(name)
+        sys.modules.update(saved)

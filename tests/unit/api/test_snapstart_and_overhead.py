@@ -44,9 +44,9 @@ def fake_runtime():
     model, store, tokens, telemetry = Recorder(), Recorder(), Recorder(), Telemetry()
     store.get = lambda ref: (store.calls.append(("get", (ref,))), model)[1]
     telemetry.add("InferenceMs", "Milliseconds", 3.0)
-    app = SimpleNamespace(extensions={"snlp": SimpleNamespace(tokens=tokens)})
+    app = Recorder()
     return SimpleNamespace(preloaded={"sentiment": None, "broken": "no such model"}, store=store,
-                           telemetry=telemetry, app=app), model, tokens
+                           telemetry=telemetry, app=app, services=SimpleNamespace(tokens=tokens)), model, tokens
 
 
 def test_hooks_warm_the_preloaded_models_before_the_snapshot_and_refresh_after_restore():
@@ -56,6 +56,7 @@ def test_hooks_warm_the_preloaded_models_before_the_snapshot_and_refresh_after_r
     registry.snapshot()
     assert ("get", ("sentiment",)) in runtime.store.calls and ("get", ("broken",)) not in runtime.store.calls
     assert model.calls == [("run", (snapstart.WARM_TEXTS,))]
+    assert runtime.app.calls == [("build", ())]  # the lazily built Flask app is in the snapshot
     assert runtime.telemetry.peek() == []  # warm-up points are not published as traffic
     random.seed(1)
     drawn_in_snapshot = random.random()
