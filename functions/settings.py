@@ -29,6 +29,7 @@ ENV = {
     "usage_flush_interval_s": "SNLP_USAGE_FLUSH_INTERVAL_S",
     "rate_requests_per_minute": "SNLP_RATE_REQUESTS_PER_MINUTE",
     "rate_texts_per_minute": "SNLP_RATE_TEXTS_PER_MINUTE",
+    "edge_downloads_per_day": "SNLP_EDGE_DOWNLOADS_PER_DAY",
     "legacy_tokens": "SNLP_LEGACY_TOKENS",
     "auth_enabled": "SNLP_AUTH_ENABLED",
     "max_texts": "SNLP_MAX_TEXTS",
@@ -86,6 +87,9 @@ class Settings:
     # per-token rate limits (a token's own values win; 0: no limit), one-minute windows
     rate_requests_per_minute: int = 600
     rate_texts_per_minute: int = 20_000
+    # GET /v1/edge/<model> per token per UTC day (0: no cap): each hands out ~23-31 MB of S3 egress and
+    # runs no model, so the texts quota does not bound it
+    edge_downloads_per_day: int = 20
     legacy_tokens: bool = True  # accept tokens issued before the checksum (functions/auth/tokens.py)
     auth_enabled: bool = True
     max_texts: int = 64

@@ -4,8 +4,10 @@ The same int8 ONNX and ``tokenizer.json`` the service runs, plus onnxruntime-web
 binary, each as a presigned S3 GET URL: large files never go through a Lambda response (6 MB
 limit), and the page's CSP allows exactly the bucket's origin (``s3_origins``). The small ES
 modules (onnxruntime-web's loader, the tokenizers library) are packaged with the page
-(infra/web_assets.py copies them from node_modules). Nothing runs a model here, so nothing is
+(infra/web_assets.py copies them from node_modules). Nothing runs a model here, so no texts are
 metered; the token must be allowed the model, and a user's own model exists only for its owner.
+Each bundle is ~23-31 MB of S3 egress, so downloads are counted per token per UTC day on the usage
+row and capped at ``Settings.edge_downloads_per_day`` (429 rate-limited with Retry-After over it).
 
 Runtime layout in the artifacts bucket (infra/web_assets.py uploads it, this module reads it)::
 
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 
+from functions.auth.usage import count_edge_download
 from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import MODEL_FILE, TOKENIZER_FILE
 from functions.store.refs import parse_ref
@@ -68,6 +71,9 @@ def register(app: Flask, ctx: ApiServices) -> None:
         g.principal.require_model(parse_ref(ref).name)
         manifest = ctx.store.manifest(ref)
         ctx.require_visible(manifest, g.principal)
+        cap = ctx.settings.edge_downloads_per_day
+        downloads = (count_edge_download(ctx.meter.client, ctx.meter.table, str(g.principal.token_id), cap)
+                     if ctx.metered else None)
         reader, ttl, client = ctx.store.s3, ctx.settings.presign_ttl_s, presigner()
         files = {name: {"url": _presign(client, reader.bucket, reader.key(manifest.name, manifest.version, name), ttl),
                         "bytes": manifest.files[name].bytes, "sha256": manifest.files[name].sha256}
@@ -80,6 +86,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
             "runtime": {"version": runtime, "wasm": {"url": _presign(client, reader.bucket, runtime_key(runtime), ttl)}},
             "expires_in": ttl,
             "download_bytes": sum(f["bytes"] for f in files.values()),
+            "downloads_today": downloads, "downloads_per_day": cap or None,
         })
 
 

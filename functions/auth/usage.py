@@ -387,6 +387,32 @@ def add_usage(client: Any, table: str, token_id: str, day: str, *, requests: int
     return _counts(out.get("Attributes") or {})
 
 
+EDGE_DOWNLOADS = "edge_downloads"  # on the same USAGE# row: model bundles handed out for edge mode
+
+
+def count_edge_download(client: Any, table: str, token_id: str, cap: int, *, now: float | None = None) -> int:
+    """Count one edge-mode download on today's usage row unless ``cap`` were already counted (a
+    conditional write: exact across instances); returns the day's count. Over the cap:
+    RateLimitedError (429) with Retry-After to 00:00 UTC. ``cap`` 0: no cap, still counted."""
+    now = time.time() if now is None else now
+    condition = {} if cap <= 0 else {"ConditionExpression": "attribute_not_exists(#d) OR #d < :cap"}
+    values = {":one": {"N": "1"}, ":exp": {"N": str(int(now) + RETENTION_S)}}
+    if cap > 0:
+        values[":cap"] = {"N": str(int(cap))}
+    try:
+        out = client.update_item(TableName=table, Key=_key(token_id, utc_day(now)),
+                                 UpdateExpression=f"ADD #d :one SET {_EXP}", ExpressionAttributeNames={"#d": EDGE_DOWNLOADS},
+                                 ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", **condition)
+    except Exception as exc:  # noqa: BLE001
+        if _is_condition_failure(exc):
+            raise RateLimitedError(f"daily cap of {cap} edge model downloads reached; it resets at 00:00 UTC "
+                                   "(a downloaded model stays cached in the browser)",
+                                   retry_after=seconds_to_utc_midnight(now)) from exc
+        raise TokenStoreUnavailableError("usage store unavailable; try again shortly",
+                                         retry_after=int(RETRY_UNAVAILABLE_S)) from exc
+    return _n(out.get("Attributes") or {}, EDGE_DOWNLOADS)
+
+
 def reserve(client: Any, table: str, token_id: str, quota_per_day: int | None, texts: int, *,
             partial: bool = False, now: float | None = None) -> Ticket:
     """Count ``texts`` against today's quota with a conditional write: exact across instances.
@@ -484,5 +510,5 @@ def total(days: dict[str, dict[str, int]]) -> dict[str, int]:
     return {k: sum(d.get(k, 0) for d in days.values()) for k in COUNTERS}
 
 
-__all__ = ["UsageMeter", "RateLimits", "Ticket", "read_usage", "read_month", "total", "reserve", "settle",
+__all__ = ["count_edge_download", "EDGE_DOWNLOADS", "UsageMeter", "RateLimits", "Ticket", "read_usage", "read_month", "total", "reserve", "settle",
            "add_usage", "utc_day", "seconds_to_utc_midnight", "quota_exceeded", "USAGE_PK", "COUNTERS", "MONTH_RE"]
