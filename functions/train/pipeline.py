@@ -23,8 +23,11 @@ from .head import LinearHead, choose_l2, fit, stratified_split, zero_shot_head
 EMBED_BATCH = 64  # texts per call into the core (which runs them length-bucketed in its own micro-batches)
 HELD_OUT = 0.2
 # regularisation is chosen on at most this many rows (stratified): 50,000 rows x 5 folds x 7 values would
-# not fit in a 15-minute Lambda after embedding; the final fit still uses every training row
+# not fit in a 15-minute Lambda after embedding; the final fit still uses every training row. The cap is
+# for 384 features: a wider head (the layered features: 1,536) gets proportionally fewer rows, since a
+# gradient step costs rows x features
 CV_MAX_ROWS = 10_000
+CV_WIDTH = 384
 Report = Callable[[dict[str, Any]], None]
 
 
@@ -90,9 +93,9 @@ def train(model: InferenceModel, rows: Rows, *, layers: Sequence[int] = (), repo
     y = np.asarray(rows.targets(), dtype=np.int64)
     labels = rows.names
     keep, held = stratified_split(y, HELD_OUT)
-    cv = keep
-    if len(keep) > CV_MAX_ROWS:
-        _, sample = stratified_split(y[keep], CV_MAX_ROWS / len(keep), seed=1)
+    cv, cap = keep, max(1, CV_MAX_ROWS * CV_WIDTH // max(x.shape[1], CV_WIDTH))
+    if len(keep) > cap:
+        _, sample = stratified_split(y[keep], cap / len(keep), seed=1)
         cv = keep[sample]
     l2, losses = choose_l2(x[cv], y[cv], len(labels), folds=folds, progress=clock.fold)
     w, b = fit(x[keep], y[keep], len(labels), l2)

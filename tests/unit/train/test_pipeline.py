@@ -78,3 +78,6 @@ def test_regularisation_is_chosen_on_a_bounded_sample(tiny_embed_dir, monkeypatc
     monkeypatch.setattr(pipeline, "CV_MAX_ROWS", 10)
     out = train(InferenceModel.from_dir(tiny_embed_dir), _rows(), folds=2)
     assert out.details["cv_rows"] == 10 < out.details["train_rows"]
+    monkeypatch.setattr(pipeline, "CV_WIDTH", 4)  # a head wider than the cap's width: fewer rows for the CV
+    out = train(InferenceModel.from_dir(tiny_embed_dir), _rows(), folds=2)  # 8 features: 10 * 4 // 8 = 5 rows
+    assert 4 <= out.details["cv_rows"] <= 6  # stratified: each label's share rounds
