@@ -327,3 +327,16 @@ def test_a_base64_body_with_a_stage(tiny_registry):
     event["isBase64Encoded"] = True
     event["requestContext"]["stage"] = "$default"
     assert assert_same(direct, flask, "b64", event)["statusCode"] == 200
+
+
+def test_text_types_without_serverless_wsgi_are_its_own(monkeypatch):
+    """Answers built before serverless-wsgi is loaded treat as text what it would (plus problem+json)."""
+    import sys
+
+    import serverless_wsgi
+
+    ours = lambda_http.SERVERLESS_WSGI_TEXT_MIME_TYPES
+    assert serverless_wsgi.TEXT_MIME_TYPES[:len(ours)] == list(ours)
+    assert set(serverless_wsgi.TEXT_MIME_TYPES[len(ours):]) <= set(lambda_http.EXTRA_TEXT_MIME_TYPES)
+    monkeypatch.delitem(sys.modules, "serverless_wsgi")
+    assert set(lambda_http._text_mime_types()) == {*ours, *lambda_http.EXTRA_TEXT_MIME_TYPES}
