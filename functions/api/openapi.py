@@ -497,7 +497,10 @@ TRAIN_SCHEMAS: dict[str, Any] = {
         "max_length": {"type": "integer"}, "output_name": {"type": "string"}, "quantization": {"type": "string"},
         "files": {"type": "object", "additionalProperties": {"type": "object", "properties": {
             "url": {"type": "string"}, "bytes": {"type": "integer"}, "sha256": {"type": "string"}}}},
-        "runtime": {"type": "object"}, "expires_in": {"type": "integer"}, "download_bytes": {"type": "integer"}}},
+        "runtime": {"type": "object"}, "expires_in": {"type": "integer"}, "download_bytes": {"type": "integer"},
+        "downloads_today": {"type": ["integer", "null"], "description": "this token's edge downloads today, this one "
+                                                                        "included (null: not metered)"},
+        "downloads_per_day": {"type": ["integer", "null"], "description": "the daily cap (null: none)"}}},
 }
 
 
@@ -556,14 +559,15 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         **_openai_batch_paths(settings),
         **_train_paths(),
         "/v1/edge/{ref}": {"get": _op(
-            "Edge bundle", "models", response="EdgeBundle", errors=(*READ_ERRORS, 422),
+            "Edge bundle", "models", response="EdgeBundle", errors=(*READ_ERRORS, 422, 429),
             params=[_path_param("ref", "a model reference: name, name:alias or name@version"),
                     {"name": "runtime", "in": "query", "required": True,
                      "schema": {"type": "string", "pattern": r"^\d{1,3}\.\d{1,3}\.\d{1,3}$"},
                      "description": "the page's onnxruntime-web version (its WebAssembly binary must match)"}],
             description="Presigned S3 URLs of the model's ONNX file and tokenizer.json and of onnxruntime-web's "
-                        "WebAssembly binary, to run the model in the browser (edge mode). Runs nothing: not "
-                        "metered.")},
+                        "WebAssembly binary, to run the model in the browser (edge mode). Runs no model, so "
+                        "no texts are metered; downloads are capped per token per UTC day (429 rate-limited "
+                        "with Retry-After over the cap).")},
         "/openapi.json": {"get": {"summary": "This document", "tags": ["service"], "operationId": "openapi",
                                   "security": [], "responses": {"200": {"description": "OpenAPI 3.1 document",
                                                                         "content": {"application/json": {}}}}}},
