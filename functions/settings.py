@@ -87,8 +87,10 @@ class Settings:
     # per-token rate limits (a token's own values win; 0: no limit), one-minute windows
     rate_requests_per_minute: int = 600
     rate_texts_per_minute: int = 20_000
-    # GET /v1/edge/<model> per token per UTC day (0: no cap): each hands out ~23-31 MB of S3 egress and
-    # runs no model, so the texts quota does not bound it
+    # GET /v1/edge/<model> per token per UTC day (0: no cap): each hands out URLs to ~23-31 MB of S3 egress
+    # and runs no model, so the texts quota does not bound it. It counts bundles handed out: the page asks
+    # for one per page load in edge mode even when its browser cache then serves the files (20 x 31 MB =
+    # 620 MB, ~$0.06 of egress a token a day at $0.09/GB)
     edge_downloads_per_day: int = 20
     legacy_tokens: bool = True  # accept tokens issued before the checksum (functions/auth/tokens.py)
     auth_enabled: bool = True
