@@ -17,7 +17,8 @@ from flask import Flask, Response, g, request
 
 from functions.settings import Settings
 
-from . import gate, routes_docs, routes_edge, routes_models, routes_native, routes_openai, routes_tfserving, routes_v2
+from . import (gate, routes_docs, routes_edge, routes_models, routes_native, routes_openai, routes_sharing,
+               routes_tfserving, routes_v2)
 from .context import ApiServices, RequestFacts
 from .direct import DirectRoutes, hot_routes
 from .errors import TokenInQueryError
@@ -83,6 +84,7 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
 
     routes_native.register(app, ctx)
     routes_models.register(app, ctx)
+    routes_sharing.register(app, ctx)
     routes_tfserving.register(app, ctx)
     routes_v2.register(app, ctx)
     routes_openai.register(app, ctx)

@@ -16,7 +16,7 @@ from functions.nlp.model import InferenceModel, Limits, RunResult, validate_text
 from functions.nlp.overflow import Overflow, Windows
 from functions.settings import Settings
 from functions.store.refs import parse_ref
-from functions.store.visibility import visible_to
+from functions.store.visibility import require_visible
 
 from . import jsonio
 from .errors import MalformedJsonError, UnsupportedMediaTypeError
@@ -199,9 +199,41 @@ class ApiServices:
         self.require_visible(manifest, principal)
 
     def require_visible(self, manifest: Any, principal: TokenRecord) -> None:
-        """A user's own model exists only for its owner and the tokens it is shared with."""
-        if not visible_to(manifest.source, str(principal.token_id)):
-            raise ModelNotFoundError(f"model {manifest.name} not found")
+        """A user's own model exists only for its owner and whom its sharing admits (functions/store/visibility.py)."""
+        require_visible(manifest, str(principal.token_id), self.store.sharing)
+
+    def visible_manifest(self, ref: str, principal: TokenRecord) -> Any:
+        """The manifest ``ref`` resolves to, for a token allowed to use and see it (403 / 404
+        otherwise); nothing is downloaded but the manifest."""
+        principal.require_model(self.parse_ref(ref).name)
+        manifest = self.store.manifest(ref)
+        self.require_visible(manifest, principal)
+        return manifest
+
+    def model_source(self, name: str, versions: list[str], manifest: dict[str, Any] | None = None) -> Any:
+        """A model's owner-bearing manifest: the prod one when given (``describe``'s), else the first
+        version's; None when none can be read. A model name is owned by whoever first published it
+        (functions/train/publishing.py), so any version's manifest names the same owner."""
+        if manifest is not None:
+            return _SourceOnly(manifest.get("name", name), manifest.get("source") or {})
+        if not versions:
+            return None
+        try:
+            return self.store.manifest(f"{name}@{versions[0]}")
+        except NlpError:
+            return None
+
+    def model_visible(self, principal: TokenRecord, name: str, versions: list[str],
+                      manifest: dict[str, Any] | None = None) -> bool:
+        """Whether a model (not one version) is listed and described for ``principal``."""
+        source = self.model_source(name, versions, manifest)
+        if source is None:
+            return not versions  # aliases but no readable version: nothing owned to hide
+        try:
+            self.require_visible(source, principal)
+        except ModelNotFoundError:
+            return False
+        return True
 
     # --- running ------------------------------------------------------------------------
     def infer(self, seen: RequestFacts, ref: Any, texts: list[str], task: str | None, overflow: Overflow, *,
@@ -239,6 +271,14 @@ class ApiServices:
         self.telemetry.inference(model.manifest.name, ms, n_texts, tokens)
         seen.texts, seen.tokens = n_texts, tokens
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceOnly:
+    """What the visibility rule reads of a manifest, from ``describe``'s manifest dict."""
+
+    name: str
+    source: Any
 
 
 def bearer_token(headers: Any) -> str | None:

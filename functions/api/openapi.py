@@ -316,6 +316,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "TrainRequest": {"name": "support-tickets", "base_model": "minilm-embed",
                      "rows": "text,label\nMy invoice is wrong,billing\nThe app crashes on start,bug"},
     "PublishRequest": {"alias": "prod"},
+    "SharingRequest": {"tokens": ["tok_0123456789abcdef"], "public": False},
+    "SharingPatch": {"add": ["tok_0123456789abcdef"], "remove": ["tok_fedcba9876543210"]},
     "OpenAIBatchRequest": {"input_file_id": "file-0123456789abcdef01234567", "endpoint": "/v1/embeddings",
                            "completion_window": "24h"},
 }
@@ -488,6 +490,22 @@ TRAIN_SCHEMAS: dict[str, Any] = {
             "(rows: true label), mistakes (the ten most confident)"},
         "model": {"type": "string", "description": "name@version once published"},
         "version_number": {"type": "integer"}, "error": {"type": ["string", "null"]}}},
+    "SharingRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "tokens": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^tok_[0-9a-f]{16}$"},
+                   "default": [], "description": "token ids that may use the model besides you"},
+        "public": {"type": "boolean", "default": False,
+                   "description": "every token whose allowed models admit it may use the model"}}},
+    "SharingPatch": {"type": "object", "additionalProperties": False, "properties": {
+        "add": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^tok_[0-9a-f]{16}$"}},
+        "remove": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^tok_[0-9a-f]{16}$"}},
+        "public": {"type": "boolean"}}},
+    "Sharing": {"type": "object", "required": ["model", "tokens", "public", "set_by"], "properties": {
+        "model": {"type": "string"}, "tokens": {"type": "array", "items": {"type": "string"}},
+        "public": {"type": "boolean"},
+        "set_by": {"enum": ["publish", "owner"], "description": "publish: the manifests' publish-time sharing "
+                                                                "(no change since); owner: the sharing record"},
+        "propagation_s": {"type": "number", "description": "other API instances apply a change within this many "
+                                                           "seconds (the alias cache TTL); this one at once"}}},
     "PublishRequest": {"type": "object", "properties": {
         "alias": {"type": "string", "default": "prod"},
         "share_with": {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": "^tok_[0-9a-f]{16}$"},
@@ -525,6 +543,31 @@ def _train_paths() -> dict[str, Any]:
             "/v1/train/{job_id}/publish": {"post": publish}}
 
 
+def _sharing_paths(name: dict[str, Any]) -> dict[str, Any]:
+    """The owner's share-later / unshare routes of a trained model."""
+    owner_only = ("Only the model's owner (the token that trained it): 403 not-model-owner for a token that "
+                  "can see it, 404 for one that cannot. ")
+    cond = ("Conditional: send the ETag you read as If-Match and a record changed since is 412 "
+            "precondition-failed; without If-Match, concurrent changes are applied one after the other. ")
+    after = ("Replaces the versions' publish-time sharing for every version. Other API instances apply it "
+             "within the alias cache TTL (propagation_s); after unsharing, every route answers 404 to the others.")
+    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                "description": "the ETag of GET /v1/models/{name}/sharing"}
+    write = (*READ_ERRORS, 412, 415, 422)
+    ops = {
+        "get": _op("Model sharing", "models", response="Sharing", errors=READ_ERRORS, params=[name],
+                   description=owner_only + "Who the model is shared with now; the ETag header versions it."),
+        "put": _op("Set model sharing", "models", request="SharingRequest", response="Sharing", errors=write,
+                   params=[name, if_match], description=owner_only + "Replaces the sharing. " + cond + after),
+        "patch": _op("Change model sharing", "models", request="SharingPatch", response="Sharing", errors=write,
+                     params=[name, if_match],
+                     description=owner_only + "Adds and removes token ids, and/or sets public. " + cond + after),
+        "delete": _op("Unshare model", "models", response="Sharing", errors=(*READ_ERRORS, 412), params=[name, if_match],
+                      description=owner_only + "Shares the model with nobody: only you see it. " + cond + after),
+    }
+    return {"/v1/models/{name}/sharing": ops}
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     name = _path_param("name", "model name")
     paths: dict[str, Any] = {
@@ -539,6 +582,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                   errors=INFER_ERRORS)},
         "/v1/similarity": {"post": _op("Similarity", "native", request="SimilarityRequest",
                                        response="SimilarityResponse", errors=INFER_ERRORS)},
+        **_sharing_paths(name),
         **_tfserving_paths(name),
         **_v2_paths(name),
         "/v1/embeddings": {"post": _op("Create embeddings", "OpenAI", request="EmbeddingsRequest",
@@ -603,7 +647,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                      "per minute: every answer carries x-ratelimit-limit-*, x-ratelimit-remaining-* and "
                      "x-ratelimit-reset-* for requests and texts; over a limit, 429 rate-limited with "
                      "Retry-After. GET /v1/usage shows a token its own usage. A revoked token stops working within "
-                     f"{settings.token_cache_ttl_s:g} s (the token cache TTL). Wrong Content-Type: 415.")},
+                     f"{settings.token_cache_ttl_s:g} s (the token cache TTL); an unshared model (DELETE "
+                     f"/v1/models/{{name}}/sharing) within {settings.alias_ttl_s:g} s (the alias cache TTL). "
+                     "Wrong Content-Type: 415.")},
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in ("native", "OpenAI", TF, V2, "models", "batch", "training", "service")],
         "paths": paths,

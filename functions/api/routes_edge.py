@@ -24,7 +24,6 @@ from flask import Flask, Response, g, request
 from functions.auth.usage import count_edge_download
 from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import MODEL_FILE, TOKENIZER_FILE
-from functions.store.refs import parse_ref
 
 from .context import ApiServices, json_response
 
@@ -68,9 +67,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         runtime = request.args.get("runtime", "")
         if not VERSION_RE.fullmatch(runtime):
             raise InputTypeError("runtime must be the page's onnxruntime-web version, like 1.30.0")
-        g.principal.require_model(parse_ref(ref).name)
-        manifest = ctx.store.manifest(ref)
-        ctx.require_visible(manifest, g.principal)
+        manifest = ctx.visible_manifest(ref, g.principal)
         cap = ctx.settings.edge_downloads_per_day
         downloads = (count_edge_download(ctx.meter.client, ctx.meter.table, str(g.principal.token_id), cap)
                      if ctx.metered else None)

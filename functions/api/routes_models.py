@@ -7,8 +7,6 @@ from flask import Flask, Response, g
 
 from functions.nlp.errors import ModelNotFoundError, NlpError
 
-from functions.store.visibility import visible_to
-
 from .context import ApiServices, json_response
 from .routes_tfserving import version_status
 
@@ -29,18 +27,6 @@ def _version_manifest(ctx: Any, name: str, version: str) -> dict[str, Any] | Non
         return None
 
 
-def _visible(ctx: Any, name: str, versions: list[str], manifest: dict[str, Any] | None = None) -> bool:
-    """A user's own model is listed and described for its owner (and tokens it is shared with) only;
-    the owner is read from the prod manifest, else the first version's (functions/store/visibility.py)."""
-    source = (manifest or {}).get("source")
-    if source is None and versions:
-        try:
-            source = ctx.store.manifest(f"{name}@{versions[0]}").source
-        except NlpError:
-            return False
-    return visible_to(source or {}, str(g.principal.token_id))
-
-
 def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     if manifest is None:
         return None
@@ -54,7 +40,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": OWNER,
                  "aliases": m["aliases"], "versions": m["versions"], "numbers": m.get("numbers") or {}}
                 for m in ctx.store.list_models()
-                if principal.allows(m["name"]) and _visible(ctx, m["name"], m["versions"])]
+                if principal.allows(m["name"]) and ctx.model_visible(principal, m["name"], m["versions"])]
         return json_response({"object": "list", "data": data})
 
     @app.get("/v1/models/<name>", endpoint="describe_model")
@@ -63,7 +49,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
             raise ModelNotFoundError("use the model name here, without an alias or version")
         g.principal.require_model(name)
         info = ctx.store.describe(name)
-        if not _visible(ctx, name, list(info["versions"]), info.get("manifest")):
+        if not ctx.model_visible(g.principal, name, list(info["versions"]), info.get("manifest")):
             raise ModelNotFoundError(f"model {name} not found")
         loaded = list(info.get("loaded") or ())
         return json_response({

@@ -22,7 +22,6 @@ from flask import Flask, Response, g
 
 from functions.nlp.errors import InputTypeError, ModelNotFoundError, WrongTaskError
 from functions.nlp.manifest import Manifest
-from functions.store.refs import parse_ref
 
 from . import inference
 from .context import ApiServices, json_response
@@ -143,13 +142,15 @@ def register(app: Flask, ctx: ApiServices) -> None:
                                          for row in result.outputs.tolist()]}, headers=inference.headers(result))
 
     def regress(ref: str) -> Response:
-        manifest = ctx.store.manifest(_allowed(ref))
+        manifest = ctx.visible_manifest(ref, g.principal)
         raise WrongTaskError(f"model {manifest.name} does {manifest.task}, not regression: it has no regress "
                              f"signature; use :predict{' or :classify' if manifest.task == 'classify' else ''}")
 
     def status(ref: str | None, name: str) -> Response:
         g.principal.require_model(name)
         info = ctx.store.describe(name)
+        if not ctx.model_visible(g.principal, name, list(info["versions"]), info.get("manifest")):
+            raise ModelNotFoundError(f"model {name} not found")
         numbers = info.get("numbers") or {}
         if ref is None:
             return json_response({"model_version_status": version_status(numbers)})
@@ -160,16 +161,12 @@ def register(app: Flask, ctx: ApiServices) -> None:
         return json_response({"model_version_status": version_status(numbers, [version])})
 
     def metadata(ref: str) -> Response:
-        manifest = ctx.store.manifest(_allowed(ref))
+        manifest = ctx.visible_manifest(ref, g.principal)
         name, version = manifest.name, manifest.version
         numbers = {v: n for n, v in ctx.store.version_numbers(name).items()}
         return json_response({
             "model_spec": {"name": name, "signature_name": "", "version": str(numbers.get(version, version))},
             "metadata": {"signature_def": {"signature_def": signatures(manifest)}}})
-
-    def _allowed(ref: str) -> str:
-        g.principal.require_model(parse_ref(ref).name)
-        return ref
 
     verbs = {"predict": predict, "classify": classify, "regress": regress}
     for verb, fn in verbs.items():

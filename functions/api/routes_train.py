@@ -9,7 +9,6 @@ composition and the registry write. Another token's job is "not found".
 """
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Callable
 
@@ -19,14 +18,13 @@ from functions.batch import metering
 from functions.batch.jobs import _ledger_errors
 from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import NAME_RE
-from functions.store.refs import ALIAS_MAX, parse_ref
+from functions.store.refs import ALIAS_MAX
 from functions.train.data import MAX_ROWS, check_descriptions, check_rows, sample_labels_known
+from functions.store.visibility import token_ids
 from functions.train.publishing import check_name
 
 from .context import ApiServices, json_response, read_json_body
 
-TOKEN_ID_RE = re.compile(r"^tok_[0-9a-f]{16}$")  # functions.auth.tokens.new_token_id
-MAX_SHARED = 50
 SHAPE = ('the body must be a JSON object: {"name", "rows": "text,label CSV" | [{"text","label"}], '
          '"base_model"?, "descriptions"?: {label: description}}')
 
@@ -42,9 +40,7 @@ def _base_model(ctx: ApiServices, value: Any) -> str:
     ref = ctx.settings.default_embed_model if value is None else value
     if not isinstance(ref, str):
         raise InputTypeError("base_model must be a string")
-    g.principal.require_model(parse_ref(ref).name)
-    manifest = ctx.store.manifest(ref)
-    ctx.require_visible(manifest, g.principal)
+    manifest = ctx.visible_manifest(ref, g.principal)
     if manifest.task != "embed":
         raise InputTypeError(f"base_model must be an embedding model; {manifest.name} does {manifest.task}")
     return manifest.ref  # pinned: the job trains on this exact version whatever the alias does later
@@ -107,10 +103,10 @@ def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = ti
         alias = body.get("alias", "prod")
         if not isinstance(alias, str) or not NAME_RE.fullmatch(alias.lower()) or len(alias) > ALIAS_MAX:
             raise InputTypeError("alias must be 1-64 characters of letters, digits, '.', '_' or '-'")
-        shared = body.get("share_with", [])
-        if not isinstance(shared, list) or len(shared) > MAX_SHARED or not all(
-                isinstance(t, str) and TOKEN_ID_RE.fullmatch(t) for t in shared):
-            raise InputTypeError(f"share_with must be a list of at most {MAX_SHARED} token ids (tok_...)")
+        try:
+            shared = token_ids(body.get("share_with", []), "share_with")
+        except ValueError as exc:
+            raise InputTypeError(str(exc)) from None
         with _ledger_errors():
             return json_response(jobs.publish(job_id, str(g.principal.token_id), alias, sorted(set(shared))), 202)
 

@@ -106,8 +106,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         return str(numbers.get(version, version))
 
     def manifest_for(name: str, version: str | None) -> Manifest:
-        g.principal.require_model(name)
-        return ctx.store.manifest(f"{name}@{version}" if version else name)
+        return ctx.visible_manifest(f"{name}@{version}" if version else name, g.principal)
 
     @app.get("/v2/health/live", endpoint="v2_live")
     def live() -> Response:

@@ -18,8 +18,8 @@ import uuid
 from typing import Any, Callable, Iterator
 
 from functions.auth.errors import TokenStoreUnavailableError
-from functions.nlp.errors import InputTypeError, ModelNotFoundError
-from functions.store.visibility import visible_to
+from functions.nlp.errors import InputTypeError
+from functions.store.visibility import require_visible
 
 from . import metering
 from .errors import JobNotFoundError, JobStoreUnavailableError
@@ -70,11 +70,13 @@ class JobService:
                  max_upload_bytes: int = 256 * 1024 * 1024, usage_table: str | None = None,
                  deadline_s: float = 24 * 3600,
                  resolve: Callable[[str], tuple[str, str]] | None = None, manifest: Callable[[str], Any] | None = None,
+                 sharing: Callable[[str], Any] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex, clock: Callable[[], float] = time.time) -> None:
         self.s3, self.ledger, self.bucket = s3, ledger, bucket
         self.presigner = sigv4_client(s3)
         self.default_model, self.ttl, self.resolve = default_model, presign_ttl_s, resolve
         self.manifest = manifest  # ref -> Manifest: whose model it is (functions/store/visibility.py)
+        self.sharing = sharing or (lambda name: None)  # name -> its sharing record (None: the manifest's)
         self.max_upload_bytes = max_upload_bytes
         self.deadline_s = deadline_s  # a running job older than this is failed when looked at
         self.usage_table = usage_table  # the tokens table's USAGE# rows; None: jobs are not metered
@@ -88,7 +90,8 @@ class JobService:
                    max_upload_bytes=settings.batch_max_upload_bytes, deadline_s=settings.batch_job_deadline_s,
                    usage_table=settings.tokens_table if metered else None,
                    resolve=None if store is None else store.resolve,
-                   manifest=None if store is None else store.manifest, **kwargs)
+                   manifest=None if store is None else store.manifest,
+                   sharing=None if store is None else store.sharing, **kwargs)
 
     def create_job(self, owner: Any, fmt: str, model: str | None = None, *, texts: int | None = None) -> dict[str, Any]:
         """A queued job and its upload URL. ``owner``: the caller's token record (token_id,
@@ -101,8 +104,8 @@ class JobService:
         if self.resolve is not None:
             self.resolve(ref)  # an unknown model fails now, not after the upload
         owner_id = str(getattr(owner, "token_id", owner))
-        if self.manifest is not None and not visible_to(self.manifest(ref).source, owner_id):
-            raise ModelNotFoundError(f"model {ref} not found")  # another token's own model
+        if self.manifest is not None:
+            require_visible(self.manifest(ref), owner_id, self.sharing)  # another token's own model: 404
         admitted: dict[str, Any] = {}
         if self.usage_table is not None:
             if not hasattr(owner, "quota_per_day"):  # fail closed: a job nobody can bill is not created

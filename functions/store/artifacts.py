@@ -26,7 +26,9 @@ from functions.nlp.model import InferenceModel
 from .cache import DiskCache, Key
 from .layout import ALIASES_FILE, VERSIONS_FILE, is_number, parse_aliases, parse_numbers
 from .refs import ModelRef, as_ref, parse_ref
+from . import sharing as sharing_record
 from .s3_reader import S3Reader
+from .visibility import NOBODY, Sharing
 
 RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
 MAX_MANIFESTS = 256
@@ -78,6 +80,7 @@ class ArtifactStore:
         self._manifests: OrderedDict[Key, Manifest] = OrderedDict()
         self._aliases: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> mapping (None: no such model)
         self._numbers: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> {number: version}
+        self._sharing: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> Sharing (None: no record)
         self._listing: _Timed | None = None
         self._failures: dict[Key, tuple[float, NlpError]] = {}
         self._loading: set[Key] = set()  # versions being downloaded/verified: never evicted from disk
@@ -155,6 +158,37 @@ class ArtifactStore:
             return entry.value
         self._numbers[name] = _Timed(numbers, now + self.alias_ttl_s)
         return numbers
+
+    # --- sharing --------------------------------------------------------------------------
+    def sharing(self, name: str) -> Sharing | None:
+        """The model's sharing record (functions/store/visibility.py), None when it has none; cached
+        like the aliases, so an owner's change reaches other instances within alias_ttl_s. While S3
+        cannot answer, the last known record is kept; with none known, 503 (never "visible")."""
+        now = self.clock()
+        entry = self._sharing.get(name)
+        if entry is not None and now < entry.fresh_until:
+            return entry.value
+        try:
+            record, _ = sharing_record.read(self.s3, name)
+        except ModelUnavailableError:
+            if entry is None:
+                raise
+            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
+            return entry.value
+        self._sharing[name] = _Timed(record, now + self.alias_ttl_s)
+        return record
+
+    def sharing_etag(self, name: str) -> tuple[Sharing | None, str | None]:
+        """(record, ETag) read from S3 now, not the cache: what an owner edits."""
+        return sharing_record.read(self.s3, name)
+
+    def change_sharing(self, name: str, update: sharing_record.Update, *, initial: Sharing = NOBODY,
+                       if_match: str | None = None) -> tuple[Sharing, str | None]:
+        """Apply ``update`` by a conditional write (functions/store/sharing.py); this instance sees
+        the new record at once, others within alias_ttl_s."""
+        record, etag = sharing_record.change(self.s3, name, update, initial=initial, if_match=if_match)
+        self._sharing[name] = _Timed(record, self.clock() + self.alias_ttl_s)
+        return record, etag
 
     # --- manifests ------------------------------------------------------------------------
     def manifest(self, ref: str | ModelRef) -> Manifest:
@@ -375,6 +409,7 @@ class ArtifactStore:
         with self._lock:
             self._aliases.clear()
             self._numbers.clear()
+            self._sharing.clear()
             self._listing = None
 
     def forget(self, name: str) -> None:
@@ -383,6 +418,7 @@ class ArtifactStore:
         with self._lock:
             self._aliases.pop(name, None)
             self._numbers.pop(name, None)
+            self._sharing.pop(name, None)
             self._listing = None
 
     def loaded(self) -> list[Manifest]:

@@ -3,6 +3,11 @@
     models/<name>/<version>/{model.onnx, tokenizer.json, manifest.json}   immutable
     models/<name>/aliases.json     {"prod": "<version>", ...}               moved by promote
     models/<name>/versions.json    {"1": "<version>", "2": "<version>"}     grows by publish
+    models/<name>/sharing.json     {"tokens": ["tok_…"], "public": false}   set by its owner
+
+``sharing.json`` is a trained model's sharing as its owner set it after publishing
+(functions/store/visibility.py): it overrides what the versions' manifests said at publish
+time, which are immutable. It is written only by a conditional PUT (If-Match / If-None-Match).
 
 Every published version also gets a *version number*: 1, 2, 3 … in publish order, never
 reused, so clients that speak in integers (TensorFlow Serving's ``/versions/1``, the Open
@@ -22,6 +27,7 @@ from functions.nlp.manifest import VERSION_RE
 PREFIX = "models"
 ALIASES_FILE = "aliases.json"
 VERSIONS_FILE = "versions.json"
+SHARING_FILE = "sharing.json"
 NUMBER_RE = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
@@ -39,6 +45,10 @@ def aliases_key(name: str) -> str:
 
 def versions_key(name: str) -> str:
     return model_prefix(name) + VERSIONS_FILE
+
+
+def sharing_key(name: str) -> str:
+    return model_prefix(name) + SHARING_FILE
 
 
 def is_number(version: str) -> bool:
@@ -81,6 +91,6 @@ def local_aliases(root: Path | str, name: str) -> dict[str, str] | None:
     return parse_aliases(path.read_bytes()) if path.is_file() else None
 
 
-__all__ = ["PREFIX", "ALIASES_FILE", "VERSIONS_FILE", "model_prefix", "version_prefix", "aliases_key",
-           "versions_key", "is_number", "parse_numbers", "dump_numbers", "next_number", "parse_aliases",
+__all__ = ["PREFIX", "ALIASES_FILE", "VERSIONS_FILE", "SHARING_FILE", "model_prefix", "version_prefix", "aliases_key",
+           "versions_key", "sharing_key", "is_number", "parse_numbers", "dump_numbers", "next_number", "parse_aliases",
            "local_aliases"]

@@ -23,6 +23,7 @@ class FakeStore:
         self.root = Path(root)
         self.models: dict[tuple[str, str], InferenceModel] = {}
         self.fail: dict[str, Exception] = {}  # model name -> error to raise from get()
+        self.shared: dict[str, Any] = {}  # model name -> Sharing record
 
     def _aliases(self, name: str) -> dict[str, str]:
         aliases = local_aliases(self.root, name)
@@ -63,6 +64,10 @@ class FakeStore:
 
     def manifest(self, ref: Any) -> Manifest:
         return Manifest.load(self.root.joinpath(*self.resolve(ref)))
+
+    def sharing(self, name: str) -> Any:
+        """Sharing records (functions/store/visibility.py) set by a test; None: the manifests' own."""
+        return self.shared.get(name)
 
     def list_models(self) -> list[dict]:
         return [{"name": p.name, "aliases": self._aliases(p.name),

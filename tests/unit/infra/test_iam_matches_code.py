@@ -24,6 +24,8 @@ FUNCTIONS = {
             "modules": {"functions.auth.tokens": "TokensTable", "functions.auth.usage": "TokensTable",
                         "functions.store.s3_reader": "ArtifactsBucket", "functions.batch.jobs": "DataBucket",
                         "functions.batch.ledger": "JobsTable",
+                        # an owner's share later / unshare writes models/<name>/sharing.json
+                        "functions.store.sharing": "ArtifactsBucket",
                         # the OpenAI Batch API: files/ (request files), incoming/ (the job's input)
                         "functions.batch.openai_batch": "DataBucket",
                         # /v1/train: rows and evaluations under train/, one queue message per job step
@@ -37,6 +39,7 @@ FUNCTIONS = {
     "batch": {"role": "BatchRole", "handler": "functions.batch.handler",
               "modules": {"functions.batch.s3_streams": "DataBucket", "functions.batch.ledger": "JobsTable",
                           "functions.store.s3_reader": "ArtifactsBucket", "functions.batch.worker": "BatchQueue",
+                          "functions.store.sharing": ("ArtifactsBucket", {"read"}),  # writes are the api's
                           "functions.batch.handler": "BatchQueue",
                           # the quota interface only (functions.batch.metering): reserve and settle
                           "functions.auth.usage": ("TokensTable", {"reserve", "settle", "add_usage", "_read_texts",
@@ -51,6 +54,7 @@ FUNCTIONS = {
     "train": {"role": "TrainRole", "handler": "functions.train.handler",
               "modules": {"functions.train.worker": "DataBucket", "functions.train.jobs": "DataBucket",
                           "functions.store.s3_reader": "ArtifactsBucket",
+                          "functions.store.sharing": ("ArtifactsBucket", {"read"}),  # writes are the api's
                           "functions.batch.ledger": ("JobsTable", {"_get", "_update"}),
                           "functions.auth.usage": ("TokensTable", {"settle", "add_usage"})},
               "not_called": {"functions.train.queue": "the api queues job steps; the worker only consumes them",
