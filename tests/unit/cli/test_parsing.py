@@ -49,7 +49,29 @@ def test_help_everywhere(argv, capsys):
 
 def test_every_command_is_registered():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert {"classify", "embed", "similarity", "batch", "publish", "promote", "cost"} <= commands
+    assert {"classify", "embed", "similarity", "batch", "publish", "promote", "cost", "share"} <= commands
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["share", "m"], ("GET", None)),
+    (["share", "m", "--add", "tok_0123456789abcdef", "--public"], ("PATCH", {"add": ["tok_0123456789abcdef"],
+                                                                           "public": True})),
+    (["share", "m", "--remove", "tok_0123456789abcdef", "--private"], ("PATCH", {"remove": ["tok_0123456789abcdef"],
+                                                                               "public": False})),
+    (["share", "m", "--none"], ("DELETE", None)),
+])
+def test_share_options_become_one_sharing_call(argv, expected):
+    from infra.cli_models import share_request
+
+    assert share_request(build_parser().parse_args(argv)) == expected
+
+
+def test_share_none_alone():
+    from infra.cli_common import CliError
+    from infra.cli_models import share_request
+
+    with pytest.raises(CliError):
+        share_request(build_parser().parse_args(["share", "m", "--none", "--public"]))
 
 
 @pytest.mark.parametrize("argv, expected", [
