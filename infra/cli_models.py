@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a token id to stop sharing with (repeatable)")
     public = p.add_mutually_exclusive_group()
     public.add_argument("--public", action="store_true", default=None, help="every token may use it")
-    public.add_argument("--private", dest="public", action="store_false", default=None, help="only the tokens shared with")
+    public.add_argument("--private", dest="public", action="store_false", default=None,
+                        help="only the tokens shared with")
     p.add_argument("--none", action="store_true", help="unshare: only you may use it")
     add_connection_args(p)
     p.set_defaults(func=cmd_share)

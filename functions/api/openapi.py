@@ -562,7 +562,8 @@ def _sharing_paths(name: dict[str, Any]) -> dict[str, Any]:
         "patch": _op("Change model sharing", "models", request="SharingPatch", response="Sharing", errors=write,
                      params=[name, if_match],
                      description=owner_only + "Adds and removes token ids, and/or sets public. " + cond + after),
-        "delete": _op("Unshare model", "models", response="Sharing", errors=(*READ_ERRORS, 412), params=[name, if_match],
+        "delete": _op("Unshare model", "models", response="Sharing", errors=(*READ_ERRORS, 412),
+                      params=[name, if_match],
                       description=owner_only + "Shares the model with nobody: only you see it. " + cond + after),
     }
     return {"/v1/models/{name}/sharing": ops}

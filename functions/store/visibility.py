@@ -131,5 +131,5 @@ def require_owner(manifest: Any, token_id: str, sharing_of: SharingOf) -> str:
 
 
 __all__ = ["OWNER", "SHARED", "PUBLIC", "TOKENS", "MAX_SHARED", "TOKEN_ID_RE", "NOBODY", "Sharing", "SharingOf",
-           "NotModelOwnerError", "SharingChangedError", "token_ids", "owner_of", "published_sharing", "visible_to", "require_visible",
-           "require_owner"]
+           "NotModelOwnerError", "SharingChangedError", "token_ids", "owner_of", "published_sharing", "visible_to",
+           "require_visible", "require_owner"]

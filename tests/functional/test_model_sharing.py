@@ -122,7 +122,8 @@ def test_public_share_and_back(env):
 
 def test_only_the_owner_changes_sharing(env):
     call(env, "PATCH", f"/v1/models/{MODEL}/sharing", env["alice"], {"add": [env["bob_id"]]})
-    for method, body in (("GET", None), ("PUT", {"public": True}), ("PATCH", {"add": ["tok_0123456789abcdef"]}), ("DELETE", None)):
+    changes = (("GET", None), ("PUT", {"public": True}), ("PATCH", {"add": ["tok_0123456789abcdef"]}), ("DELETE", None))
+    for method, body in changes:
         status, problem, headers = call(env, method, f"/v1/models/{MODEL}/sharing", env["bob"], body)
         assert status == 403 and problem["type"].endswith("/not-model-owner"), (method, problem)
         assert headers["Content-Type"] == "application/problem+json"
@@ -200,7 +201,8 @@ def test_concurrent_changes_both_land_and_a_damaged_record_shares_with_nobody(en
 
     def add_bob(current):
         if not raced:  # another owner's page writes between our read and our write
-            raced.append(record.write(store.s3, MODEL, current.with_tokens(add=[carol]), record.read(store.s3, MODEL)[1]))
+            etag = record.read(store.s3, MODEL)[1]
+            raced.append(record.write(store.s3, MODEL, current.with_tokens(add=[carol]), etag))
         return current.with_tokens(add=[bob])
 
     assert store.change_sharing(MODEL, add_bob)[0] == Sharing((carol, bob))  # retried on the new record

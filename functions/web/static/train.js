@@ -39,6 +39,7 @@
     const status = $("train-text");
     $("train-eval").hidden = true;
     $("train-published").textContent = "";
+    $("train-share").hidden = true;
     const body = { name: $("train-name").value.trim(), base_model: $("train-base").value || undefined };
     const rows = await rowsText();
     if (mode() === "descriptions") {
@@ -130,6 +131,47 @@
   function showPublished(current) {
     $("train-published").textContent = "Published as " + current.model + " (version " + current.version_number
       + "). Use the model name “" + current.name + "” in the API, the batch upload or the WordPress plugin.";
+    loadSharing(current.name);
+  }
+
+  // ---- share later / unshare: PUT and DELETE /v1/models/{name}/sharing (owner only) -----------
+  let shared = null; // the published model's name
+  const sharingPath = () => "v1/models/" + encodeURIComponent(shared) + "/sharing";
+
+  function showSharing(s) {
+    $("train-share-tokens").value = s.tokens.join(", ");
+    $("train-share-public").checked = s.public;
+    const who = s.public ? "everyone with a token" : s.tokens.length ? s.tokens.length + " other token" + (s.tokens.length > 1 ? "s" : "") : "nobody else";
+    $("train-share-now").textContent = "Shared with " + who + ". You always keep it.";
+  }
+
+  async function loadSharing(name) {
+    shared = name;
+    $("train-share").hidden = false;
+    try { showSharing(await window.snlp.api("GET", sharingPath())); }
+    catch (err) { $("train-share-now").textContent = err.message; }
+  }
+
+  async function changeSharing(button, method, body, done) {
+    await window.snlp.busy(button, async () => {
+      try {
+        showSharing(await window.snlp.api(method, sharingPath(), body));
+        window.snlp.notice(done, "ok");
+      } catch (err) { $("train-share-now").textContent = err.message; }
+    });
+  }
+
+  function onShare(ev) {
+    ev.preventDefault();
+    if (!shared) return;
+    const tokens = $("train-share-tokens").value.split(/[\s,]+/).filter(Boolean);
+    const bad = tokens.find((t) => !/^tok_[0-9a-f]{16}$/.test(t));
+    if (bad) { $("train-share-now").textContent = "“" + bad + "” is not a token id (tok_ and 16 characters 0-9, a-f)."; $("train-share-tokens").focus(); return; }
+    changeSharing($("train-share-save"), "PUT", { tokens, public: $("train-share-public").checked }, "Sharing saved.");
+  }
+
+  function onUnshare() {
+    if (shared) changeSharing($("train-unshare"), "DELETE", undefined, "Only you can use " + shared + " now.");
   }
 
   async function onPublish() {
@@ -152,6 +194,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("train-form").addEventListener("submit", onTrain);
     $("train-publish").addEventListener("click", onPublish);
+    $("train-share").addEventListener("submit", onShare);
+    $("train-unshare").addEventListener("click", onUnshare);
     for (const radio of document.querySelectorAll("input[name=train-mode]")) {
       radio.addEventListener("change", () => { $("train-descriptions").hidden = mode() !== "descriptions"; });
     }
