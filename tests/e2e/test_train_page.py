@@ -94,6 +94,30 @@ def test_rows_to_published_model_by_keyboard_at_375px(page, site):
                     headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.get_json()["predictions"][0]["label"] in ("positive", "negative")
 
+    # share later with a friend's token id, then unshare: by keyboard, at 375 px
+    friend, friend_id = st.token("friend")
+
+    def friend_classifies() -> int:
+        return client.post("/v1/classify", json={"model": "page-reviews", "texts": ["good movie"]},
+                           headers={"Authorization": f"Bearer {friend}"}).status_code
+
+    page.locator("#train-share-now", has_text="nobody else").wait_for()
+    assert friend_classifies() == 404
+    page.locator("#train-share-tokens").focus()
+    page.keyboard.type(friend_id)
+    page.keyboard.press("Tab")  # the public checkbox, left unticked
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "train-share-save"
+    page.keyboard.press("Enter")
+    page.locator("#train-share-now", has_text="1 other token").wait_for()
+    assert friend_classifies() == 200
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "train-unshare"
+    page.keyboard.press("Enter")
+    page.locator("#train-share-now", has_text="nobody else").wait_for()
+    assert friend_classifies() == 404
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
 
 def test_zero_shot_from_label_descriptions(page, site):
     url, token, st = site
