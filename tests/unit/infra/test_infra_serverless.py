@@ -165,8 +165,9 @@ def test_each_function_has_its_own_scoped_role(sls, res, role, function):
             assert "*" not in resources, f"{role} {stmt['Sid']}: data actions on Resource '*'"
             for r in resources:
                 sub = r.get("Fn::Sub", "") if isinstance(r, dict) else r
-                if "Bucket.Arn}/" in sub:  # object ARNs are scoped to a prefix
-                    assert re.search(r"\}/(models|incoming|results|results/_parts|files|train|web)/\*$", sub), sub
+                if "Bucket.Arn}/" in sub:  # object ARNs are scoped to a prefix (or one registry file name)
+                    assert re.search(r"\}/((models|incoming|results|results/_parts|files|train|web)/\*"
+                                     r"|models/\*/sharing\.json)$", sub), sub
         else:
             assert actions == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] or stmt["Sid"] == "Logs"
 
@@ -185,6 +186,9 @@ def test_roles_grant_what_the_brief_says_and_nothing_more(res):
                                           {"Fn::GetAtt": ["TrainDeadLetterQueue", "Arn"]}]  # end their jobs
     assert api["PresignedBatchUpload"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/incoming/*"}
     assert api["ReadBatchResults"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/results/*"}
+    # share later / unshare: the api writes a model's sharing record, never a version or an alias
+    assert api["ShareModels"] == {"Sid": "ShareModels", "Effect": "Allow", "Action": ["s3:PutObject"],
+                                  "Resource": {"Fn::Sub": "${ArtifactsBucket.Arn}/models/*/sharing.json"}}
     assert api["ReadTokensAndUsage"]["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]}  # by key prefix:
     assert api["MeterUsage"]["Condition"]  # tests/unit/infra/test_iam_matches_code.py checks them
     assert batch["Jobs"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}
