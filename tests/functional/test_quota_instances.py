@@ -20,7 +20,18 @@ INSTANCES, QUOTA, MAX_TEXTS = 4, 60, 5
 
 @pytest.fixture
 def aws(tiny_registry):
+    """moto's in-process DynamoDB is not atomic per call when threads share it (a conditional
+    update can read a row another thread is writing: lost updates, or an error the service
+    answers 503 for); real DynamoDB is. Each call is made atomic, as on AWS; calls of different
+    instances still interleave freely between each other."""
     with moto_api(tiny_registry) as (s3, ddb):
+        lock, real = threading.Lock(), ddb._make_api_call
+
+        def atomic(operation, params):
+            with lock:
+                return real(operation, params)
+
+        ddb._make_api_call = atomic
         yield s3, ddb
 
 
