@@ -41,6 +41,7 @@ CHECK_CHARS = 8  # hex digits of CRC-32
 CHECKED_TOKEN_CHARS = len(TOKEN_PREFIX) + 43 + CHECK_CHARS
 _TOKEN_RE = re.compile(r"snlp_[A-Za-z0-9_-]{1,123}")  # URL-safe base64 alphabet, MAX_TOKEN_CHARS in all
 ALL_MODELS = "*"
+TOKEN_ID_RE = re.compile(r"tok_[0-9a-f]{16}")  # what new_token_id writes: the public token id
 RETRY_UNAVAILABLE_S = 5.0  # after DynamoDB failed, do not ask it again for this long
 
 

@@ -13,15 +13,14 @@ operator) are visible to every token its allowed-models list admits, and nobody'
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from functions.auth.tokens import TOKEN_ID_RE
 from functions.nlp.errors import ModelNotFoundError, NlpError
 
 OWNER, SHARED, PUBLIC, TOKENS = "owner", "shared", "public", "tokens"
 MAX_SHARED = 50  # token ids one model is shared with (more: share it publicly)
-TOKEN_ID_RE = re.compile(r"tok_[0-9a-f]{16}")  # functions.auth.tokens.new_token_id
 
 
 class NotModelOwnerError(NlpError):
@@ -130,6 +129,6 @@ def require_owner(manifest: Any, token_id: str, sharing_of: SharingOf) -> str:
     return owner
 
 
-__all__ = ["OWNER", "SHARED", "PUBLIC", "TOKENS", "MAX_SHARED", "TOKEN_ID_RE", "NOBODY", "Sharing", "SharingOf",
+__all__ = ["OWNER", "SHARED", "PUBLIC", "TOKENS", "MAX_SHARED", "NOBODY", "Sharing", "SharingOf",
            "NotModelOwnerError", "SharingChangedError", "token_ids", "owner_of", "published_sharing", "visible_to",
            "require_visible", "require_owner"]
