@@ -248,7 +248,7 @@ def model_rows(artifacts: dict[str, Path], texts: Sequence[str], rates: dict[int
     the CPU's ceiling for the int8 encoder; each node at its own precision's rate: the ceiling of
     the graph as built) and what the model achieves at 1 thread."""
     from functions.nlp import InferenceModel
-    from functions.nlp.model import length_buckets
+    from functions.nlp.text_encoder import length_buckets
     from functions.nlp.overflow import Overflow
     from functions.settings import Settings
 

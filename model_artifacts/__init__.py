@@ -2,4 +2,4 @@
 
 torch and transformers live here only; ``functions/`` never imports this package.
 """
-__all__ = ["cli", "build", "defaults", "publish"]
+__all__ = ["cli", "build", "build_defaults", "publish"]

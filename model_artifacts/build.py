@@ -18,8 +18,7 @@ from .export import (PARITY_TEXTS, LoadedModel, export_onnx, load_torch, onnx_se
                      run_onnx)
 from .prune import prune_linear
 from .quantize import INT8_RECIPES, to_fp16, to_int8
-from .serving import pad
-from .tokenization import SourceError, encode, load_tokenizer, pad_id, save_artifact_tokenizer
+from .tokenization import SourceError, encode, load_tokenizer, pad, pad_id, save_artifact_tokenizer
 from .train import predict_torch
 
 # a variant must stay this close to its own fp32 PyTorch model (issue #15: cos >= 0.995 mean and

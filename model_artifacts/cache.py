@@ -20,12 +20,16 @@ from .config import CACHE_ROOT, PACKAGE_DIR, package_version
 READY = ".complete"
 
 
+REPO_ROOT = PACKAGE_DIR.parent
+# packages of this repository whose code can shape a build: the pipeline and the runtime it runs through
+KEY_PACKAGES = ("model_artifacts", "functions")
+
+
 def input_hash(sources: Iterable[str | Path], packages: Iterable[str],
                config: Mapping[str, Any], data_files: Iterable[str | Path] = ()) -> str:
     digest = hashlib.sha256()
     for src in sorted(Path(s) for s in sources):
-        rel = src.relative_to(PACKAGE_DIR) if src.is_relative_to(PACKAGE_DIR) else src.name
-        digest.update(f"src:{rel}\0".encode() + src.read_bytes())
+        digest.update(f"src:{_source_label(src)}\0".encode() + src.read_bytes())
     for pkg in sorted(packages):
         digest.update(f"pkg:{pkg}={package_version(pkg)}\0".encode())
     digest.update(b"cfg:" + json.dumps(config, sort_keys=True, default=str).encode())
@@ -37,27 +41,71 @@ def input_hash(sources: Iterable[str | Path], packages: Iterable[str],
     return digest.hexdigest()
 
 
+def _source_label(src: Path) -> str:
+    """``train.py`` for the pipeline's own modules, ``functions/nlp/model.py`` for the runtime's."""
+    if src.is_relative_to(PACKAGE_DIR):
+        return str(src.relative_to(PACKAGE_DIR))
+    return str(src.relative_to(REPO_ROOT)) if src.is_relative_to(REPO_ROOT) else src.name
+
+
 def module_files(*names: str) -> list[Path]:
     return [PACKAGE_DIR / f"{n}.py" for n in names]
 
 
 def module_closure(*entries: str) -> list[Path]:
-    """The package modules ``entries`` import, directly or not (relative imports, any depth).
+    """The source files the pipeline modules ``entries`` import, directly or not, at any depth.
 
-    A stage's key hashes exactly the code that can shape its output: a module the stage never
-    imports (a CLI, another source format) can change without forcing a rebuild.
+    Relative imports inside the package and absolute imports of this repository's packages
+    (``functions.nlp``: the runtime the build measures through) are followed to the module that
+    defines the imported names. A stage's key hashes exactly the code that can
+    shape its output: a module the stage never imports (a CLI, another source format) can change
+    without forcing a rebuild, and a runtime change the build runs through does force one.
     """
-    seen: set[str] = set()
-    todo = list(entries)
+    seen: set[Path] = set()
+    todo = [PACKAGE_DIR / f"{name}.py" for name in entries]
     while todo:
-        name = todo.pop()
-        if name in seen or not (PACKAGE_DIR / f"{name}.py").is_file():
+        path = todo.pop()
+        if path in seen or not path.is_file():
             continue
-        seen.add(name)
-        for node in ast.walk(ast.parse((PACKAGE_DIR / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                todo.extend([node.module] if node.module else [a.name for a in node.names])
-    return module_files(*sorted(seen))
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                todo.extend(_import_from_files(path, node))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    todo.extend(_module_files(alias.name.split(".")))
+    return sorted(seen)
+
+
+def _import_from_files(importer: Path, node: ast.ImportFrom) -> list[Path]:
+    if node.level:
+        base = importer.parent
+        for _ in range(node.level - 1):
+            base = base.parent
+        if not base.is_relative_to(REPO_ROOT) or base == REPO_ROOT:
+            return []
+        parts = list(base.relative_to(REPO_ROOT).parts) + (node.module.split(".") if node.module else [])
+    elif node.module:
+        parts = node.module.split(".")
+    else:
+        return []
+    package = REPO_ROOT.joinpath(*parts)
+    submodules = [package / f"{alias.name}.py" for alias in node.names] if package.is_dir() else []
+    submodules = [f for f in submodules if f.is_file()]
+    if submodules and len(submodules) == len(node.names):  # ``from pkg import a, b``: only submodules
+        return submodules
+    return _module_files(parts) + submodules
+
+
+def _module_files(parts: list[str]) -> list[Path]:
+    """The file that defines module ``parts``: ``a/b.py``, or ``a/b/__init__.py`` for a package.
+
+    Parent packages' ``__init__.py`` files run on import but only re-export; what the importer
+    uses is defined in the module it names, so that module is what can shape the output."""
+    if not parts or parts[0] not in KEY_PACKAGES:
+        return []
+    candidates = (REPO_ROOT.joinpath(*parts[:-1], f"{parts[-1]}.py"), REPO_ROOT.joinpath(*parts, "__init__.py"))
+    return [f for f in candidates if f.is_file()][:1]
 
 
 def cache_dir(kind: str, key: str) -> Path:

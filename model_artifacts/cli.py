@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "build-defaults":
-        from .defaults import build_defaults
+        from .build_defaults import build_defaults
         from .report import print_table
 
         results = build_defaults(dist=args.dist, force=args.force)

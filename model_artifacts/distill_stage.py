@@ -28,7 +28,7 @@ from .config import CORPUS_CSV, BuildConfig
 from .data import Corpus, load_corpus, stratified_split
 from .finetune_stage import PACKAGES, ensure_finetuned, finetune_key
 from .structured_prune import PruneSpec, apply_spec
-from .tokenization import encode, length_sorted_batches, load_tokenizer, pad, pad_id
+from .tokenization import encode, load_tokenizer, pad, pad_id
 from .train import length_grouped_batches
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -62,7 +62,7 @@ class DistillConfig:
 
 
 def distill_key(cfg: BuildConfig, dcfg: DistillConfig) -> str:
-    sources = cache.module_files("structured_prune", "distill_stage", "train", "tokenization", "data")
+    sources = cache.module_closure("distill_stage")
     return cache.input_hash(sources, PACKAGES, {"teacher": finetune_key(cfg), "distill": dcfg.to_dict(),
                                                 "split": cfg.split, "seed": cfg.seed})
 

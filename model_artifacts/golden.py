@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .export import LoadedModel, torch_batch
-from .serving import encode, pad, pad_id
+from .tokenization import encode, pad, pad_id
 
 EXTRA_TEXTS = (
     "I love it 😍🔥 best day ever!!! 🎉",

@@ -15,7 +15,8 @@ from .build import manifest_fields
 from .config import VARIANTS, package_version
 from .export import PARITY_TEXTS
 from .keras_source import export_keras, inspect_saved, is_saved_model
-from .serving import encode, onnx_session, pad_id, run_onnx
+from .serving import onnx_session, run_onnx
+from .tokenization import encode, pad_id
 from .tokenization import SourceError
 
 

@@ -33,8 +33,8 @@ from .errors import ParityError
 from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx
 from .keras_vocab import KerasText, check_equivalence, load_vocab, word_tokenizer
 from .quantize import to_fp16
-from .serving import encode, onnx_session, pad_id, run_onnx
-from .tokenization import SourceError, save_artifact_tokenizer
+from .serving import onnx_session, run_onnx
+from .tokenization import SourceError, encode, pad_id, save_artifact_tokenizer
 
 PADDING = ("post", "pre")  # also the choices of truncating
 # with truncating="pre" Keras keeps the last tokens: the tokenizer keeps up to this many and the

@@ -9,7 +9,8 @@ import torch
 
 from .evaluate import latency_ms, throughput
 from .export import torch_batch
-from .serving import onnx_session, pad, run_onnx
+from .serving import onnx_session, run_onnx
+from .tokenization import pad
 from .train import predict_torch
 
 THREADS = (1, 2)

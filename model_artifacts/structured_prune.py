@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .tokenization import length_sorted_batches, pad
+from functions.nlp.text_encoder import length_buckets
+
+from .tokenization import pad
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def taylor_importance(model: nn.Module, rows: Sequence[np.ndarray], labels: np.n
     neurons = np.zeros((len(layers), layers[0].intermediate.dense.out_features))
     model.eval()  # no dropout: importance of the model as it will run
     try:
-        for idx in length_sorted_batches([len(r) for r in rows], batch_size):
+        for idx in length_buckets(np.asarray([len(r) for r in rows]), batch_size):
             batch = {k: torch.from_numpy(v) for k, v in pad([rows[i] for i in idx], pid).items()}
             mask = batch["attention_mask"].unsqueeze(-1).float()
             logits = model(**batch).logits

@@ -29,9 +29,9 @@ from .export import PARITY_ATOL, PARITY_TEXTS, LoadedModel, export_onnx
 from .keras_source import (PRE_TRUNCATION_WINDOW, fixed_length_ids, head_kind, load_options, quantized_variants,
                            runtime_parity, sequence_length, served_tokenizer, to_probabilities)
 from .keras_vocab import TV_PUNCTUATION, word_tokenizer
-from .serving import encode, onnx_session, pad_id
+from .serving import onnx_session
 from .tf_tools import run_script, tf_vectorize
-from .tokenization import SourceError, save_artifact_tokenizer
+from .tokenization import SourceError, encode, pad_id, save_artifact_tokenizer
 
 PROBABILITIES = "probabilities"  # the graph contract's classify output (export.LoadedModel.output_name)
 SEQUENCE = "keras_sequence"  # the fixed-length ids between the padding graph and the converted one

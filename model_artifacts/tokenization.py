@@ -1,11 +1,18 @@
-"""Tokenizer handling shared by training, export and evaluation (same rules as the runtime)."""
+"""The build's tokenizers: loaded from a source, saved into an artifact, and run by the runtime's rules.
+
+Training, distillation, export, evaluation and golden texts all tokenise and pad through
+``functions.nlp.text_encoder`` (TextEncoder windows, ``pad_batch``, the pad-id rule, length
+buckets and the feeds), so a model is trained on exactly the ids Lambda feeds it."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from functions.nlp.text_encoder import TextEncoder, model_inputs, pad_batch, pad_id_of
 
 
 class SourceError(ValueError):
@@ -29,44 +36,42 @@ def load_tokenizer(source: str | Path, max_length: int) -> Tokenizer:
     return tok
 
 
-def pad_id(tok: Tokenizer) -> int:
-    pid = tok.token_to_id("[PAD]")
-    return int(pid if pid is not None else 0)
-
-
 def save_artifact_tokenizer(tok: Tokenizer, path: str | Path, max_length: int) -> None:
     """Write tokenizer.json with dynamic padding (longest in batch) and manifest truncation.
 
     The packaged MiniLM tokenizer pads every text to 128 tokens; a served request should
     pay only for the tokens of its longest text.
     """
-    pid = pad_id(tok)
+    pid = pad_id_of(tok)
     tok.enable_padding(pad_id=pid, pad_token=tok.id_to_token(pid) or "[PAD]")  # length=None: longest
     tok.enable_truncation(max_length=max_length)
     tok.save(str(path))
     tok.no_padding()
 
 
-def encode(tok: Tokenizer, texts: Sequence[str]) -> list[np.ndarray]:
-    return [np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(list(texts))]
+def text_encoder(tokenizer: Tokenizer) -> TextEncoder:
+    """The runtime's encoder over a copy of a build tokenizer, with windows as long as its truncation.
+
+    A copy, because TextEncoder turns the tokenizer's own padding and truncation off and the build
+    goes on saving and training with the original."""
+    truncation = tokenizer.truncation
+    max_length = int(truncation["max_length"]) if truncation else sys.maxsize
+    return TextEncoder(Tokenizer.from_str(tokenizer.to_str()), max_length)
+
+
+def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> list[np.ndarray]:
+    """Token ids of each text, unpadded: one window cut on the right, as the API encodes a request."""
+    return text_encoder(tokenizer).encode(texts).ids
+
+
+def pad_id(tokenizer: Tokenizer) -> int:
+    """The id the runtime pads with for this tokenizer."""
+    return pad_id_of(tokenizer)
 
 
 def pad(rows: Sequence[np.ndarray], pid: int) -> dict[str, np.ndarray]:
-    """Right-pad to the longest row: input_ids, attention_mask, token_type_ids (int64)."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pid, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    """One right-padded batch as the runtime feeds it: input_ids, attention_mask, token_type_ids (zeros)."""
+    return model_inputs(*pad_batch(rows, pid))
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Inference batches of similar length (less padding); callers restore the order."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-__all__ = ["SourceError", "load_tokenizer", "pad_id", "save_artifact_tokenizer", "encode", "pad",
-           "length_sorted_batches"]
+__all__ = ["SourceError", "load_tokenizer", "save_artifact_tokenizer", "text_encoder", "encode", "pad_id", "pad"]

@@ -11,7 +11,9 @@ import torch
 from tqdm import tqdm
 
 from .config import TrainConfig
-from .tokenization import encode, length_sorted_batches, load_tokenizer, pad, pad_id
+from functions.nlp.text_encoder import length_buckets
+
+from .tokenization import encode, load_tokenizer, pad, pad_id
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, group_factor: int,
@@ -98,7 +100,7 @@ def predict_torch(model: torch.nn.Module, rows: Sequence[np.ndarray], pid: int,
                   batch_size: int = 64) -> np.ndarray:
     """Run a (wrapped) PyTorch model over token rows; outputs in input order."""
     results: list[np.ndarray | None] = [None] * len(rows)
-    for idx in length_sorted_batches([len(r) for r in rows], batch_size):
+    for idx in length_buckets(np.asarray([len(r) for r in rows]), batch_size):
         out = model(**_to_torch(pad([rows[i] for i in idx], pid))).numpy()
         for j, i in enumerate(idx):
             results[i] = out[j]

@@ -13,7 +13,7 @@ from .manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from .overflow import Overflow, Windows
 from .postprocess import cosine_matrix, l2_normalize, label_row, mean_pool, pool_windows, softmax
 from .session import create_session
-from .text_encoder import TextEncoder, pad_batch
+from .text_encoder import TextEncoder, length_buckets, model_inputs, pad_batch
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,6 @@ def validate_texts(texts: Any, limits: Limits) -> list[str]:
     return list(texts)
 
 
-def length_buckets(lengths: np.ndarray, batch_size: int, bucketing: bool = True) -> list[np.ndarray]:
-    """Index groups to run together. Sorted by length so each micro-batch pads little."""
-    order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: int, *,
              lengths: np.ndarray | None = None, bucketing: bool = True, inputs: Collection[str] | None = None,
              output: str | None = None,
@@ -81,14 +75,14 @@ def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: 
     if len(rows) == 1:  # one text, one window (the common request): no buckets, no padding, no scatter
         ids = np.asarray(rows[0], dtype=np.int64)[None, :]
         mask = np.ones_like(ids)
-        out = np.asarray(session.run([output], _feeds(ids, mask, inputs))[0], dtype=np.float32)
+        out = np.asarray(session.run([output], model_inputs(ids, mask, inputs))[0], dtype=np.float32)
         return out if postprocess is None else np.asarray(postprocess(out, mask), dtype=np.float32)
     if lengths is None:
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     result: np.ndarray | None = None
     for group in length_buckets(lengths, batch_size, bucketing):
         ids, mask = pad_batch([rows[i] for i in group], pad_id)
-        batch_out = np.asarray(session.run([output], _feeds(ids, mask, inputs))[0], dtype=np.float32)
+        batch_out = np.asarray(session.run([output], model_inputs(ids, mask, inputs))[0], dtype=np.float32)
         if postprocess is not None:
             batch_out = postprocess(batch_out, mask)
         if result is None:
@@ -96,14 +90,6 @@ def run_rows(session: Any, rows: Sequence[np.ndarray], pad_id: int, batch_size: 
         result[group] = batch_out
     assert result is not None
     return result
-
-
-def _feeds(ids: np.ndarray, mask: np.ndarray, inputs: Collection[str]) -> dict[str, np.ndarray]:
-    """Only the inputs the graph declares; token_type_ids are zeros (single-segment texts)."""
-    feeds = {"input_ids": ids, "attention_mask": mask}
-    if "token_type_ids" in inputs:
-        feeds["token_type_ids"] = np.zeros_like(ids)
-    return {k: v for k, v in feeds.items() if k in inputs}
 
 
 class InferenceModel:
@@ -208,4 +194,4 @@ class InferenceModel:
         return cosine_matrix(a, b), result
 
 
-__all__ = ["InferenceModel", "Limits", "RunResult", "validate_texts", "length_buckets", "run_rows"]
+__all__ = ["InferenceModel", "Limits", "RunResult", "validate_texts", "run_rows"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -32,9 +32,7 @@ class TextEncoder:
     def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
         self.max_length = max_length
         self._tok = tokenizer
-        configured = tokenizer.padding  # the packaged tokenizer.json pads to a fixed 128
-        pad_id = configured["pad_id"] if configured else tokenizer.token_to_id("[PAD]")
-        self.pad_id = int(pad_id or 0)
+        self.pad_id = pad_id_of(tokenizer)
         self._tok.no_padding()  # we pad per length bucket instead
         self._tok.no_truncation()  # windows are laid out per request (overflow.lay_out)
 
@@ -65,6 +63,15 @@ class TextEncoder:
         return Encoded(ids=windows.ids)
 
 
+def pad_id_of(tokenizer: Tokenizer) -> int:
+    """The id rows are padded with: the tokenizer's configured padding, else ``[PAD]``, else 0.
+
+    Read before TextEncoder turns the padding off (the packaged tokenizer.json pads to 128)."""
+    configured = tokenizer.padding
+    pad_id = configured["pad_id"] if configured else tokenizer.token_to_id("[PAD]")
+    return int(pad_id or 0)
+
+
 def _leading_ones(mask: Sequence[int]) -> int:
     count = 0
     for bit in mask:
@@ -85,4 +92,22 @@ def pad_batch(rows: Sequence[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.n
     return ids, mask
 
 
-__all__ = ["TextEncoder", "Encoded", "pad_batch"]
+def length_buckets(lengths: np.ndarray, batch_size: int, bucketing: bool = True) -> list[np.ndarray]:
+    """Index groups to run together. Sorted by length so each micro-batch pads little."""
+    order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_inputs(ids: np.ndarray, mask: np.ndarray, inputs: Collection[str] = INPUT_NAMES) -> dict[str, np.ndarray]:
+    """The feeds of a padded batch, only those ``inputs`` declares; token_type_ids are zeros
+    (single-segment texts)."""
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in inputs:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    return {k: v for k, v in feeds.items() if k in inputs}
+
+
+__all__ = ["TextEncoder", "Encoded", "pad_batch", "pad_id_of", "length_buckets", "model_inputs", "INPUT_NAMES"]

@@ -13,7 +13,7 @@ import numpy as np
 from . import cache
 from .artifact import commit_dir, set_aliases, stage_version, version_for
 from .build import Built, INT8_GOALS, export_model, manifest_fields
-from .config import (CORPUS_CSV, DIST, MINILM_DIR, PACKAGE_DIR, SENTIMENT_LABELS, VARIANTS, BuildConfig,
+from .config import (CORPUS_CSV, DIST, MINILM_DIR, SENTIMENT_LABELS, VARIANTS, BuildConfig,
                      package_version)
 from .data import load_corpus, stratified_split
 from .evaluate import (agreement, classify_metrics, cosines, fidelity, file_sizes, logistic_baseline,
@@ -35,8 +35,7 @@ PRUNE_FRACTIONS = {"sentiment": (0.3, 0.5), "minilm-embed": (0.3,)}
 
 
 def defaults_key(cfg: BuildConfig) -> str:
-    sources = cache.module_closure("defaults") + [PACKAGE_DIR.parent / "functions" / "nlp" / "manifest.py"]
-    return cache.input_hash(sources, PACKAGES, cfg.key_dict(), [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
+    return cache.input_hash(cache.module_closure("build_defaults"), PACKAGES, cfg.key_dict(), [CORPUS_CSV, MINILM_DIR / "model.safetensors"])
 
 
 def up_to_date(dist: Path, key: str) -> bool:
