@@ -13,16 +13,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from functions.settings import Settings
 
-from . import (gate, routes_docs, routes_edge, routes_models, routes_native, routes_openai, routes_sharing,
+from . import (current, gate, routes_docs, routes_edge, routes_models, routes_native, routes_openai, routes_sharing,
                routes_tfserving, routes_v2)
 from .context import ApiServices, RequestFacts
 from .direct import DirectRoutes, hot_routes
-from .errors import TokenInQueryError
-from .gate import error_style
+from .gate import QUERY_SECRETS, error_style
 from .routes_batch import batch_blueprint
 from .routes_openai_batch import openai_batch_blueprint
 from .routes_usage import register as register_usage
@@ -31,7 +30,6 @@ from .telemetry import Telemetry
 
 # web: the page signs in itself; v2 health is the protocol's liveness probe, like /health
 PUBLIC_ENDPOINTS = frozenset({"health", "openapi", "docs", "static", "web.index", "web.asset", "web.vendor", *routes_v2.PUBLIC})
-QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -56,30 +54,29 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     @app.before_request
     def _gate() -> None:
         req = request._get_current_object()  # one proxy lookup for the whole gate
-        # the request's facts ride on flask.g between Flask's hooks; the routes and the access log
-        # get them as an argument (the direct path has no g: functions/api/direct.py)
-        seen = g.facts = RequestFacts(clock(), gate.request_id(req.headers, req.environ.get("serverless.event")))
-        if req.query_string and any(k.lower() in QUERY_SECRETS for k in req.args):
-            raise TokenInQueryError("tokens in the URL end up in access logs: send it in the Authorization "
-                                    "header (Bearer) or x-api-key instead; consider this token exposed")
+        # the request's facts: kept for the views and the after hook in one place (functions/api/current.py),
+        # handed on as an argument from there (the direct path keeps them local: functions/api/direct.py)
+        seen = current.begin(RequestFacts(clock(), gate.request_id(req.headers, req.environ.get("serverless.event"))))
+        if req.query_string:
+            gate.check_query(req.args)
         if req.routing_exception is not None:
             raise req.routing_exception
         gate.check_length(max_body, req.content_length)
         if req.method in gate.BODY_METHODS:
             gate.check_body(max_body, req.get_data(cache=True))
         if req.endpoint not in PUBLIC_ENDPOINTS:
-            g.principal = seen.principal = ctx.authenticate(req.headers)
+            seen.principal = ctx.authenticate(req.headers)
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        seen: RequestFacts | None = g.get("facts")
+        seen = current.begun()
         response.headers.update(gate.finish_headers(ctx, seen))
         gate.access_log(ctx, response.status_code, seen, request.method, request.path)
         return response
 
     @app.errorhandler(Exception)
     def _error(exc: Exception) -> Response:
-        status, headers, body, content_type = gate.problem(ctx, exc, request.method, request.path, g.get("facts"))
+        status, headers, body, content_type = gate.problem(ctx, exc, request.method, request.path, current.begun())
         return Response(body, status=status, headers=headers, content_type=content_type)
 
     routes_native.register(app, ctx)
@@ -91,8 +88,8 @@ def create_app(settings: Settings, store: Any, tokens: Any | None, *, meter: Any
     routes_docs.register(app, ctx)
     register_usage(app, ctx)
     if jobs is not None:
-        app.register_blueprint(batch_blueprint(jobs, lambda: g.principal))
-        app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings, store), lambda: g.principal))
+        app.register_blueprint(batch_blueprint(jobs, current.principal))
+        app.register_blueprint(openai_batch_blueprint(openai_batches(jobs, settings, store), current.principal))
     if train_jobs is not None:
         from .routes_train import train_blueprint  # only where training is on: it imports the batch ledger (boto3)
 

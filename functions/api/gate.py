@@ -5,6 +5,8 @@ The Flask app's hooks (functions/api/app.py) and the direct path for hot HTTP AP
 its headers and logged by one set of rules whichever way it came in:
 
 - ``request_id``: the caller's x-request-id / x-correlation-id, else API Gateway's requestId, else new;
+- ``check_query``: 400 for a token in the query string, before anything could log it (Flask's
+  path: the direct path serves no request with a query string);
 - ``check_length``, ``check_body``: 413 before the body is parsed;
 - ``problem``: any exception as its problem answer (RFC 9457; the route family's error style),
   logged (unexpected ones with their stack trace) and counted in the Errors metric;
@@ -18,12 +20,13 @@ import uuid
 from typing import Any, Mapping
 
 from .context import ApiServices, RequestFacts
-from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, problem_payload,
-                     to_problem)
+from .errors import (ApiError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, TokenInQueryError,
+                     problem_payload, to_problem)
 from .telemetry import keep_access_log, write_access_log
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id")
 BODY_METHODS = ("POST", "PUT", "PATCH")  # whose bodies are read, and size-checked, before the route
+QUERY_SECRETS = ("token", "api_key", "apikey", "access_token", "key")
 
 
 def request_id(headers: Any, event: Mapping[str, Any] | None) -> str:
@@ -35,6 +38,13 @@ def request_id(headers: Any, event: Mapping[str, Any] | None) -> str:
             return value
     rid = ((event or {}).get("requestContext") or {}).get("requestId")
     return str(rid) if rid else uuid.uuid4().hex
+
+
+def check_query(args: Any) -> None:
+    """400 for a query string that carries a token (``args``: its parameter names, iterable)."""
+    if any(k.lower() in QUERY_SECRETS for k in args):
+        raise TokenInQueryError("tokens in the URL end up in access logs: send it in the Authorization "
+                                "header (Bearer) or x-api-key instead; consider this token exposed")
 
 
 def check_length(max_body: int, content_length: int | None) -> None:
@@ -127,5 +137,5 @@ def access_log(ctx: ApiServices, status: int, seen: RequestFacts | None, method:
                      texts=seen.texts, tokens=seen.tokens, ms=round((ctx.clock() - seen.t0) * 1e3, 3))
 
 
-__all__ = ["request_id", "check_length", "check_body", "error_style", "problem", "from_werkzeug", "finish_headers", "access_log",
-           "rate_limit_headers", "REQUEST_ID_HEADERS", "BODY_METHODS"]
+__all__ = ["request_id", "check_query", "check_length", "check_body", "error_style", "problem", "from_werkzeug",
+           "finish_headers", "access_log", "rate_limit_headers", "REQUEST_ID_HEADERS", "BODY_METHODS", "QUERY_SECRETS"]

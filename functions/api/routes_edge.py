@@ -19,12 +19,13 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from functions.auth.usage import count_edge_download
 from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import MODEL_FILE, TOKENIZER_FILE
 
+from . import current
 from .context import ApiServices, json_response
 
 RUNTIME_PREFIX = "web/onnxruntime-web/"
@@ -67,15 +68,16 @@ def register(app: Flask, ctx: ApiServices) -> None:
         runtime = request.args.get("runtime", "")
         if not VERSION_RE.fullmatch(runtime):
             raise InputTypeError("runtime must be the page's onnxruntime-web version, like 1.30.0")
-        manifest = ctx.visible_manifest(ref, g.principal)
+        seen = current.facts()
+        manifest = ctx.visible_manifest(ref, seen.principal)
         cap = ctx.settings.edge_downloads_per_day
-        downloads = (count_edge_download(ctx.meter.client, ctx.meter.table, str(g.principal.token_id), cap)
+        downloads = (count_edge_download(ctx.meter.client, ctx.meter.table, str(seen.principal.token_id), cap)
                      if ctx.metered else None)
         reader, ttl, client = ctx.store.s3, ctx.settings.presign_ttl_s, presigner()
         files = {name: {"url": _presign(client, reader.bucket, reader.key(manifest.name, manifest.version, name), ttl),
                         "bytes": manifest.files[name].bytes, "sha256": manifest.files[name].sha256}
                  for name in EDGE_FILES}
-        g.facts.model = manifest.ref
+        seen.model = manifest.ref
         return json_response({
             "model": manifest.ref, "task": manifest.task, "labels": list(manifest.labels),
             "max_length": manifest.max_length, "output_name": manifest.output_name,

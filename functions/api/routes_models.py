@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 
 from functions.nlp.errors import ModelNotFoundError, NlpError
 
+from . import current
 from .context import ApiServices, json_response
 from .routes_tfserving import version_status
 
@@ -36,7 +37,7 @@ def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
 def register(app: Flask, ctx: ApiServices) -> None:
     @app.get("/v1/models", endpoint="list_models")
     def list_models() -> Response:
-        principal = g.principal
+        principal = current.principal()
         data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": OWNER,
                  "aliases": m["aliases"], "versions": m["versions"], "numbers": m.get("numbers") or {}}
                 for m in ctx.store.list_models()
@@ -47,9 +48,10 @@ def register(app: Flask, ctx: ApiServices) -> None:
     def describe_model(name: str) -> Response:
         if ":" in name or "@" in name:
             raise ModelNotFoundError("use the model name here, without an alias or version")
-        g.principal.require_model(name)
+        principal = current.principal()
+        principal.require_model(name)
         info = ctx.store.describe(name)
-        if not ctx.model_visible(g.principal, name, list(info["versions"]), info.get("manifest")):
+        if not ctx.model_visible(principal, name, list(info["versions"]), info.get("manifest")):
             raise ModelNotFoundError(f"model {name} not found")
         loaded = list(info.get("loaded") or ())
         return json_response({

@@ -13,7 +13,7 @@ from functions.nlp import embedding_types
 from functions.nlp.errors import InputTypeError, TooManyTextsError
 from functions.nlp.postprocess import cosine_matrix
 
-from . import inference
+from . import current, inference
 from .context import ApiServices, RequestFacts, json_response, usage
 
 if TYPE_CHECKING:  # Flask is imported when the Flask app is built, not for the direct path
@@ -46,27 +46,25 @@ def embed(ctx: ApiServices, seen: RequestFacts, body: dict[str, Any]) -> Answer:
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
-    from flask import g
-
     @app.get("/health", endpoint="health")
     def health() -> Response:
         return json_response({"status": "ok"})
 
     @app.post("/v1/classify", endpoint="classify")
     def classify_route() -> Response:
-        payload, headers = classify(ctx, g.facts, ctx.read_json())
+        payload, headers = classify(ctx, current.facts(), ctx.read_json())
         return json_response(payload, headers=headers)
 
     @app.post("/v1/embed", endpoint="embed")
     def embed_route() -> Response:
-        payload, headers = embed(ctx, g.facts, ctx.read_json())
+        payload, headers = embed(ctx, current.facts(), ctx.read_json())
         return json_response(payload, headers=headers)
 
     target_limits = replace(ctx.limits, max_texts=max(1, ctx.limits.max_texts - 1))
 
     @app.post("/v1/similarity", endpoint="similarity")
     def similarity() -> Response:
-        seen: RequestFacts = g.facts
+        seen = current.facts()
         body = ctx.read_json()
         source = body.get("source")
         if not isinstance(source, str):

@@ -21,7 +21,7 @@ from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import Manifest
 from functions.nlp.postprocess import l2_normalize
 
-from . import inference
+from . import current, inference
 from .context import ApiServices, RequestFacts, json_response
 from .errors import ApiError
 
@@ -87,11 +87,9 @@ def embeddings(ctx: ApiServices, seen: RequestFacts, body: dict[str, Any]) -> tu
 
 
 def register(app: Flask, ctx: ApiServices) -> None:
-    from flask import g
-
     @app.post("/v1/embeddings", endpoint="openai_embeddings")
     def embeddings_route() -> Response:
-        payload, headers = embeddings(ctx, g.facts, ctx.read_json())
+        payload, headers = embeddings(ctx, current.facts(), ctx.read_json())
         return json_response(payload, headers=headers)
 
 

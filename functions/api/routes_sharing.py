@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from functions.nlp.errors import InputTypeError, ModelNotFoundError
 from functions.nlp.manifest import NAME_RE
 from functions.store.visibility import NOBODY, PUBLIC, Sharing, published_sharing, require_owner, token_ids
 
+from . import current
 from .context import ApiServices, json_response
 
 PATCH_FIELDS = ("add", "remove", PUBLIC)
@@ -31,16 +32,17 @@ def register(app: Flask, ctx: ApiServices) -> None:
         """The owner-bearing manifest of ``name`` when the caller owns it (404 / 403 otherwise)."""
         if not NAME_RE.fullmatch(name):
             raise ModelNotFoundError("invalid model name")
-        g.principal.require_model(name)
+        principal = current.principal()
+        principal.require_model(name)
         info = ctx.store.describe(name)
         manifest = ctx.model_source(name, list(info["versions"]), info.get("manifest"))
         if manifest is None:
             raise ModelNotFoundError(f"model {name} not found")
-        require_owner(manifest, str(g.principal.token_id), ctx.store.sharing)
+        require_owner(manifest, str(principal.token_id), ctx.store.sharing)
         return manifest
 
     def answer(name: str, sharing: Sharing, etag: str | None, *, recorded: bool) -> Response:
-        g.facts.model = name
+        current.facts().model = name
         body = {"model": name, **sharing.to_dict(), "set_by": "owner" if recorded else "publish",
                 "propagation_s": ctx.settings.alias_ttl_s}
         return json_response(body, headers={"ETag": etag} if etag else None)

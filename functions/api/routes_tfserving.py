@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 
 from functions.nlp.errors import InputTypeError, ModelNotFoundError, WrongTaskError
 from functions.nlp.manifest import Manifest
 
-from . import inference
+from . import current, inference
 from .context import ApiServices, json_response
 
 INPUT = "text"
@@ -118,7 +118,7 @@ def version_status(numbers: dict[str, int], versions: list[str] | None = None) -
 
 def register(app: Flask, ctx: ApiServices) -> None:
     def predict(ref: str) -> Response:
-        seen = g.facts
+        seen = current.facts()
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
         raw, layout = instances_to_texts(body)
@@ -130,7 +130,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         return json_response({key: result.outputs}, headers=inference.headers(result))
 
     def classify(ref: str) -> Response:
-        seen = g.facts
+        seen = current.facts()
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, body)
         texts = inference.texts_from(ctx, seen, examples_to_texts(body), "examples", overflow)
@@ -142,14 +142,15 @@ def register(app: Flask, ctx: ApiServices) -> None:
                                          for row in result.outputs.tolist()]}, headers=inference.headers(result))
 
     def regress(ref: str) -> Response:
-        manifest = ctx.visible_manifest(ref, g.principal)
+        manifest = ctx.visible_manifest(ref, current.principal())
         raise WrongTaskError(f"model {manifest.name} does {manifest.task}, not regression: it has no regress "
                              f"signature; use :predict{' or :classify' if manifest.task == 'classify' else ''}")
 
     def status(ref: str | None, name: str) -> Response:
-        g.principal.require_model(name)
+        principal = current.principal()
+        principal.require_model(name)
         info = ctx.store.describe(name)
-        if not ctx.model_visible(g.principal, name, list(info["versions"]), info.get("manifest")):
+        if not ctx.model_visible(principal, name, list(info["versions"]), info.get("manifest")):
             raise ModelNotFoundError(f"model {name} not found")
         numbers = info.get("numbers") or {}
         if ref is None:
@@ -161,7 +162,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         return json_response({"model_version_status": version_status(numbers, [version])})
 
     def metadata(ref: str) -> Response:
-        manifest = ctx.visible_manifest(ref, g.principal)
+        manifest = ctx.visible_manifest(ref, current.principal())
         name, version = manifest.name, manifest.version
         numbers = {v: n for n, v in ctx.store.version_numbers(name).items()}
         return json_response({

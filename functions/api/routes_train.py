@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from flask import Blueprint, g
+from flask import Blueprint
 
+from functions.auth.tokens import TokenRecord
 from functions.batch import metering
 from functions.batch.jobs import _ledger_errors
 from functions.nlp.errors import InputTypeError
@@ -23,6 +24,7 @@ from functions.train.data import MAX_ROWS, check_descriptions, check_rows, sampl
 from functions.store.visibility import token_ids
 from functions.train.publishing import check_name
 
+from . import current
 from .context import ApiServices, json_response, read_json_body
 
 SHAPE = ('the body must be a JSON object: {"name", "rows": "text,label CSV" | [{"text","label"}], '
@@ -36,11 +38,11 @@ def _name(ctx: ApiServices, value: Any, token_id: str) -> str:
     return value
 
 
-def _base_model(ctx: ApiServices, value: Any) -> str:
+def _base_model(ctx: ApiServices, value: Any, principal: TokenRecord) -> str:
     ref = ctx.settings.default_embed_model if value is None else value
     if not isinstance(ref, str):
         raise InputTypeError("base_model must be a string")
-    manifest = ctx.visible_manifest(ref, g.principal)
+    manifest = ctx.visible_manifest(ref, principal)
     if manifest.task != "embed":
         raise InputTypeError(f"base_model must be an embedding model; {manifest.name} does {manifest.task}")
     return manifest.ref  # pinned: the job trains on this exact version whatever the alias does later
@@ -52,11 +54,12 @@ def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = ti
 
     @bp.post("/v1/train")
     def start():  # type: ignore[no-untyped-def]
-        principal = g.principal
+        seen = current.facts()
+        principal = current.principal()
         body = read_json_body(shape=SHAPE)
         token_id = str(principal.token_id)
         name = _name(ctx, body.get("name"), token_id)
-        base = _base_model(ctx, body.get("base_model"))
+        base = _base_model(ctx, body.get("base_model"), principal)
         descriptions = body.get("descriptions")
         if descriptions is not None:
             descriptions = check_descriptions(descriptions)
@@ -85,13 +88,13 @@ def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = ti
                 metering.give_back(ctx.meter.client, ctx.meter.table, admitted["meter"], admitted["reservation"],
                                    now=clock())
             raise
-        g.facts.texts = texts
+        seen.texts = texts
         return json_response(job, 202, {"Location": f"/v1/train/{job['job_id']}"})
 
     @bp.get("/v1/train/<job_id>")
     def status(job_id: str):  # type: ignore[no-untyped-def]
         with _ledger_errors():
-            job = jobs.get(job_id, str(g.principal.token_id))
+            job = jobs.get(job_id, str(current.principal().token_id))
         if job.get("status") == "published":
             ctx.store.forget(job["name"])  # a lookup before it existed may have cached "not found" here
         return json_response(job)
@@ -108,7 +111,8 @@ def train_blueprint(ctx: ApiServices, jobs: Any, clock: Callable[[], float] = ti
         except ValueError as exc:
             raise InputTypeError(str(exc)) from None
         with _ledger_errors():
-            return json_response(jobs.publish(job_id, str(g.principal.token_id), alias, sorted(set(shared))), 202)
+            return json_response(jobs.publish(job_id, str(current.principal().token_id), alias, sorted(set(shared))),
+                                 202)
 
     return bp
 

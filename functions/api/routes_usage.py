@@ -15,12 +15,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from functions.auth.errors import TokenStoreUnavailableError
 from functions.auth.usage import MONTH_RE, read_month, total, utc_day
 from functions.nlp.errors import InputTypeError
 
+from . import current
 from .context import ApiServices, json_response
 from .gate import rate_limit_headers
 
@@ -29,7 +30,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
     @app.get("/v1/usage", endpoint="usage")
     def usage() -> Response:
         """The calling token's usage today and this month (or ``?month=YYYY-MM``), from the table."""
-        principal = g.principal
+        principal = current.principal()
         meter = ctx.meter
         today = utc_day(meter.wall() if meter is not None else time.time())
         month = request.args.get("month", today[:7])

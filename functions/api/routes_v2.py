@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from functions.nlp.errors import InputTypeError
 from functions.nlp.manifest import Manifest
 
-from . import inference
+from . import current, inference
 from .context import ApiServices, json_response
 from .errors import UnsupportedMediaTypeError
 
@@ -106,7 +106,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         return str(numbers.get(version, version))
 
     def manifest_for(name: str, version: str | None) -> Manifest:
-        return ctx.visible_manifest(f"{name}@{version}" if version else name, g.principal)
+        return ctx.visible_manifest(f"{name}@{version}" if version else name, current.principal())
 
     @app.get("/v2/health/live", endpoint="v2_live")
     def live() -> Response:
@@ -139,7 +139,7 @@ def register(app: Flask, ctx: ApiServices) -> None:
         if request.headers.get(BINARY_HEADER):
             raise UnsupportedMediaTypeError("binary tensor data is not supported: send JSON data "
                                             "(tritonclient: binary_data=False on inputs and outputs)")
-        seen = g.facts
+        seen = current.facts()
         body = ctx.read_json()
         overflow = inference.overflow_from(ctx, parameters_of(body, ""))
         texts = inference.texts_from(ctx, seen, texts_of(body), f"inputs[\"{INPUT}\"]", overflow)
