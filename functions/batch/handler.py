@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.settings import Settings
+from functions.train.queue import from_dead_letter_queue
 
 from . import openai_outputs, telemetry
 from .ledger import Ledger
@@ -28,7 +29,6 @@ logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-DLQ_SUFFIX = "-dlq"  # the DLQ's name is the work queue's plus this (infra/config.py names both)
 DEFER_BELOW = 0.5  # start no further record once less than half of the invocation's time is left
 
 
@@ -137,8 +137,7 @@ def _release_now(record: SQSRecord) -> None:
 
 def _dead_letter(record: SQSRecord) -> bool:
     """True for a record from the work queue's DLQ, named ``<work queue>-dlq`` (infra/config.py)."""
-    queue = runtime().settings.batch_queue_url or ""
-    return bool(queue) and (record.event_source_arn or "").endswith(":" + queue.rsplit("/", 1)[-1] + DLQ_SUFFIX)
+    return from_dead_letter_queue(record.event_source_arn, runtime().settings.batch_queue_url)
 
 
 def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:

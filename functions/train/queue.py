@@ -5,8 +5,8 @@ import json
 from typing import Any
 
 ACTIONS = ("train", "publish")
-# a work queue's DLQ is named like it plus this (infra/config.py names both; the batch handler reads
-# its own DLQ by the same rule: functions/batch/handler.py DLQ_SUFFIX, which could import this one)
+# a work queue's DLQ is named like it plus this: the one rule, for the train and the batch queue
+# (infra/config.py names both; functions/batch/handler.py reads its DLQ by from_dead_letter_queue)
 DLQ_SUFFIX = "-dlq"
 
 
