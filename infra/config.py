@@ -17,6 +17,7 @@ import yaml
 from functions.nlp.errors import ModelNotFoundError
 from functions.settings import ACCESS_LOG_FIELDS
 from functions.store.refs import parse_ref
+from functions.train.queue import DLQ_SUFFIX
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_FILE = REPO / "config" / "stages.yml"
@@ -251,9 +252,9 @@ def resource_names(stage: str, account_id: str = LOCAL_ACCOUNT_ID, service: str 
         "tokens_table": f"{base}-tokens",
         "jobs_table": f"{base}-jobs",
         "batch_queue": f"{base}-batch",
-        "batch_dlq": f"{base}-batch-dlq",
+        "batch_dlq": f"{base}-batch{DLQ_SUFFIX}",
         "train_queue": f"{base}-train",
-        "train_dlq": f"{base}-train-dlq",
+        "train_dlq": f"{base}-train{DLQ_SUFFIX}",
         "train_function": f"{base}-train",
         "api_function": f"{base}-api",
         "batch_function": f"{base}-batch",
