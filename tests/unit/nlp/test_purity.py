@@ -1,24 +1,13 @@
 """functions/nlp must stay pure: it ships to Lambda and is imported at cold start."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import functions.nlp
+from tests.support.imports import top_level_imports
 
 ALLOWED = {"numpy", "onnxruntime", "tokenizers", "__future__"}
 FORBIDDEN = {"boto3", "botocore", "flask", "aws_lambda_powertools", "torch", "transformers", "serverless_wsgi"}
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
 
 
 def test_core_imports_only_numpy_onnxruntime_tokenizers_and_stdlib():
@@ -27,7 +16,7 @@ def test_core_imports_only_numpy_onnxruntime_tokenizers_and_stdlib():
     stdlib = set(sys.stdlib_module_names)
     core = Path(functions.nlp.__file__).parent
     for path in core.rglob("*.py"):
-        imported = _imports(path)
+        imported = top_level_imports(path)
         assert not imported & FORBIDDEN, f"{path.name} imports {imported & FORBIDDEN}"
         assert imported <= ALLOWED | stdlib, f"{path.name} imports {imported - ALLOWED - stdlib}"
 
@@ -35,4 +24,4 @@ def test_core_imports_only_numpy_onnxruntime_tokenizers_and_stdlib():
 def test_nothing_under_functions_imports_torch_or_transformers():
     root = Path(functions.nlp.__file__).parent.parent
     for path in root.rglob("*.py"):
-        assert not _imports(path) & {"torch", "transformers", "keras", "tensorflow", "sklearn"}, path
+        assert not top_level_imports(path) & {"torch", "transformers", "keras", "tensorflow", "sklearn"}, path
