@@ -50,6 +50,7 @@ ENV = {
     "batch_file_max_bytes": "SNLP_BATCH_FILE_MAX_BYTES",
     "access_log_sample_rate": "SNLP_ACCESS_LOG_SAMPLE_RATE",
     "metrics_per_model": "SNLP_METRICS_PER_MODEL",
+    "metrics_flush_requests": "SNLP_METRICS_FLUSH_REQUESTS",
     "access_log_fields": "SNLP_ACCESS_LOG_FIELDS",
 }
 # what a success's access log line carries (errors always get the full line): functions/api/telemetry.py
@@ -124,6 +125,9 @@ class Settings:
     # per-request overhead levers (config/stages.yml): log lines and metric-months are paid fees
     access_log_sample_rate: float = 1.0  # share of successful requests with an access log line
     metrics_per_model: bool = True  # per-model copies of the inference metrics (a metric-month each)
+    # EMF lines written once per N invocations (values as lists; up to N-1 invocations' points lost
+    # with a discarded environment); at most 100: EMF takes 100 values per metric and document
+    metrics_flush_requests: int = 1
     access_log_fields: str = "full"  # full: the Powertools line; lean: a compact line of the billing/debug fields
 
     @classmethod
@@ -147,6 +151,8 @@ class Settings:
                      "batch_max_upload_bytes"):
             if getattr(self, attr) <= 0:
                 raise SettingsError(f"{ENV[attr]} must be positive")
+        if not 1 <= self.metrics_flush_requests <= 100:
+            raise SettingsError(f"{ENV['metrics_flush_requests']} must be between 1 and 100")
         if self.access_log_fields not in ACCESS_LOG_FIELDS:
             raise SettingsError(f"{ENV['access_log_fields']} must be one of {', '.join(ACCESS_LOG_FIELDS)}, "
                                 f"got {self.access_log_fields!r}")

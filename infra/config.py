@@ -71,6 +71,7 @@ class StageConfig:
     access_log_sample_rate: float
     access_log_fields: str
     metrics_per_model: bool
+    metrics_flush_requests: int
     lambda_log_format: str
     results_expire_days: int
     incoming_expire_days: int
@@ -168,6 +169,9 @@ def _stage(name: str, values: Any) -> StageConfig:
     for key in ("results_expire_days", "incoming_expire_days", "api_throttle_rate", "api_throttle_burst",
                 "usage_flush_requests"):
         _int(v, key, where, minimum=1)
+    _int(v, "metrics_flush_requests", where, minimum=1)
+    if v["metrics_flush_requests"] > 100:  # EMF: at most 100 values per metric in one document
+        raise ConfigError(f"{where}.metrics_flush_requests: at most 100, got {v['metrics_flush_requests']}")
     for key in ("api_rate_requests_per_minute", "api_rate_texts_per_minute"):
         _int(v, key, where, minimum=0)
     price = v["price_per_1000_texts"]
@@ -283,6 +287,7 @@ def function_environment(cfg: StageConfig, function: str, names: Mapping[str, st
         **({ENV["access_log_sample_rate"]: f"{cfg.access_log_sample_rate:g}",  # as osls renders it: 1, 0.1
             ENV["access_log_fields"]: cfg.access_log_fields,
             ENV["metrics_per_model"]: str(cfg.metrics_per_model).lower(),
+            ENV["metrics_flush_requests"]: str(cfg.metrics_flush_requests),
             ENV["rate_requests_per_minute"]: str(cfg.api_rate_requests_per_minute),
             ENV["rate_texts_per_minute"]: str(cfg.api_rate_texts_per_minute),
             ENV["legacy_tokens"]: str(cfg.legacy_tokens).lower(),

@@ -77,7 +77,7 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     """Everything a warm invocation reuses; tests pass moto-backed clients."""
     settings = Settings.from_env(environ)
     logger = logger or Logger(service=SERVICE, json_serializer=jsonio.log_line, json_deserializer=jsonio.log_message)
-    telemetry = Telemetry(per_model=settings.metrics_per_model)
+    telemetry = Telemetry(per_model=settings.metrics_per_model, flush_every=settings.metrics_flush_requests)
     session = _session() if s3_client is None or dynamodb_client is None else None
     store_s3 = s3_client or default_s3_client(session=session)
     store = ArtifactStore.from_settings(settings, store_s3, on_event=telemetry.store_event)

@@ -78,7 +78,7 @@ def lines(text: str, token_id: str) -> list[dict]:
             record.pop(key, None)
         for key in ("InferenceMs", "ModelLoadMs"):  # timings: how many, not how long
             if key in record:
-                record[key] = len(record[key])
+                record[key] = len(record[key]) if isinstance(record[key], list) else 1
         record.get("_aws", {}).pop("Timestamp", None)
         if record.get("token_id") == token_id:
             record["token_id"] = "<token>"

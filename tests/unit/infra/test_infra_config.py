@@ -55,6 +55,8 @@ def test_every_shipped_stage_is_valid():
     ({"xray_sampling_rate": 1.5}, "between 0 and 1"),
     ({"access_log_sample_rate": -0.1}, "between 0 and 1"),
     ({"metrics_per_model": "no"}, "expected true or false"),
+    ({"metrics_flush_requests": 0}, "metrics_flush_requests"),
+    ({"metrics_flush_requests": 101}, "at most 100"),
     ({"lambda_log_format": "json"}, "is not one of text, json_quiet"),
     ({"surprise": 1}, "unknown parameter(s) surprise"),
 ])

@@ -82,6 +82,7 @@ def test_startup_and_overhead_levers_are_rendered_from_the_stage():
     assert api["provisionedConcurrency"] == "${self:custom.stage.api_provisioned_concurrency}"
     assert api["environment"]["SNLP_ACCESS_LOG_SAMPLE_RATE"] == "${self:custom.stage.access_log_sample_rate}"
     assert api["environment"]["SNLP_METRICS_PER_MODEL"] == "${self:custom.stage.metrics_per_model}"
+    assert api["environment"]["SNLP_METRICS_FLUSH_REQUESTS"] == "${self:custom.stage.metrics_flush_requests}"
     assert api["logs"] == "${file(infra/serverless/lambda-logs.yml):${self:custom.stage.lambda_log_format}}"
     formats = yaml.safe_load((REPO / "infra" / "serverless" / "lambda-logs.yml").read_text())
     from infra.config import LAMBDA_LOG_FORMATS

@@ -33,6 +33,7 @@ def test_the_lean_levers_reach_the_function():
     assert env["SNLP_ACCESS_LOG_FIELDS"] == "lean" and float(env["SNLP_ACCESS_LOG_SAMPLE_RATE"]) == 0.1
     assert env["SNLP_METRICS_PER_MODEL"].lower() == "false"
     assert int(env["SNLP_USAGE_FLUSH_REQUESTS"]) == LEAN.usage_flush_requests > 1
+    assert int(env["SNLP_METRICS_FLUSH_REQUESTS"]) == LEAN.metrics_flush_requests > 1
     assert int(rendered_api()["memorySize"]) == LEAN.api_memory_mb
     formats = yaml.safe_load((REPO / "infra" / "serverless" / "lambda-logs.yml").read_text())
     assert LEAN.lambda_log_format == "json_quiet" and formats["json_quiet"]["systemLogLevel"] == "WARN"
@@ -44,4 +45,5 @@ def test_the_local_stack_and_the_function_read_the_same_levers():
     settings = Settings.from_env(env)
     assert env[ENV["access_log_fields"]] == "lean"
     assert (settings.access_log_fields, settings.access_log_sample_rate, settings.metrics_per_model,
-            settings.usage_flush_requests) == ("lean", 0.1, False, LEAN.usage_flush_requests)
+            settings.usage_flush_requests, settings.metrics_flush_requests) == (
+        "lean", 0.1, False, LEAN.usage_flush_requests, LEAN.metrics_flush_requests)
