@@ -13,7 +13,8 @@ import os
 import random
 import statistics
 import uuid
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
+from typing import Any, Iterator
 
 from bench.stack import handler_stack
 
@@ -53,21 +54,46 @@ def settings(stage: str = "prod", lean_stage: str = "lean") -> dict[str, dict[st
     return out
 
 
+@contextmanager
+def process_state(env: dict[str, str]) -> Iterator[None]:
+    """``env`` added to os.environ for the block; os.environ and botocore's ``_make_api_call`` (which
+    the sections wrap to count or time AWS calls) put back as they were afterwards."""
+    from botocore.client import BaseClient
+
+    saved, original = dict(os.environ), BaseClient._make_api_call
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def logging_into(logger: Any, sink: Any) -> Iterator[None]:
+    """Powertools configures the "api" logger once per process, so an earlier section's level and
+    stream would stick: log at INFO into ``sink`` for the block, as a Lambda instance would."""
+    level, stream = logger.log_level, logger.registered_handler.setStream(sink)
+    logger.setLevel("INFO")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.registered_handler.setStream(stream)
+
+
 def measure(texts: list[str], env: dict[str, str], requests: int = 200) -> dict:
     """Bytes written and DynamoDB units per successful request, split by line kind (the sweep's
     classifier: access lines, per-model EMF, the rest). Each event carries its own UUID request
     id, as API Gateway sends (sampling is decided by it); the bench's Lambda context names a short
     function and request id, so a full line is ~60 B shorter here than on Lambda."""
-    from botocore.client import BaseClient
-
     from infra.cost.sweep_worker import Calls, log_kinds
     from infra.local.events import http_v2_event
 
-    saved, original = dict(os.environ), BaseClient._make_api_call
-    os.environ.update(POWERTOOLS_LOG_LEVEL="INFO", POWERTOOLS_METRICS_DISABLED="false", **env)
     calls, out = Calls(), io.StringIO()
-    calls.install()
-    try:
+    with process_state({"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false", **env}):
+        calls.install()
         with redirect_stdout(out), handler_stack(environ_overrides=env) as (invoke, token):
             headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
             ids = random.Random(0)
@@ -78,23 +104,14 @@ def measure(texts: list[str], env: dict[str, str], requests: int = 200) -> dict:
                 event["requestContext"]["requestId"] = str(uuid.UUID(int=ids.getrandbits(128), version=4))
                 return invoke.handler(event, invoke.context)["statusCode"]
 
-            # Powertools configures the "api" logger once per process: point it at this row's sink
-            logger = invoke.runtime.logger
-            level, stream = logger.log_level, logger.registered_handler.setStream(out)
-            logger.setLevel("INFO")
-            classify(texts[0])  # cold: loads the model
-            bytes0, before = len(out.getvalue().encode()), calls.snapshot()
-            for i in range(requests):
-                status = classify(texts[i % len(texts)])
-                assert status == 200, status
-            written = out.getvalue().encode()[bytes0:]
-            after = calls.snapshot()
-            logger.setLevel(level)
-            logger.registered_handler.setStream(stream)
-    finally:
-        BaseClient._make_api_call = original
-        os.environ.clear()
-        os.environ.update(saved)
+            with logging_into(invoke.runtime.logger, out):
+                classify(texts[0])  # cold: loads the model
+                bytes0, before = len(out.getvalue().encode()), calls.snapshot()
+                for i in range(requests):
+                    status = classify(texts[i % len(texts)])
+                    assert status == 200, status
+                written = out.getvalue().encode()[bytes0:]
+                after = calls.snapshot()
     _, _, reads, writes = (a - b for a, b in zip(after, before))
     kinds = log_kinds(written)
     return {"requests": requests, "log_bytes_per_request": round(len(written) / requests, 1),
@@ -149,7 +166,7 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
 
     env = {**stage_levers(stage), "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false",
            "SNLP_USAGE_FLUSH_REQUESTS": "1000000", "SNLP_USAGE_FLUSH_INTERVAL_S": "86400"}
-    saved, original = dict(os.environ), BaseClient._make_api_call
+    original = BaseClient._make_api_call
     aws = {"calls": 0, "s": 0.0}
 
     def timed_call(self, *args, **kwargs):
@@ -160,18 +177,13 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
             aws["calls"] += 1
             aws["s"] += time.perf_counter() - t0
 
-    os.environ.update(env)
-    BaseClient._make_api_call = timed_call
     sample = [t for t in texts if t.strip()][:50]
     rows = []
-    try:
-        with redirect_stdout(io.StringIO()) as sink, handler_stack(environ_overrides=env) as (invoke, token):
+    with process_state(env):
+        BaseClient._make_api_call = timed_call
+        with redirect_stdout(io.StringIO()) as sink, handler_stack(environ_overrides=env) as (invoke, token), \
+                logging_into(invoke.runtime.logger, sink):
             handler, context = invoke.handler, invoke.context
-            # Powertools configures the "api" logger once per process: an earlier section's level and
-            # stream would stick; this section logs at INFO into its sink, as a Lambda instance would
-            logger = invoke.runtime.logger
-            level, stream = logger.log_level, logger.registered_handler.setStream(sink)
-            logger.setLevel("INFO")
             headers = {**GATEWAY_HEADERS, "authorization": f"Bearer {token}", "content-type": "application/json"}
             for label, name, path, template in LEAN_CASES:
                 raw = raw_onnx_runner(variant_dirs(name)["int8"], threads=1)
@@ -211,12 +223,6 @@ def lean_rows(texts: list[str], requests: int = 400, stage: str = "prod") -> lis
                              "overhead_p50_ms": round(overhead, 3),
                              "overhead_cpu_p50_ms": round(statistics.median(over_cpu), 3),
                              "goal": f"<= {LEAN_GOAL_MS} ms", "met": "yes" if overhead <= LEAN_GOAL_MS else "NO"})
-            logger.setLevel(level)
-            logger.registered_handler.setStream(stream)
-    finally:
-        BaseClient._make_api_call = original
-        os.environ.clear()
-        os.environ.update(saved)
     return rows
 
 
