@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, MutableMapping
 
 from functions.nlp.errors import (ArtifactIntegrityError, ManifestError, ModelNotFoundError,
                                   ModelUnavailableError, NlpError)
@@ -31,6 +31,7 @@ from .s3_reader import S3Reader
 from .visibility import NOBODY, Sharing
 
 RETRY_UNAVAILABLE_S = 5.0  # after S3 failed, serve stale answers this long before asking again
+LISTING = "*"  # the one key of the models listing's cache (and the "model" its refresh-failed event names)
 MAX_MANIFESTS = 256
 MAX_NAMES = 1024  # alias / version-number answers kept, known or unknown: model names come from requests
 _SAFE_FILE = NAME_RE  # manifest file names become local paths: no slashes, no "..", no dotfiles
@@ -81,7 +82,7 @@ class ArtifactStore:
         self._aliases: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> mapping (None: no such model)
         self._numbers: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> {number: version}
         self._sharing: dict[str, _Timed] = BoundedDict(MAX_NAMES)  # name -> Sharing (None: no record)
-        self._listing: _Timed | None = None
+        self._listing: dict[str, _Timed] = {}  # LISTING -> {name: [versions]}
         self._failures: dict[Key, tuple[float, NlpError]] = {}
         self._loading: set[Key] = set()  # versions being downloaded/verified: never evicted from disk
         self.disk.clean_partials()
@@ -116,67 +117,60 @@ class ArtifactStore:
         return mref.name, version
 
     def _alias_map(self, name: str) -> dict[str, str]:
-        now = self.clock()
-        entry = self._aliases.get(name)
-        if entry is not None and now < entry.fresh_until:
-            if entry.value is None:
-                raise ModelNotFoundError(f"model {name} not found")
-            return entry.value
-        try:
-            mapping = _parse_aliases(self.s3.get_bytes(self.s3.key(name, ALIASES_FILE), f"model {name}"), name)
-        except ModelNotFoundError:
-            self._aliases[name] = _Timed(None, now + self.alias_ttl_s)
-            raise
-        except ModelUnavailableError as exc:
-            if entry is None or entry.value is None:
-                raise
-            # keep serving the last known aliases; ask S3 again a little later, not per request
-            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
-            self._emit("alias_refresh_failed", {"model": name, "detail": exc.detail})
-            return entry.value
-        self._aliases[name] = _Timed(mapping, now + self.alias_ttl_s)
+        mapping = self._fresh(self._aliases, name, lambda: self._read_aliases(name), event_model=name,
+                              stale_if=lambda known: known is not None)
+        if mapping is None:
+            raise ModelNotFoundError(f"model {name} not found")
         return mapping
+
+    def _read_aliases(self, name: str) -> dict[str, str] | None:
+        """aliases.json of ``name``; None when the model does not exist (remembered like an answer)."""
+        try:
+            return _parse_aliases(self.s3.get_bytes(self.s3.key(name, ALIASES_FILE), f"model {name}"), name)
+        except ModelNotFoundError:
+            return None
 
     def version_numbers(self, name: str) -> dict[int, str]:
         """{number: version} from versions.json (empty for a model published before numbers);
         cached like the aliases, and served stale while S3 cannot answer."""
+        return self._fresh(self._numbers, name, lambda: self._read_numbers(name))
+
+    def _read_numbers(self, name: str) -> dict[int, str]:
+        try:
+            return parse_numbers(self.s3.get_bytes(self.s3.key(name, VERSIONS_FILE), f"model {name}"))
+        except ModelNotFoundError:
+            return {}
+        except ValueError:
+            return {}  # a damaged versions.json numbers nothing; names and aliases still work
+
+    def _fresh(self, cache: MutableMapping[str, _Timed], key: str, read: Callable[[], Any], *,
+               event_model: str | None = None, stale_if: Callable[[Any], bool] = lambda known: True) -> Any:
+        """The registry caches' one rule: ``read()``'s answer kept for alias_ttl_s; while S3 cannot
+        answer (ModelUnavailableError) the last known answer (where ``stale_if`` accepts it) is served
+        and S3 asked again after RETRY_UNAVAILABLE_S at most, not per request; with none, the error.
+        ``event_model``: emit alias_refresh_failed naming it when a stale answer is served."""
         now = self.clock()
-        entry = self._numbers.get(name)
+        entry = cache.get(key)
         if entry is not None and now < entry.fresh_until:
             return entry.value
         try:
-            raw = self.s3.get_bytes(self.s3.key(name, VERSIONS_FILE), f"model {name}")
-            numbers = parse_numbers(raw)
-        except ModelNotFoundError:
-            numbers = {}
-        except ValueError:
-            numbers = {}  # a damaged versions.json numbers nothing; names and aliases still work
-        except ModelUnavailableError:
-            if entry is None:
+            value = read()
+        except ModelUnavailableError as exc:
+            if entry is None or not stale_if(entry.value):
                 raise
             entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
+            if event_model is not None:
+                self._emit("alias_refresh_failed", {"model": event_model, "detail": exc.detail})
             return entry.value
-        self._numbers[name] = _Timed(numbers, now + self.alias_ttl_s)
-        return numbers
+        cache[key] = _Timed(value, now + self.alias_ttl_s)
+        return value
 
     # --- sharing --------------------------------------------------------------------------
     def sharing(self, name: str) -> Sharing | None:
         """The model's sharing record (functions/store/visibility.py), None when it has none; cached
         like the aliases, so an owner's change reaches other instances within alias_ttl_s. While S3
         cannot answer, the last known record is kept; with none known, 503 (never "visible")."""
-        now = self.clock()
-        entry = self._sharing.get(name)
-        if entry is not None and now < entry.fresh_until:
-            return entry.value
-        try:
-            record, _ = sharing_record.read(self.s3, name)
-        except ModelUnavailableError:
-            if entry is None:
-                raise
-            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
-            return entry.value
-        self._sharing[name] = _Timed(record, now + self.alias_ttl_s)
-        return record
+        return self._fresh(self._sharing, name, lambda: sharing_record.read(self.s3, name)[0])
 
     def sharing_etag(self, name: str) -> tuple[Sharing | None, str | None]:
         """(record, ETag) read from S3 now, not the cache: what an owner edits."""
@@ -410,7 +404,7 @@ class ArtifactStore:
             self._aliases.clear()
             self._numbers.clear()
             self._sharing.clear()
-            self._listing = None
+            self._listing.clear()
 
     def forget(self, name: str) -> None:
         """Ask S3 again about one model on next use (it was just published: a cached "not found"
@@ -419,7 +413,7 @@ class ArtifactStore:
             self._aliases.pop(name, None)
             self._numbers.pop(name, None)
             self._sharing.pop(name, None)
-            self._listing = None
+            self._listing.clear()
 
     def loaded(self) -> list[Manifest]:
         """Manifests of the models in memory, most recently used last."""
@@ -427,29 +421,19 @@ class ArtifactStore:
             return [m.manifest for m in self._models.values()]
 
     def _versions_listing(self) -> dict[str, list[str]]:
-        now = self.clock()
-        entry = self._listing
-        if entry is not None and now < entry.fresh_until:
-            return entry.value
+        return self._fresh(self._listing, LISTING, self._read_listing, event_model=LISTING)
+
+    def _read_listing(self) -> dict[str, list[str]]:
         found: dict[str, set[str]] = {}
-        try:
-            for key in self.s3.list_keys(self.s3.prefix):
-                parts = key[len(self.s3.prefix):].split("/")
-                if not NAME_RE.fullmatch(parts[0]):
-                    continue
-                if len(parts) == 2 and parts[1] in (ALIASES_FILE, VERSIONS_FILE):
-                    found.setdefault(parts[0], set())
-                elif len(parts) == 3 and parts[2] == MANIFEST_FILE and VERSION_RE.fullmatch(parts[1]):
-                    found.setdefault(parts[0], set()).add(parts[1])
-        except ModelUnavailableError as exc:
-            if entry is None:
-                raise
-            entry.fresh_until = now + min(self.alias_ttl_s, RETRY_UNAVAILABLE_S)
-            self._emit("alias_refresh_failed", {"model": "*", "detail": exc.detail})
-            return entry.value
-        listing = {name: sorted(versions) for name, versions in found.items()}
-        self._listing = _Timed(listing, now + self.alias_ttl_s)
-        return listing
+        for key in self.s3.list_keys(self.s3.prefix):
+            parts = key[len(self.s3.prefix):].split("/")
+            if not NAME_RE.fullmatch(parts[0]):
+                continue
+            if len(parts) == 2 and parts[1] in (ALIASES_FILE, VERSIONS_FILE):
+                found.setdefault(parts[0], set())
+            elif len(parts) == 3 and parts[2] == MANIFEST_FILE and VERSION_RE.fullmatch(parts[1]):
+                found.setdefault(parts[0], set()).add(parts[1])
+        return {name: sorted(versions) for name, versions in found.items()}
 
     def _emit(self, event: str, data: dict) -> None:
         if self._on_event is None:
