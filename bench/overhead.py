@@ -92,7 +92,8 @@ def measure(texts: list[str], env: dict[str, str], requests: int = 200) -> dict:
     from infra.local.events import http_v2_event
 
     calls, out = Calls(), io.StringIO()
-    with process_state({"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false", **env}):
+    env = {"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false", **env}  # metrics on, as on Lambda
+    with process_state(env):
         calls.install()
         with redirect_stdout(out), handler_stack(environ_overrides=env) as (invoke, token):
             headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}

@@ -1,7 +1,9 @@
 """Every setting the Lambda functions read, in one place, read once at cold start.
 
 Explicit argument > environment variable > default. Nothing else in functions/ reads
-os.environ: handlers call ``Settings.from_env(os.environ)`` once and pass the result on.
+os.environ: handlers call ``Settings.from_env(os.environ)`` once and pass the result on. The
+platform's own variables (Lambda, Powertools, serverless-wsgi) that the handlers act on are read
+here too, by their owners' rules (``PLATFORM_ENV``).
 """
 from __future__ import annotations
 
@@ -53,11 +55,22 @@ ENV = {
     "metrics_flush_requests": "SNLP_METRICS_FLUSH_REQUESTS",
     "access_log_fields": "SNLP_ACCESS_LOG_FIELDS",
 }
+# the platform's own variables (Lambda, Powertools, serverless-wsgi), each read by its owner's rule
+# into Settings' platform fields (``platform_values``), so handlers read them from Settings like the rest
+PLATFORM_ENV = {
+    "function_name": "AWS_LAMBDA_FUNCTION_NAME",
+    "trace_disabled": "POWERTOOLS_TRACE_DISABLED",
+    "metrics_disabled": "POWERTOOLS_METRICS_DISABLED",
+    "dev": "POWERTOOLS_DEV",
+    "strip_stage_path": "STRIP_STAGE_PATH",
+    "base_path": "API_GATEWAY_BASE_PATH",
+}
 # what a success's access log line carries (errors always get the full line): functions/api/telemetry.py
 ACCESS_LOG_FIELDS = ("full", "lean")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_WSGI_TRUE = ("yes", "y", "true", "t", "1")  # serverless-wsgi's STRIP_STAGE_PATH values
 
 
 class SettingsError(ValueError):
@@ -129,10 +142,15 @@ class Settings:
     # with a discarded environment); at most 100: EMF takes 100 values per metric and document
     metrics_flush_requests: int = 1
     access_log_fields: str = "full"  # full: the Powertools line; lean: a compact line of the billing/debug fields
+    # from the platform's variables (PLATFORM_ENV, by their owners' rules: platform_values), not SNLP_*
+    tracing: bool = False  # X-Ray, inside Lambda unless disabled (the Tracer costs 200-400 ms at cold start)
+    metrics: bool = True  # EMF metric lines (Powertools' rule)
+    strip_stage_path: bool = False  # serverless-wsgi's: a REST API stage name left out of the path
+    base_path: str = ""  # serverless-wsgi's: a custom domain's base path mapping, left out of the path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "Settings":
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = platform_values(environ)
         types = {f.name: f.type for f in fields(cls)}
         for attr, var in ENV.items():
             if var not in environ:
@@ -158,6 +176,27 @@ class Settings:
                                 f"got {self.access_log_fields!r}")
 
 
+def tracing_enabled(environ: Mapping[str, str]) -> bool:
+    """Trace only inside Lambda and unless POWERTOOLS_TRACE_DISABLED says otherwise."""
+    disabled = environ.get(PLATFORM_ENV["trace_disabled"], "").strip().lower() in _TRUE
+    return not disabled and bool(environ.get(PLATFORM_ENV["function_name"]))
+
+
+def metrics_enabled(environ: Mapping[str, str]) -> bool:
+    """Powertools' rule: POWERTOOLS_METRICS_DISABLED, else off in POWERTOOLS_DEV mode."""
+    disabled = environ.get(PLATFORM_ENV["metrics_disabled"])
+    if disabled is not None:
+        return disabled.strip().lower() not in _TRUE
+    return environ.get(PLATFORM_ENV["dev"], "").strip().lower() not in _TRUE
+
+
+def platform_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings' platform fields from the platform's variables (PLATFORM_ENV)."""
+    return {"tracing": tracing_enabled(environ), "metrics": metrics_enabled(environ),
+            "strip_stage_path": environ.get(PLATFORM_ENV["strip_stage_path"], "").lower().strip() in _WSGI_TRUE,
+            "base_path": environ.get(PLATFORM_ENV["base_path"]) or ""}
+
+
 def _parse(attr: str, typ: Any, raw: str) -> Any:
     typ = str(typ)
     try:
@@ -179,4 +218,5 @@ def _parse(attr: str, typ: Any, raw: str) -> Any:
         raise SettingsError(f"{ENV[attr]}={raw!r} is not a valid {typ}") from exc
 
 
-__all__ = ["Settings", "SettingsError", "ENV", "ACCESS_LOG_FIELDS"]
+__all__ = ["Settings", "SettingsError", "ENV", "PLATFORM_ENV", "ACCESS_LOG_FIELDS", "tracing_enabled",
+           "metrics_enabled", "platform_values"]

@@ -32,7 +32,6 @@ from .direct import DirectRoutes, hot_routes
 from .telemetry import SERVICE, Telemetry, cold_start_point, publish
 
 CORRELATION_HEADERS = ("x-request-id", "x-correlation-id")
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class LazyApp:
@@ -145,20 +144,6 @@ def _session() -> Any:
     return botocore.session.get_session()
 
 
-def tracing_enabled(environ: Mapping[str, str]) -> bool:
-    """Trace only inside Lambda and unless POWERTOOLS_TRACE_DISABLED says otherwise."""
-    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE
-    return not disabled and bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-
-
-def metrics_enabled(environ: Mapping[str, str]) -> bool:
-    """Powertools' rule, read once: POWERTOOLS_METRICS_DISABLED, else off in POWERTOOLS_DEV mode."""
-    disabled = environ.get("POWERTOOLS_METRICS_DISABLED")
-    if disabled is not None:
-        return disabled.strip().lower() not in _TRUE
-    return environ.get("POWERTOOLS_DEV", "").strip().lower() not in _TRUE
-
-
 def correlation_id(event: Mapping[str, Any], context: Any = None) -> str | None:
     headers = event.get("headers") or {}
     lowered = {str(k).lower(): v for k, v in headers.items()}
@@ -181,13 +166,13 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
 
 def make_handler(runtime: Runtime, *, tracing: bool = False, metrics: bool | None = None,
                  direct: bool = True) -> Callable[[dict, Any], dict]:
-    """The invocation entry point; ``metrics`` None: as the environment says (``metrics_enabled``);
+    """The invocation entry point; ``metrics`` None: as the settings say (``Settings.metrics``);
     ``direct`` False: every request through Flask (tests compare the two)."""
-    metrics = metrics_enabled(os.environ) if metrics is None else metrics
+    metrics = runtime.settings.metrics if metrics is None else metrics
     logger = runtime.logger
     meter = runtime.services.meter
     cold = [True]  # the first invocation of this instance publishes ColdStart
-    serve = lambda_http.make(runtime.app, os.environ,
+    serve = lambda_http.make(runtime.app, runtime.settings,
                              direct=DirectRoutes(runtime.services, hot_routes()) if direct else None)
 
     def handler(event: dict, context: Any) -> dict:
@@ -212,7 +197,6 @@ def make_handler(runtime: Runtime, *, tracing: bool = False, metrics: bool | Non
 
 RUNTIME = build_runtime(os.environ)
 snapstart.install(RUNTIME)  # hooks run only where SnapStart snapshots and restores (api_snapstart)
-handler = make_handler(RUNTIME, tracing=tracing_enabled(os.environ))
+handler = make_handler(RUNTIME, tracing=RUNTIME.settings.tracing)
 
-__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "LazyApp", "correlation_id", "tracing_enabled",
-           "metrics_enabled", "strip_stage"]
+__all__ = ["handler", "build_runtime", "make_handler", "Runtime", "LazyApp", "correlation_id", "strip_stage"]

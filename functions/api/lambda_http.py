@@ -19,8 +19,11 @@ from __future__ import annotations
 import base64
 import io
 import sys
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from functions.settings import Settings
 
 # serverless-wsgi's TEXT_MIME_TYPES (answered as text, not base64) and the API's own: problem+json.
 # serverless-wsgi (and werkzeug under it) is imported only for what goes through it, so the hot
@@ -28,7 +31,6 @@ from urllib.parse import unquote
 SERVERLESS_WSGI_TEXT_MIME_TYPES = ("application/json", "application/javascript", "application/xml",
                                    "application/vnd.api+json", "image/svg+xml")
 EXTRA_TEXT_MIME_TYPES = ("application/problem+json",)
-_TRUE = ("yes", "y", "true", "t", "1")  # serverless-wsgi's STRIP_STAGE_PATH values
 _SKIPPED = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")  # the environ has CONTENT_TYPE / _LENGTH instead
 
 
@@ -43,11 +45,12 @@ class Direct(Protocol):
             int, list[tuple[str, str]], bytes]: ...
 
 
-def make(app: Any, environ: Mapping[str, str], direct: Direct | None = None) -> Callable[[dict, Any], dict]:
-    """``handle(event, context)`` for ``app``; ``environ`` is read now, not per request.
+def make(app: Any, settings: Settings, direct: Direct | None = None) -> Callable[[dict, Any], dict]:
+    """``handle(event, context)`` for ``app``; serverless-wsgi's path settings come from ``settings``
+    (read once at cold start; serverless-wsgi itself reads them per request).
     ``direct``: HTTP API POSTs to its paths (without a query string) go to it instead of the app."""
-    strip_stage_path = environ.get("STRIP_STAGE_PATH", "").lower().strip() in _TRUE
-    base_path = environ.get("API_GATEWAY_BASE_PATH")
+    strip_stage_path = settings.strip_stage_path
+    base_path = settings.base_path or None
     paths = direct.paths if direct is not None else frozenset()
 
     def handle(event: dict, context: Any) -> dict:

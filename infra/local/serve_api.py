@@ -8,7 +8,6 @@ the same factory, the same settings read from the same environment variables.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 
@@ -19,7 +18,7 @@ def lambda_app():
     from functions.api import handler
 
     return MetricsFlush(handler.RUNTIME.app, handler.RUNTIME.telemetry,
-                        enabled=handler.metrics_enabled(os.environ))
+                        enabled=handler.RUNTIME.settings.metrics)
 
 
 class MetricsFlush:

@@ -180,7 +180,7 @@ def test_module_level_cold_start_path(aws, tmp_path, monkeypatch):
 
 
 def test_tracing_is_loaded_only_when_enabled():
-    from functions.api.handler import tracing_enabled
+    from functions.settings import tracing_enabled
 
     assert not tracing_enabled({"AWS_LAMBDA_FUNCTION_NAME": "f", "POWERTOOLS_TRACE_DISABLED": "true"})
     assert not tracing_enabled({})  # outside Lambda

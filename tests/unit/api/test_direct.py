@@ -1,7 +1,7 @@
 """The direct path (functions/api/direct.py) answers exactly as the Flask app does.
 
 Two identical worlds (same registry, tokens, settings; each its own meter, metrics and logger)
-get the same events, one through ``lambda_http.make(app, env, direct=...)`` and one through the
+get the same events, one through ``lambda_http.make(app, settings, direct=...)`` and one through the
 Flask app alone: answers (status, headers, bodies), usage, metric points, access lines and error
 logs must be the same, errors included; and the hot routes must really skip Flask.
 """
@@ -21,6 +21,7 @@ from functions.api.app import create_app
 from functions.api.direct import DirectRoutes, mimetype
 from functions.api.telemetry import Telemetry
 from functions.nlp.errors import ModelUnavailableError
+from functions.settings import platform_values
 from infra.local.events import http_v2_event, response_json, rest_v1_event
 from tests.unit.api.conftest import SETTINGS, TOKEN, TOKENS
 from tests.unit.api.fakes import FakeMeter, FakeStore, FakeTokens
@@ -73,7 +74,8 @@ class World:
             return wsgi(environ, start_response)
         self.app.wsgi_app = counted
         direct = self.app.extensions["snlp_direct"] if self.direct else None
-        self.handle = lambda_http.make(self.app, self.env, direct=direct)
+        # env: the platform's variables (serverless-wsgi's path settings), read as a cold start reads them
+        self.handle = lambda_http.make(self.app, self.settings.with_(**platform_values(self.env)), direct=direct)
 
     registry: Any = None
 

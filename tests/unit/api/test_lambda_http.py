@@ -10,6 +10,7 @@ from flask import Flask, Response, redirect, request
 
 from functions.api import lambda_http
 from functions.api.app import create_app
+from functions.settings import Settings
 from infra.local.events import http_v2_event, rest_v1_event
 from tests.unit.api.conftest import SETTINGS, TOKEN
 
@@ -97,14 +98,14 @@ def test_http_api_events_get_the_answers_serverless_wsgi_gives(env, monkeypatch)
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # serverless-wsgi reads them per request; lambda_http once
     app = echo_app()
-    handle = lambda_http.make(app, env)
+    handle = lambda_http.make(app, Settings.from_env(env))
     for event in events():
         assert handle(event, None) == serverless_wsgi.handle_request(app, event, None), event["rawPath"]
 
 
 def test_rest_api_and_warmup_events_go_through_serverless_wsgi():
     app = echo_app()
-    handle = lambda_http.make(app, {})
+    handle = lambda_http.make(app, Settings())
     rest = rest_v1_event("POST", "/echo/rest", body={"a": 1}, headers={"Content-Type": "application/json"})
     assert handle(rest, None) == serverless_wsgi.handle_request(app, rest, None)
     assert handle({"source": "aws.events", "version": "2.0"}, None) == {}
@@ -113,7 +114,7 @@ def test_rest_api_and_warmup_events_go_through_serverless_wsgi():
 def test_the_api_answers_the_same_through_both(parts):
     store, tokens, meter, telemetry = parts
     app = create_app(SETTINGS, store, tokens, meter=meter, telemetry=telemetry)
-    handle = lambda_http.make(app, {})
+    handle = lambda_http.make(app, Settings())
     bearer = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json", **GATEWAY}
     cases = [http_v2_event("GET", "/health"),
              http_v2_event("POST", "/v1/classify", body={"texts": ["good", "bad"]}, headers=bearer),
