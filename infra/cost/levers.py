@@ -49,7 +49,7 @@ def deployment(stage: StageParams, model: str, variant: str, memory_mb: int, *, 
                   xray_reservoir_per_s=stage.xray_reservoir_per_s, log_retention_days=stage.log_retention_days,
                   platform_log_lines=stage.lambda_log_format == "text",
                   access_log_sample_rate=stage.access_log_sample_rate, access_log_fields=stage.access_log_fields,
-                  metrics_per_model=stage.metrics_per_model,
+                  metrics_per_model=stage.metrics_per_model, metrics_flush_requests=stage.metrics_flush_requests,
                   custom_metrics=custom_metric_count(max(1, len(stage.preload_models)), stage.metrics_per_model))
     values.update(changes)
     return Deployment(**values)

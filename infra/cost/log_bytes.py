@@ -13,6 +13,13 @@ access line, per-model EMF copies, the rest). What each lever changes is then pr
 
 A file without the split (older sweeps) gives the access line as its measured total minus the
 EMF bytes the current code writes: stated as derived in the report.
+
+EMF lines: a stage with ``metrics_flush_requests`` N writes one line per k requests (k <= N: at
+low traffic an environment's buffer is written after 5 s), each metric's values as a list, so a
+request costs ``values + header / k`` bytes (both from the code's own documents at 1 and 2
+requests, derived); the measured bytes (the sweep writes one line per request) are scaled by the
+code's ratio. A file that measured another EMF format than the code writes
+(``telemetry.EMF_FORMAT``; files without the field: format 1) is priced from the code's bytes.
 """
 from __future__ import annotations
 
@@ -53,23 +60,37 @@ def lean_line_bytes(model_ref: str, texts: int = 1, ms: float = 11.952) -> int:
                                         texts=texts, tokens=TOKENS_PER_TEXT * texts, ms=ms))
 
 
-def emf_bytes(model: str, texts: int = 1, ms: float = 11.952) -> tuple[int, int]:
-    """(service-level, per-model) EMF bytes the api writes for one request's inference points."""
-    from functions.api.telemetry import Telemetry, emf_documents
+def emf_bytes(model: str, texts: int = 1, ms: float = 11.952, requests: float = 1.0) -> tuple[float, float]:
+    """(service-level, per-model) EMF bytes per request the api writes when one line carries
+    ``requests`` requests' inference points (``metrics_flush_requests``; fractions interpolate)."""
+    def per_line(k: int, per_model: bool) -> int:
+        from functions.api.telemetry import Telemetry, emf_documents
 
-    t = Telemetry(per_model=True)
-    t.inference(model, ms, texts, TOKENS_PER_TEXT * texts)
-    docs = emf_documents(t.drain(), 1796133592870)
-    sizes = [line_bytes(d) for d in docs]
-    per_model = sum(size for d, size in zip(docs, sizes) if "model" in d)
-    return sum(sizes) - per_model, per_model
+        t = Telemetry(per_model=per_model)
+        for _ in range(k):
+            t.inference(model, ms, texts, TOKENS_PER_TEXT * texts)
+        return sum(line_bytes(d) for d in emf_documents(t.drain(), 1796133592870))
+
+    out = []
+    for per_model in (False, True):
+        one, two = per_line(1, per_model), per_line(2, per_model)
+        values, header = two - one, 2 * one - two  # a line = header + k x values
+        out.append(values + header / max(1.0, requests))
+    service, both = out
+    return service, both - service
 
 
 def function_log_bytes(profile: Profile, *, sample_rate: float = 1.0, fields: str = "full",
-                       per_model: bool = True, model_ref: str | None = None) -> LogBytes:
-    """Log bytes per warm request of ``profile`` at these levers (see the module docstring)."""
+                       per_model: bool = True, model_ref: str | None = None,
+                       metrics_per_line: float = 1.0) -> LogBytes:
+    """Log bytes per warm request of ``profile`` at these levers (see the module docstring);
+    ``metrics_per_line``: requests sharing one EMF line (``metrics_flush_requests`` at the traffic)."""
+    from functions.api.telemetry import EMF_FORMAT
+
     ms = profile.warm_ms
     service_derived, model_derived = emf_bytes(profile.model, ms=ms)
+    service_k, model_k = emf_bytes(profile.model, ms=ms, requests=metrics_per_line)
+    same_format = profile.measured_emf_format == EMF_FORMAT
     measured_split = profile.log_access_bytes is not None
     emf_model = profile.log_emf_model_bytes if profile.log_emf_model_bytes is not None else model_derived
     if not profile.measured_per_model:
@@ -87,6 +108,14 @@ def function_log_bytes(profile: Profile, *, sample_rate: float = 1.0, fields: st
     line = full if fields == "full" else lean
     how = ("access line and per-model EMF measured by the sweep" if measured_split and emf_model_measured
            else "access line = measured total - EMF bytes the current code writes (derived: this file has no split)")
+    if same_format:
+        emf, emf_model = emf * service_k / service_derived, emf_model * (model_k / model_derived if model_derived else 1)
+    else:
+        emf, emf_model = service_k, model_k
+        how += (f"; EMF lines as the code writes them now (format {EMF_FORMAT}; the file measured format "
+                f"{profile.measured_emf_format}: derived)")
+    if metrics_per_line > 1:
+        how += f"; one EMF line per {metrics_per_line:.3g} requests (derived from the code's lines)"
     if fields != "full":
         how += f"; lean line {lean} B built by functions.api.telemetry (derived)"
     if sample_rate < 1:

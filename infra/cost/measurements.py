@@ -56,6 +56,7 @@ class Profile:
     measured_fields: str = "full"
     measured_per_model: bool = True
     measured_flush_requests: int = 1
+    measured_emf_format: int = 1  # functions.api.telemetry.EMF_FORMAT the sweep ran (older files: 1)
 
 
 class Measurements:
@@ -150,7 +151,8 @@ class Measurements:
         return {"measured_sample_rate": float(levers.get("access_log_sample_rate", 1.0)),
                 "measured_fields": str(levers.get("access_log_fields", "full")),
                 "measured_per_model": bool(levers.get("metrics_per_model", True)),
-                "measured_flush_requests": int(levers.get("usage_flush_requests", 1))}
+                "measured_flush_requests": int(levers.get("usage_flush_requests", 1)),
+                "measured_emf_format": int(levers.get("emf_format", 1))}
 
 
 def _per_line(warm: Mapping[int, Mapping[str, Any]], texts: float) -> float | None:

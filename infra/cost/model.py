@@ -128,6 +128,7 @@ class Deployment:
     access_log_sample_rate: float = 1.0  # share of successes with an access line (errors always)
     access_log_fields: str = "full"  # full | lean (functions/api/telemetry.py)
     metrics_per_model: bool = True  # per-model EMF copies written per request
+    metrics_flush_requests: int = 1  # one EMF line per N requests per environment (or 5 s)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -250,7 +251,8 @@ def estimate(profile: Profile, deployment: Deployment, workload: Workload, price
     on_demand_gb_s = n * (1 - prov) * mean_ms / 1000.0 * gb
     prov_gb_s = n * prov * warm_ms / 1000.0 * gb
     warm_log = function_log_bytes(profile, sample_rate=d.access_log_sample_rate, fields=d.access_log_fields,
-                                  per_model=d.metrics_per_model).total
+                                  per_model=d.metrics_per_model,
+                                  metrics_per_line=requests_per_metrics_line(w, d, profile.warm_ms)).total
     log_bytes = ((1 - cold) * warm_log + cold * profile.cold_log_bytes
                  + (PLATFORM_LOG_BYTES if d.platform_log_lines else 0))
     gateway_bytes = GATEWAY_LOG_BYTES[d.api] if d.gateway_access_log else 0
@@ -311,11 +313,24 @@ def requests_per_usage_write(workload: Workload, warm_ms: float) -> float:
     return min(float(workload.usage_flush_requests), max(1.0, per_buffer * workload.usage_flush_interval_s))
 
 
+def requests_per_metrics_line(workload: Workload, deployment: Deployment, warm_ms: float) -> float:
+    """How many requests share one EMF line: every ``metrics_flush_requests`` invocations of an
+    environment or, at low traffic, the first after ``METRICS_FLUSH_INTERVAL_S`` (one buffer per
+    environment, whatever the token)."""
+    from functions.api.telemetry import METRICS_FLUSH_INTERVAL_S
+
+    if deployment.metrics_flush_requests <= 1:
+        return 1.0
+    per_env = workload.rate_per_s / environments(workload.rate_per_s, warm_ms, workload.traffic)
+    return min(float(deployment.metrics_flush_requests), max(1.0, per_env * METRICS_FLUSH_INTERVAL_S))
+
+
 def s3_storage_month(artifact_bytes: int, versions_kept: int, prices: PriceBook) -> float:
     """USD per month to keep ``versions_kept`` versions of one variant's artifact in S3 Standard."""
     return artifact_bytes / 2**30 * versions_kept * prices.get("s3.storage_gb_month")
 
 
 __all__ = ["Workload", "Deployment", "Cost", "estimate", "billed_ms", "s3_storage_month", "requests_per_usage_write",
+           "requests_per_metrics_line",
            "cold_share", "provisioned_fraction", "xray_traces", "ARCHES", "APIS", "SECONDS_PER_MONTH",
            "PLATFORM_LOG_BYTES", "SOURCES", "API_PRICE", "TrafficShape"]

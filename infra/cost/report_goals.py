@@ -10,7 +10,7 @@ from .errors import CostError
 from .levers import ERROR_TYPES_SEEN, EVENT_HOURS_SHARE, deployment, usage_flush_bound, workload
 from .log_bytes import function_log_bytes
 from .measurements import Measurements
-from .model import PLATFORM_LOG_BYTES, SOURCES, Cost, Workload, estimate
+from .model import PLATFORM_LOG_BYTES, SOURCES, Cost, Workload, estimate, requests_per_metrics_line
 from .pricing import PriceBook
 from .recommend import recommend
 from .stage_config import StageParams, served_variant
@@ -78,6 +78,7 @@ def _levers(stage: StageParams) -> str:
     return (f"{stage.architecture}, tracing {'on' if stage.tracing else 'off'}, lambda_log_format "
             f"{stage.lambda_log_format}, access log {stage.access_log_sample_rate:g} of successes with "
             f"{stage.access_log_fields} fields, per-model metrics {'on' if stage.metrics_per_model else 'off'}, "
+            f"EMF written every {stage.metrics_flush_requests} request(s), "
             f"usage flushed every {stage.usage_flush_requests} request(s), logs kept {stage.log_retention_days} days")
 
 
@@ -101,8 +102,10 @@ def overhead_facts(meas, prices, stage: StageParams, aliases) -> list[str]:
     w = workload(stage, GOAL_REQUESTS)
     s = served(meas, prices, w, stage, aliases)
     c = _cost(meas, prices, w, stage, s, api="url")
-    logs = function_log_bytes(meas.profile(s.model, s.variant, s.memory_mb), sample_rate=stage.access_log_sample_rate,
-                              fields=stage.access_log_fields, per_model=stage.metrics_per_model)
+    profile = meas.profile(s.model, s.variant, s.memory_mb)
+    logs = function_log_bytes(profile, sample_rate=stage.access_log_sample_rate, fields=stage.access_log_fields,
+                              per_model=stage.metrics_per_model,
+                              metrics_per_line=requests_per_metrics_line(w, c.deployment, profile.warm_ms))
     platform = PLATFORM_LOG_BYTES if stage.lambda_log_format == "text" else 0
     return [f"- `{stage.stage}`: {_levers(stage)}. Function log bytes per request **{logs.total + platform:.0f}** "
             f"(access {logs.access:.0f} = {stage.access_log_sample_rate:g} x a {logs.access_line:.0f} B line, EMF "

@@ -41,6 +41,7 @@ class StageParams:
     access_log_sample_rate: float = 1.0
     access_log_fields: str = "full"
     metrics_per_model: bool = True
+    metrics_flush_requests: int = 1
     usage_flush_requests: int = 1
     lambda_log_format: str = "text"
     batch_memory_mb: int = 3008
@@ -63,6 +64,7 @@ def read_stage(stage: str, path: Path | None = None) -> StageParams:
                        xray_reservoir_per_s=s.xray_reservoir_per_s, log_retention_days=s.log_retention_days,
                        access_log_sample_rate=s.access_log_sample_rate, access_log_fields=s.access_log_fields,
                        metrics_per_model=s.metrics_per_model, usage_flush_requests=s.usage_flush_requests,
+                       metrics_flush_requests=s.metrics_flush_requests,
                        lambda_log_format=s.lambda_log_format,
                        batch_memory_mb=s.batch_memory_mb, batch_threads=s.batch_threads)
 

@@ -161,9 +161,12 @@ def run_one(spec: dict, limit: Any, env: dict[str, str], workdir: Path) -> dict:
 
 def overhead_levers(env: dict[str, str]) -> dict:
     """The access log, metrics and usage-flush settings a sweep runs the handler with (recorded in the file)."""
+    from functions.api.telemetry import EMF_FORMAT
+
     settings = Settings.from_env(env)
     return {"access_log_sample_rate": settings.access_log_sample_rate, "access_log_fields": settings.access_log_fields,
-            "metrics_per_model": settings.metrics_per_model, "usage_flush_requests": settings.usage_flush_requests}
+            "metrics_per_model": settings.metrics_per_model, "usage_flush_requests": settings.usage_flush_requests,
+            "metrics_flush_requests": settings.metrics_flush_requests, "emf_format": EMF_FORMAT}
 
 
 def stage_environment(stage: str = "prod") -> dict[str, str]:

@@ -230,6 +230,7 @@ def main(spec_path: str, out_path: str) -> int:
             "log_access_bytes": sum(s[5]["access_bytes"] for s in samples) / reps,
             "log_access_lines": sum(s[5]["access_lines"] for s in samples) / reps,
             "log_emf_model_bytes": sum(s[5]["emf_model_bytes"] for s in samples) / reps,
+            "log_emf_bytes": sum(s[5]["emf_bytes"] for s in samples) / reps,
             "ddb_read_units": sum(s[3][2] for s in samples) / reps,
             "ddb_write_units": sum(s[3][3] for s in samples) / reps,
         }
@@ -242,9 +243,10 @@ def main(spec_path: str, out_path: str) -> int:
 
 
 def log_kinds(text: bytes) -> dict[str, int]:
-    """Bytes (newline included) of access log lines and of per-model EMF documents in ``text``;
-    the rest (service-level EMF, warnings) is log_bytes minus these."""
-    out = {"access_bytes": 0, "access_lines": 0, "emf_model_bytes": 0}
+    """Bytes (newline included) of access log lines, of EMF lines, and the per-model share of
+    those (a document of per-model dimension sets only, or what the per-model dimension sets and
+    the ``model`` property add to a shared one); the rest (warnings) is log_bytes minus these."""
+    out = {"access_bytes": 0, "access_lines": 0, "emf_bytes": 0, "emf_model_bytes": 0}
     for line in text.splitlines(keepends=True):
         try:
             doc = json.loads(line)
@@ -255,9 +257,31 @@ def log_kinds(text: bytes) -> dict[str, int]:
         if doc.get("message") == "request" or "route" in doc:  # full (Powertools) or lean access line
             out["access_bytes"] += len(line)
             out["access_lines"] += 1
-        elif "_aws" in doc and "model" in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]:
-            out["emf_model_bytes"] += len(line)
+        elif "_aws" in doc:
+            out["emf_bytes"] += len(line)
+            without = _without_model_bytes(doc)
+            out["emf_model_bytes"] += len(line) if not without else _compact_bytes(doc) - without
     return out
+
+
+def _without_model_bytes(doc: dict) -> int:
+    """Bytes of ``doc`` as it would be without its per-model dimension sets (0: nothing left)."""
+    directives = []
+    for d in doc["_aws"]["CloudWatchMetrics"]:
+        sets = [s for s in d["Dimensions"] if "model" not in s]
+        if sets:
+            directives.append({**d, "Dimensions": sets})
+    if not directives:
+        return 0
+    kept = {m["Name"] for d in directives for m in d.get("Metrics", [])}
+    dims = {k for d in directives for s in d["Dimensions"] for k in s}
+    named = {m["Name"] for d in doc["_aws"]["CloudWatchMetrics"] for m in d.get("Metrics", [])}
+    rest = {k: v for k, v in doc.items() if k != "_aws" and (k in kept or k in dims or (k not in named and k != "model"))}
+    return _compact_bytes({"_aws": {**doc["_aws"], "CloudWatchMetrics": directives}, **rest})
+
+
+def _compact_bytes(doc: dict) -> int:
+    return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()) + 1
 
 
 def _read_log(path: str, start: int, end: int) -> bytes:

@@ -15,12 +15,14 @@ from infra.cost.pricing import parse_prices
 from infra.cost.report_goals import goal_section, what_it_would_take
 from infra.cost.stage_config import StageParams, read_stage
 from infra.cost.sweep_worker import log_kinds
+from functions.api.telemetry import EMF_FORMAT
 
 PROD = StageParams(stage="prod", region="us-east-1", architecture="x86_64", api_type="http", api_memory_mb=1769,
                    api_threads=1, provisioned_concurrency=0, preload_models=("sentiment", "minilm-embed"),
                    reserved_concurrency=20)
 LEAN = replace(PROD, stage="lean", api_type="url", preload_models=("sentiment",), lambda_log_format="json_quiet",
-               access_log_sample_rate=0.1, access_log_fields="lean", metrics_per_model=False, usage_flush_requests=10)
+               access_log_sample_rate=0.1, access_log_fields="lean", metrics_per_model=False, usage_flush_requests=10,
+               metrics_flush_requests=10)
 
 
 def test_sampling_prices_that_share_of_the_line_and_nothing_else(sample):
@@ -48,10 +50,45 @@ def test_per_model_metrics_off_drop_the_emf_copies_the_code_writes(sample):
 
 def test_a_sweep_that_split_the_bytes_is_priced_from_its_measurement(sample):
     p = replace(sample.profile("sentiment", "int8", 1769), log_bytes=1000.0, log_access_bytes=600.0,
-                log_emf_model_bytes=150.0)
+                log_emf_model_bytes=150.0, measured_emf_format=EMF_FORMAT)
     b = function_log_bytes(p)
     assert (b.access_line, b.emf, b.emf_model) == (600.0, 250.0, 150.0)
-    assert "measured by the sweep" in b.source
+    assert "measured by the sweep" in b.source and "format" not in b.source
+
+
+def test_emf_measured_in_an_older_format_is_priced_as_the_code_writes_it(sample):
+    p = replace(sample.profile("sentiment", "int8", 1769), log_bytes=1300.0, log_access_bytes=632.0,
+                log_emf_model_bytes=347.0, measured_emf_format=1)
+    b = function_log_bytes(p)
+    service, per_model = emf_bytes("sentiment", ms=p.warm_ms)
+    assert (b.emf, b.emf_model) == (service, per_model)
+    assert service < 300 and per_model < 50  # format 1 wrote ~320 + ~347 B: a second line per request
+    assert "the file measured format 1: derived" in b.source
+
+
+def test_one_emf_line_per_n_requests_prices_a_share_of_the_line(sample):
+    p = replace(sample.profile("sentiment", "int8", 1769), log_bytes=1000.0, log_access_bytes=600.0,
+                log_emf_model_bytes=40.0, measured_emf_format=EMF_FORMAT)
+    one, ten = function_log_bytes(p, per_model=False), function_log_bytes(p, per_model=False, metrics_per_line=10)
+    code_one, code_ten = emf_bytes("sentiment", ms=p.warm_ms)[0], emf_bytes("sentiment", ms=p.warm_ms, requests=10)[0]
+    assert one.emf == pytest.approx(360.0) and ten.emf == pytest.approx(360.0 * code_ten / code_one)
+    assert code_ten < code_one / 5 and "one EMF line per 10 requests" in ten.source
+
+
+def test_the_lean_stage_writes_one_emf_line_per_ten_requests_at_the_goal_traffic(sample, prices):
+    from infra.cost.model import requests_per_metrics_line
+
+    p = sample.profile("sentiment", "int8", 1769)
+    lean, every = deployment(LEAN, "sentiment", "int8", 1769), deployment(replace(LEAN, metrics_flush_requests=1),
+                                                                           "sentiment", "int8", 1769)
+    w = workload(LEAN, 10e6)
+    assert requests_per_metrics_line(w, lean, p.warm_ms) == 10 and requests_per_metrics_line(w, every, p.warm_ms) == 1
+    assert 1 < requests_per_metrics_line(workload(LEAN, 1e6), lean, p.warm_ms) < 10  # low traffic: the 5 s rule
+    a, b = estimate(p, every, w, prices), estimate(p, lean, w, prices)
+    saved = a.per_request["logs_ingest"] - b.per_request["logs_ingest"]
+    emf_one, emf_ten = emf_bytes("sentiment", ms=p.warm_ms)[0], emf_bytes("sentiment", ms=p.warm_ms, requests=10)[0]
+    warm_share = 1 - b.cold_start_share  # cold requests' bytes are the measured cold lines
+    assert saved == pytest.approx(warm_share * (emf_one - emf_ten) / 1e9 * 0.5)
 
 
 def test_the_sweep_worker_splits_log_bytes_by_kind():
@@ -61,7 +98,24 @@ def test_the_sweep_worker_splits_log_bytes_by_kind():
     model = {"_aws": {"CloudWatchMetrics": [{"Dimensions": [["model", "service"]]}]}, "model": "m"}
     lines = [access, lean, json.dumps(emf) + "\n", json.dumps(model) + "\n", "not json\n"]
     kinds = log_kinds("".join(lines).encode())
-    assert kinds == {"access_bytes": len(access) + len(lean), "access_lines": 2, "emf_model_bytes": len(lines[3])}
+    assert kinds == {"access_bytes": len(access) + len(lean), "access_lines": 2,
+                     "emf_bytes": len(lines[2]) + len(lines[3]), "emf_model_bytes": len(lines[3])}
+
+
+def test_the_sweep_worker_counts_what_a_per_model_dimension_set_adds_to_a_shared_line():
+    from functions.api import jsonio
+    from functions.api.telemetry import Telemetry, emf_documents
+
+    def line(per_model: bool) -> bytes:
+        t = Telemetry(per_model=per_model)
+        t.inference("sentiment", 23.12, 1, 20)
+        (doc,) = emf_documents(t.drain(), 1796133592870)
+        return jsonio.dumps(doc) + b"\n"
+
+    shared, alone = line(True), line(False)
+    kinds = log_kinds(shared)
+    assert kinds["emf_bytes"] == len(shared) and kinds["emf_model_bytes"] == len(shared) - len(alone)
+    assert kinds["emf_model_bytes"] == emf_bytes("sentiment", ms=23.12)[1]
 
 
 def test_log_levers_move_the_logs_line_item(sample, prices):
