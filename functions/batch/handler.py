@@ -37,11 +37,10 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     import boto3
 
     from functions.store.artifacts import ArtifactStore
-    from functions.store.clients import READ_TIMEOUT_S, default_client, default_s3_client
+    from functions.store.clients import READ_TIMEOUT_S, default_client, default_s3_client, worker_s3_client
 
     session = boto3.session.Session()  # one for every client: each new session reloads botocore's data files
-    # reads stream whole byte ranges: allow a longer read timeout than the API path uses
-    s3 = overrides.pop("s3", None) or default_s3_client(session=session, read_timeout=60.0)
+    s3 = overrides.pop("s3", None) or worker_s3_client(session=session)  # reads stream whole byte ranges
     # The jobs table gets clients.py's default read timeout (10 s, 2 retries), not the API's fail-fast
     # DynamoDB client (2 s, 1 retry): no caller waits on this function, so failing fast buys nothing, and
     # the ledger's claims and counts are conditional writes: one that times out may still have been

@@ -13,6 +13,7 @@ from typing import Any
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 10.0
 RETRIES = 2  # retries after the first attempt
+STREAM_READ_TIMEOUT_S = 60.0  # the queue workers' S3 reads stream whole byte ranges (batch files, training rows)
 
 
 def error_code(exc: BaseException) -> str:
@@ -52,13 +53,20 @@ def default_client(service: str, *, session: Any = None, endpoint_url: str | Non
 
 
 def default_s3_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
-    """The S3 client the artifact store and batch worker use (connect 2 s, read 10 s, 2 retries)."""
+    """The S3 client of the artifact store and the request path (connect 2 s, read 10 s, 2 retries)."""
     return default_client("s3", session=session, endpoint_url=endpoint_url, **config)
 
 
+def worker_s3_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:
+    """The S3 client of the queue workers (batch, train): as :func:`default_s3_client`, with a read
+    timeout for streamed byte ranges (STREAM_READ_TIMEOUT_S) rather than the request path's."""
+    return default_s3_client(session=session, endpoint_url=endpoint_url,
+                             **{"read_timeout": STREAM_READ_TIMEOUT_S, **config})
+
+
 __all__ = ["default_s3_client", "default_dynamodb_client", "default_client", "client_config", "error_code",
-           "http_status",
-           "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RETRIES"]
+           "http_status", "worker_s3_client",
+           "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RETRIES", "STREAM_READ_TIMEOUT_S"]
 
 
 def default_dynamodb_client(*, session: Any = None, endpoint_url: str | None = None, **config: Any) -> Any:

@@ -37,10 +37,10 @@ def build_worker(settings: Settings, **overrides: Any) -> TrainWorker:
     import boto3
 
     from functions.store.artifacts import ArtifactStore
-    from functions.store.clients import default_dynamodb_client, default_s3_client
+    from functions.store.clients import default_dynamodb_client, worker_s3_client
 
     session = boto3.session.Session()  # one for both clients: each new session reloads botocore's data files
-    s3 = overrides.pop("s3", None) or default_s3_client(session=session, read_timeout=60.0)
+    s3 = overrides.pop("s3", None) or worker_s3_client(session=session)
     ddb = overrides.pop("ddb", None) or default_dynamodb_client(session=session)
     store = overrides.pop("store", None) or ArtifactStore.from_settings(settings, s3)
     metered = settings.auth_enabled and settings.tokens_table
