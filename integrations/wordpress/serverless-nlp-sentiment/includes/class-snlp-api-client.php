@@ -110,14 +110,11 @@ class SNLP_Api_Client {
 	 *                        plus 'model' (the model version that answered, when the API says).
 	 */
 	public function classify( array $texts, $model ) {
-		$data = $this->request( 'POST', '/v1/classify', array( 'model' => (string) $model, 'texts' => array_values( $texts ) ) );
-		if ( is_wp_error( $data ) ) {
-			return $data;
+		$answer = $this->per_text( 'classify', $texts, $model, array( 'predictions', 'results' ) );
+		if ( is_wp_error( $answer ) ) {
+			return $answer;
 		}
-		$items = self::list_field( $data, array( 'predictions', 'results' ) );
-		if ( null === $items || count( $items ) !== count( $texts ) ) {
-			return self::bad_response( 'classify' );
-		}
+		list( $data, $items ) = $answer;
 		$answered_by = self::model_id( $data );
 		$out         = array();
 		foreach ( $items as $item ) {
@@ -139,15 +136,12 @@ class SNLP_Api_Client {
 	 * @return array|WP_Error One list of floats per text.
 	 */
 	public function embed( array $texts, $model ) {
-		$data = $this->request( 'POST', '/v1/embed', array( 'model' => (string) $model, 'texts' => array_values( $texts ) ) );
-		if ( is_wp_error( $data ) ) {
-			return $data;
+		$answer = $this->per_text( 'embed', $texts, $model, array( 'embeddings', 'data' ) );
+		if ( is_wp_error( $answer ) ) {
+			return $answer;
 		}
-		$items = self::list_field( $data, array( 'embeddings', 'data' ) );
-		if ( null === $items || count( $items ) !== count( $texts ) ) {
-			return self::bad_response( 'embed' );
-		}
-		$out = array();
+		$items = $answer[1];
+		$out   = array();
 		foreach ( $items as $item ) {
 			if ( is_array( $item ) && isset( $item['embedding'] ) ) {
 				$item = $item['embedding']; // OpenAI-style entry.
@@ -165,6 +159,27 @@ class SNLP_Api_Client {
 			$out[] = $vector;
 		}
 		return $out;
+	}
+
+	/**
+	 * POST texts to a native route (/v1/classify, /v1/embed) and find its list of one item per text.
+	 *
+	 * @param string   $task   "classify" or "embed": the route, and what a bad answer names.
+	 * @param string[] $texts  Texts, in order.
+	 * @param string   $model  Model reference.
+	 * @param string[] $fields Where the list may be, the first present wins.
+	 * @return array|WP_Error array( the decoded answer, its list ), the list as long as $texts.
+	 */
+	private function per_text( $task, array $texts, $model, array $fields ) {
+		$data = $this->request( 'POST', '/v1/' . $task, array( 'model' => (string) $model, 'texts' => array_values( $texts ) ) );
+		if ( is_wp_error( $data ) ) {
+			return $data;
+		}
+		$items = self::list_field( $data, $fields );
+		if ( null === $items || count( $items ) !== count( $texts ) ) {
+			return self::bad_response( $task );
+		}
+		return array( $data, $items );
 	}
 
 	/**
