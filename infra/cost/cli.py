@@ -185,7 +185,7 @@ def cmd_estimate(args) -> int:
     for model in models:
         for variant in [args.variant] if args.variant else meas.variants(model):
             memory = args.memory or _default_memory(meas, prices, workload, stage, model, variant, arch, api)
-            profile = meas.profile(model, variant, memory, workload.texts_per_request)
+            profile = meas.profile(model, variant, memory, workload.texts_per_request, stage=stage.stage)
             rows.append(estimate(profile, deployment(stage, model, variant, memory, api=api, arch=arch),
                                  workload, prices))
     print(f"{workload.requests_per_month:,.0f} requests/month x {workload.texts_per_request:g} texts, {arch}, "
@@ -196,7 +196,7 @@ def cmd_estimate(args) -> int:
     print(f"{'model':13s} {'variant':13s} {'MB':>5s} {'billed ms':>9s} {'$/1M req':>9s} {'$/1M texts':>10s} {'$/month':>10s}")
     for c in rows:
         d = c.deployment
-        print(f"{d.model:13s} {d.variant:13s} {d.memory_mb:5d} {c.warm_billed_ms:9d} {c.per_million_requests:9.3f} "
+        print(f"{d.model:13s} {d.variant:13s} {d.memory_mb:5d} {c.warm_billed_ms:9.1f} {c.per_million_requests:9.3f} "
               f"{c.per_million_texts:10.3f} {c.monthly():10.2f}")
     if len(rows) == 1:
         c = rows[0]

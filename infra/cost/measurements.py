@@ -57,6 +57,12 @@ class Profile:
     measured_per_model: bool = True
     measured_flush_requests: int = 1
     measured_emf_format: int = 1  # functions.api.telemetry.EMF_FORMAT the sweep ran (older files: 1)
+    # the warm duration as a stage's usage flush makes it (model.estimate adds the writes back at the
+    # stage's rate): the median time outside DynamoDB usage writes, under the priced stage's own
+    # overhead levers where the sweep ran them, and one write's median time (None: older files)
+    warm_ms_no_write: float | None = None
+    usage_write_ms: float | None = None
+    warm_source: str = "the sweep's median warm duration (usage written as the sweep's stage flushes)"
 
 
 class Measurements:
@@ -120,7 +126,9 @@ class Measurements:
         return round_up_memory(self.peak_rss_mb(model, variant),
                                self.memories(model, variant), headroom)
 
-    def profile(self, model: str, variant: str, memory_mb: int, texts: float = 1) -> Profile:
+    def profile(self, model: str, variant: str, memory_mb: int, texts: float = 1, stage: str | None = None) -> Profile:
+        """What (model, variant, memory) costs per request at ``texts`` texts; ``stage``: the warm
+        duration measured under that stage's overhead levers where the sweep ran them."""
         r = self.run(model, variant, memory_mb)
         warm = {int(k): v for k, v in r["warm"].items()}
         cold = r["cold"]
@@ -143,6 +151,7 @@ class Measurements:
             log_emf_model_bytes=(interpolate({n: w["log_emf_model_bytes"] for n, w in warm.items()}, texts)
                                  if all("log_emf_model_bytes" in w for w in warm.values()) else None),
             **self.overhead_levers(),
+            **_warm_split(r, warm, texts, stage, self.doc.get("build") or {}),
         )
 
     def overhead_levers(self) -> dict[str, Any]:
@@ -153,6 +162,26 @@ class Measurements:
                 "measured_per_model": bool(levers.get("metrics_per_model", True)),
                 "measured_flush_requests": int(levers.get("usage_flush_requests", 1)),
                 "measured_emf_format": int(levers.get("emf_format", 1))}
+
+
+def _warm_split(run: Mapping[str, Any], warm: Mapping[int, Mapping[str, Any]], texts: float,
+                stage: str | None, build: Mapping[str, Any]) -> dict[str, Any]:
+    """warm_ms_no_write / usage_write_ms / warm_source for Profile (empty for older files)."""
+    own = (run.get("stages") or {}).get(stage) if stage else None
+    source = {int(k): v for k, v in own["warm"].items()} if own else warm
+    if not all("median_ms_without_writes" in w for w in source.values()):
+        return {}
+    writes = {n: w["write_ms_median"] for n, w in warm.items() if "write_ms_median" in w} or \
+        {n: w["write_ms_median"] for n, w in source.items() if "write_ms_median" in w}
+    levers = build.get("levers") or {}
+    other = stage is not None and levers.get(stage) != levers.get(build.get("stage"))
+    where = (f"measured under stage {stage}'s overhead levers" if own
+             else "measured under the sweep's stage's overhead levers"
+             + (f" (stage {stage}'s own were not run: see the stamp check)" if other else ""))
+    return {"warm_ms_no_write": interpolate({n: w["median_ms_without_writes"] for n, w in source.items()}, texts),
+            "usage_write_ms": interpolate(writes, texts) if writes else None,
+            "warm_source": f"median warm duration without usage writes, {where}; usage writes added at the stage's "
+                           "flush rate, each the median measured write"}
 
 
 def _per_line(warm: Mapping[int, Mapping[str, Any]], texts: float) -> float | None:

@@ -160,7 +160,7 @@ class Cost:
     workload: Workload
     per_request: dict[str, float] = field(default_factory=dict)
     per_month_fixed: dict[str, float] = field(default_factory=dict)
-    warm_billed_ms: int = 0
+    warm_billed_ms: float = 0  # mean billed ms of a warm request (usage writes at the stage's rate)
     cold_billed_ms: int = 0
     cold_start_share: float = 0.0
     at: Callable[[float], "Cost"] | None = field(default=None, compare=False, repr=False)
@@ -240,7 +240,7 @@ def estimate(profile: Profile, deployment: Deployment, workload: Workload, price
     d, w = deployment, workload
     arch, gb, n = d.arch, d.memory_mb / 1024.0, w.requests_per_month
     k = arm64_duration_factor if arch == "arm64" else 1.0
-    warm_ms = billed_ms(profile.warm_ms * k)
+    warm_ms = mean_warm_billed_ms(profile, w, k)
     # SnapStart restores an environment whose models are loaded and warmed: the first request
     # then runs like a warm one (restore latency itself is not billed as duration)
     cold_ms = warm_ms if d.snapstart else billed_ms(profile.init_ms * k) + billed_ms(profile.first_ms * k)
@@ -313,6 +313,17 @@ def requests_per_usage_write(workload: Workload, warm_ms: float) -> float:
     return min(float(workload.usage_flush_requests), max(1.0, per_buffer * workload.usage_flush_interval_s))
 
 
+def mean_warm_billed_ms(profile: Profile, workload: Workload, k: float = 1.0) -> float:
+    """Mean billed ms of a warm request. Where the sweep split it: the duration without usage
+    writes, and 1 in ``requests_per_usage_write`` requests also pays one write (each request is
+    billed, rounded up, on its own); else the measured median as the sweep's stage flushed."""
+    if profile.warm_ms_no_write is None or profile.usage_write_ms is None:
+        return billed_ms(profile.warm_ms * k)
+    share = 1.0 / requests_per_usage_write(workload, profile.warm_ms)
+    base, write = profile.warm_ms_no_write * k, profile.usage_write_ms * k
+    return (1.0 - share) * billed_ms(base) + share * billed_ms(base + write)
+
+
 def requests_per_metrics_line(workload: Workload, deployment: Deployment, warm_ms: float) -> float:
     """How many requests share one EMF line: every ``metrics_flush_requests`` invocations of an
     environment or, at low traffic, the first after ``METRICS_FLUSH_INTERVAL_S`` (one buffer per
@@ -331,6 +342,6 @@ def s3_storage_month(artifact_bytes: int, versions_kept: int, prices: PriceBook)
 
 
 __all__ = ["Workload", "Deployment", "Cost", "estimate", "billed_ms", "s3_storage_month", "requests_per_usage_write",
-           "requests_per_metrics_line",
+           "requests_per_metrics_line", "mean_warm_billed_ms",
            "cold_share", "provisioned_fraction", "xray_traces", "ARCHES", "APIS", "SECONDS_PER_MONTH",
            "PLATFORM_LOG_BYTES", "SOURCES", "API_PRICE", "TrafficShape"]

@@ -56,7 +56,7 @@ def served(meas: Measurements, prices: PriceBook, w: Workload, stage: StageParam
 
 
 def _cost(meas, prices, w, stage, s: Served, **changes) -> Cost:
-    profile = meas.profile(s.model, s.variant, s.memory_mb, w.texts_per_request)
+    profile = meas.profile(s.model, s.variant, s.memory_mb, w.texts_per_request, stage=stage.stage)
     return estimate(profile, deployment(stage, s.model, s.variant, s.memory_mb, **changes), w, prices)
 
 
@@ -102,7 +102,7 @@ def overhead_facts(meas, prices, stage: StageParams, aliases) -> list[str]:
     w = workload(stage, GOAL_REQUESTS)
     s = served(meas, prices, w, stage, aliases)
     c = _cost(meas, prices, w, stage, s, api="url")
-    profile = meas.profile(s.model, s.variant, s.memory_mb)
+    profile = meas.profile(s.model, s.variant, s.memory_mb, stage=stage.stage)
     logs = function_log_bytes(profile, sample_rate=stage.access_log_sample_rate, fields=stage.access_log_fields,
                               per_model=stage.metrics_per_model,
                               metrics_per_line=requests_per_metrics_line(w, c.deployment, profile.warm_ms))
@@ -112,7 +112,20 @@ def overhead_facts(meas, prices, stage: StageParams, aliases) -> list[str]:
             f"{logs.emf:.0f} + per-model {logs.emf_model:.0f}, platform lines {platform}; {logs.source}); custom "
             f"metrics **{c.deployment.custom_metrics:.1f}** metric-months (${c.per_month_fixed.get('custom_metrics', 0):.2f}"
             f"/month); DynamoDB ${c.per_request['dynamodb'] * 1e6:.3f} per 1M requests "
-            f"(usage_flush_requests {stage.usage_flush_requests}). Bound: {usage_flush_bound(stage)}."]
+            f"(usage_flush_requests {stage.usage_flush_requests}). Bound: {usage_flush_bound(stage)}. "
+            f"Warm duration billed **{c.warm_billed_ms:.2f} ms** per request on average: {_warm_words(profile, w)}."]
+
+
+def _warm_words(profile, w: Workload) -> str:
+    """Where a stage's warm duration comes from (measured, derived), in words."""
+    from .model import requests_per_usage_write
+
+    if profile.warm_ms_no_write is None or profile.usage_write_ms is None:
+        return (f"{profile.warm_source}, {profile.warm_ms:.2f} ms (this file does not split out the usage writes: "
+                f"a stage flushing usage every {w.usage_flush_requests} request(s) is priced with the sweep's writes)")
+    k = requests_per_usage_write(w, profile.warm_ms)
+    return (f"{profile.warm_ms_no_write:.2f} ms without usage writes + one {profile.usage_write_ms:.2f} ms write per "
+            f"{k:.3g} request(s) ({profile.warm_source})")
 
 
 def what_it_would_take(meas, prices, stage: StageParams, aliases, target: float = GOALS["url"]) -> list[str]:

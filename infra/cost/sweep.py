@@ -56,9 +56,13 @@ class BusyHostError(NoMeasurementsError):
     """Other work on the host would disturb the measurement."""
 
 
-def plan_seconds(jobs: list[str], memories: int, cold_starts: int = COLD_STARTS, reps: int = REPS) -> float:
-    """Expected sweep length: per (job, memory), cold starts + warm reps (all sizes), by runner."""
-    return sum(memories * (PLAN_S[j]["cold"] * cold_starts + PLAN_S[j]["warm_rep"] * (reps + 1)) for j in jobs)
+def plan_seconds(jobs: list[str], memories: int, cold_starts: int = COLD_STARTS, reps: int = REPS,
+                 stage_runs: int = 0) -> float:
+    """Expected sweep length: per (job, memory), cold starts + warm reps (all sizes), by runner;
+    a handler run measures its warm reps again for each of ``stage_runs`` stages."""
+    return sum(memories * (PLAN_S[j]["cold"] * cold_starts
+                           + PLAN_S[j]["warm_rep"] * (reps + 1) * (1 + (stage_runs if j == "handler" else 0)))
+               for j in jobs)
 
 
 def sample_texts(n: int = 32, seed: int = 0) -> list[str]:
@@ -191,9 +195,10 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
         if not found and not (pytorch and name == "sentiment"):
             raise NoMeasurementsError(f"model {name} has none of the variants {', '.join(variants)} built")
     runners = ["handler"] * sum(len(f) for f in plan.values()) + ["pytorch"] * int(pytorch)
+    extra = len([s for s in stamp.priced_stages(stage)[1:]])  # at most: the lean stage's own warm run
     log(f"plan: {len(runners)} model variants x {len(memories)} memory sizes, {cold_starts} cold starts and "
-        f"{reps} warm requests per size each: about {plan_seconds(runners, len(memories), cold_starts, reps) / 60:.0f} "
-        "minutes on this 2-core host")
+        f"{reps} warm requests per size each (+ {extra} stage(s) with other overhead levers: warm again): about "
+        f"{plan_seconds(runners, len(memories), cold_starts, reps, extra) / 60:.0f} minutes on this 2-core host")
     if plan_only:
         return None
     host_check = host.check()
@@ -218,6 +223,11 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
         # every access line with every field: log_bytes.py prices a stage's sampling and lean fields from it
         base_env.update({ENV["access_log_sample_rate"]: "1", ENV["access_log_fields"]: "full"})
         levers = overhead_levers(base_env)
+        # each priced stage's warm duration under its own overhead levers: the run above for those that
+        # match the sweep's, one more runtime in the same process (stage_runs) for the others
+        measured_levers = stamp.levers_of(base_env)
+        build["levers"] = {s: stamp.levers_of(stamp.lever_env(s)) for s in stamp.priced_stages(stage)}
+        stage_runs = {s: stamp.lever_env(s) for s, lv in build["levers"].items() if lv != measured_levers}
         base_env.update(aws_env(endpoint), PYTHONPATH=str(REPO), SNLP_ARTIFACTS_BUCKET=BUCKET,
                         SNLP_TOKENS_TABLE=TOKENS_TABLE, SNLP_JOBS_TABLE=JOBS_TABLE, SNLP_PRELOAD_MODELS="",
                         SNLP_STAGE="sweep")
@@ -234,7 +244,8 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
                         "runner": "pytorch" if version == "pytorch" else "handler",
                         "task": manifest.get("task", "classify"), "model_ref": f"{name}:{variant}",
                         "token": token, "texts": texts, "sizes": list(sizes), "reps": reps,
-                        "cache_dir": str(cache), "bucket": BUCKET, "torch_keys": torch_keys}
+                        "cache_dir": str(cache), "bucket": BUCKET, "torch_keys": torch_keys,
+                        "stages": stage_runs if version != "pytorch" else {}}
                 env = dict(base_env, SNLP_MODEL_CACHE_DIR=str(cache), SNLP_THREADS=str(spec["threads"]),
                            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory))
                 t0, jiffies = time.time(), host.cpu_jiffies()

@@ -34,9 +34,14 @@ class Calls:
         self.ddb_read_units = 0.0
         self.ddb_write_units = 0.0
         self.ddb_write_ops = 0
+        self.ddb_write_ms = 0.0  # wall time inside DynamoDB writes (usage metering): a priced stage's flush N
 
     def snapshot(self) -> tuple[int, int, float, float]:
         return self.s3_get, self.s3_bytes, self.ddb_read_units, self.ddb_write_units
+
+    def writes(self) -> tuple[int, float]:
+        """(DynamoDB write calls, ms spent in them) so far."""
+        return self.ddb_write_ops, self.ddb_write_ms
 
     def install(self) -> None:
         from botocore.client import BaseClient
@@ -45,8 +50,11 @@ class Calls:
         calls = self
 
         def counted(client: Any, operation: str, params: dict) -> Any:
+            t0 = time.perf_counter()
             result = original(client, operation, params)
             service = client.meta.service_model.service_name
+            if service == "dynamodb" and (operation in WRITE_OPS or operation in ("TransactWriteItems", "BatchWriteItem")):
+                calls.ddb_write_ms += (time.perf_counter() - t0) * 1e3
             if service == "s3" and operation == "GetObject":
                 calls.s3_get += 1
                 calls.s3_bytes += int(result.get("ContentLength", 0))
@@ -124,13 +132,28 @@ def handler_runner(spec: dict) -> tuple[Callable[[list[str]], int], Callable[[],
         store._on_event = record
 
     def request(texts: list[str]) -> int:
-        path = "/v1/classify" if spec["task"] == "classify" else "/v1/embed"
-        event = http_event(path, {"model": spec["model_ref"], "texts": texts}, spec["token"])
-        response = state["handler"](event, Context(spec["memory_mb"]))
-        if response.get("statusCode") != 200:
-            raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:500]}")
-        return len(response.get("body", "").encode())
+        return answer(state["handler"], spec, texts)
     return request, init
+
+
+def answer(handler: Callable[[dict, Any], dict], spec: dict, texts: list[str]) -> int:
+    """One API request through ``handler``; the response body's bytes."""
+    path = "/v1/classify" if spec["task"] == "classify" else "/v1/embed"
+    event = http_event(path, {"model": spec["model_ref"], "texts": texts}, spec["token"])
+    response = handler(event, Context(spec["memory_mb"]))
+    if response.get("statusCode") != 200:
+        raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:500]}")
+    return len(response.get("body", "").encode())
+
+
+def stage_request(spec: dict, overrides: dict[str, str]) -> Callable[[list[str]], int]:
+    """Requests through a second api runtime built in this process with a priced stage's overhead
+    levers (``overrides``: access log, metrics, usage flush): the model comes from the local cache."""
+    from functions.api import handler as module
+
+    runtime = module.build_runtime({**os.environ, **overrides}, logger=module.RUNTIME.logger)
+    handler = module.make_handler(runtime)
+    return lambda texts: answer(handler, spec, texts)
 
 
 def pytorch_runner(spec: dict) -> tuple[Callable[[list[str]], int], Callable[[], None]]:
@@ -194,17 +217,18 @@ def main(spec_path: str, out_path: str) -> int:
     init_log = _log_size()
     texts = spec["texts"]
 
-    def timed(batch: list[str]) -> tuple[float, int, int, tuple, float, dict]:
-        before, log_before = calls.snapshot(), _log_size()
+    def timed(batch: list[str], send: Callable[[list[str]], int] = request) -> tuple:
+        before, log_before, writes_before = calls.snapshot(), _log_size(), calls.writes()
         c0, t0 = time.process_time(), time.perf_counter()
-        size = request(batch)
+        size = send(batch)
         ms, cpu_ms = (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
-        after, log_after = calls.snapshot(), _log_size()
+        after, log_after, writes_after = calls.snapshot(), _log_size(), calls.writes()
         kinds = log_kinds(_read_log(spec["log_path"], log_before, log_after))
-        return ms, size, log_after - log_before, tuple(a - b for a, b in zip(after, before)), cpu_ms, kinds
+        return (ms, size, log_after - log_before, tuple(a - b for a, b in zip(after, before)), cpu_ms, kinds,
+                tuple(a - b for a, b in zip(writes_after, writes_before)))
 
     init_cpu_ms = time.process_time() * 1e3
-    first_ms, _, first_log, first_calls, first_cpu_ms, _ = timed(texts[:1])
+    first_ms, _, first_log, first_calls, first_cpu_ms, _, _ = timed(texts[:1])
     result: dict[str, Any] = {
         "cold": {"init_ms": init_ms, "first_request_ms": first_ms, "texts": 1,
                  "init_cpu_ms": init_cpu_ms, "first_request_cpu_ms": first_cpu_ms,
@@ -233,13 +257,37 @@ def main(spec_path: str, out_path: str) -> int:
             "log_emf_bytes": sum(s[5]["emf_bytes"] for s in samples) / reps,
             "ddb_read_units": sum(s[3][2] for s in samples) / reps,
             "ddb_write_units": sum(s[3][3] for s in samples) / reps,
+            **write_split(samples),
         }
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # before any stage runtime
+    # the warm duration under each priced stage's own overhead levers (sweep.py: spec["stages"])
+    for stage, overrides in (spec.get("stages") or {}).items() if not spec.get("cold_only") else ():
+        send = stage_request(spec, overrides)
+        send(texts[:1])  # its first request loads the model from the local cache: not timed
+        runs = {}
+        for n in spec["sizes"]:
+            batch = [texts[i % len(texts)] for i in range(n)]
+            timed(batch, send)
+            samples = [timed(batch, send) for _ in range(spec["reps"])]
+            runs[str(n)] = {"samples_ms": [round(s[0], 3) for s in samples],
+                            "median_ms": statistics.median(s[0] for s in samples), **write_split(samples)}
+        result.setdefault("stages", {})[stage] = {"env": overrides, "warm": runs}
     result["ddb_write_ops"] = calls.ddb_write_ops
     result["ddb_write_units_total"] = calls.ddb_write_units
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     result["cpu_s"] = sum(os.times()[:2])
     Path(out_path).write_text(json.dumps(result))
     return 0
+
+
+def write_split(samples: list[tuple]) -> dict[str, Any]:
+    """The duration without the usage writes (median of each request's time outside DynamoDB
+    writes) and one write's time (median over the requests that wrote): the cost model adds
+    writes back at the rate a stage's usage_flush_requests makes them."""
+    wrote = [s[6][1] / s[6][0] for s in samples if s[6][0]]
+    return {"median_ms_without_writes": statistics.median(s[0] - s[6][1] for s in samples),
+            "writes": sum(s[6][0] for s in samples),
+            **({"write_ms_median": statistics.median(wrote)} if wrote else {})}
 
 
 def log_kinds(text: bytes) -> dict[str, int]:
