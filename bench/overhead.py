@@ -17,16 +17,18 @@ from contextlib import contextmanager, redirect_stdout
 from typing import Any, Iterator
 
 from bench.stack import handler_stack
+from infra.cost.stamp import LEVERS
 
 # one lever at a time, then all of them (the lean stage's values in config/stages.yml)
 ONE_LEVER = {
     "access log 10 %": {"SNLP_ACCESS_LOG_SAMPLE_RATE": "0.1"},
     "access log lean fields": {"SNLP_ACCESS_LOG_FIELDS": "lean"},
     "no per-model metrics": {"SNLP_METRICS_PER_MODEL": "false"},
+    "EMF every 10 requests": {"SNLP_METRICS_FLUSH_REQUESTS": "10"},
     "usage flushed every 10 requests": {"SNLP_USAGE_FLUSH_REQUESTS": "10"},
 }
 LEAN = {k: v for env in ONE_LEVER.values() for k, v in env.items()}
-LEVER_KEYS = ("access_log_sample_rate", "access_log_fields", "metrics_per_model", "usage_flush_requests")
+LEVER_KEYS = LEVERS  # the overhead levers the cost model prices per stage (infra/cost/stamp.py)
 
 
 def stage_levers(stage: str) -> dict[str, str]:
