@@ -51,14 +51,21 @@ def evaluate_variants(files: dict[str, Path], tokenizer, labels: Sequence[str], 
 
 
 def source_key(files: Sequence[Path], config: dict) -> str:
-    pipeline = cache.module_closure("keras_build", "tf_build") + cache.module_files("tf_convert")
+    pipeline = (cache.module_closure("keras_build", "tf_build", "bert_build")
+                + cache.module_files("tf_convert", "tf_bert"))
     return cache.input_hash(pipeline, ("keras", "torch", "onnx", "onnxruntime", "tokenizers"), config, files)
 
 
 def source_facts(source: Path, vocab: Path | None) -> dict:
     """The manifest's ``source``: what was built from, with which exporter."""
-    from .tf_tools import TOOLS_PINS
+    from .bert_build import is_bert_source
+    from .tf_tools import KERAS_HUB_PINS, TOOLS_PINS
 
+    if is_bert_source(source, vocab):
+        fmt = "tf-savedmodel" if is_saved_model(source) else "keras"
+        digest = hashlib.sha256((source / "saved_model.pb" if fmt == "tf-savedmodel" else source).read_bytes())
+        return {"path": str(source.resolve()), "format": fmt, "family": "bert", "tools": [*TOOLS_PINS, *KERAS_HUB_PINS],
+                "sha256": digest.hexdigest(), "vocab": vocab.name if vocab else "in the model (KerasHub preprocessor)"}
     if is_saved_model(source):
         pb = source / "saved_model.pb"
         return {"path": str(source.resolve()), "format": "tf-savedmodel", "tools": list(TOOLS_PINS),
@@ -79,8 +86,11 @@ def build_keras_model(source: str | Path, vocab: str | Path | None, name: str, l
     fp16/int8 are checked against Keras (TensorFlow) on ``check_texts``: by default the evaluation CSV's texts
     (only the texts: the gate is agreement with Keras, not accuracy), else the parity texts.
     """
+    from .bert_build import export_bert, is_bert_source
+
     source, vocab = Path(source), Path(vocab) if vocab else None
-    if vocab is None and not is_saved_model(source):
+    bert = is_bert_source(source, vocab)
+    if vocab is None and not is_saved_model(source) and not bert:
         raise SourceError("a Keras model needs its vocabulary: pass --vocab (Tokenizer.to_json() or the "
                           "TextVectorization vocabulary)")
     inspect_saved(source)  # a wrong file is the first thing to hear about
@@ -97,7 +107,9 @@ def build_keras_model(source: str | Path, vocab: str | Path | None, name: str, l
     model_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_dir))
     try:
-        if is_saved_model(source):
+        if bert:
+            export = export_bert
+        elif is_saved_model(source):
             from .tf_build import export_saved_model as export
         else:
             export = export_keras

@@ -31,7 +31,7 @@ INT_DTYPES = (tf.int32, tf.int64)
 # string ops a built-in TextVectorization(output_mode="int", ngrams=None) does not use
 FOREIGN_STRING_OPS = {"RegexReplace", "StringNGrams", "StringToHashBucketFast", "UnicodeDecode", "UnicodeScript",
                       "StringJoin", "Substr", "UnicodeTranscode", "StringStrip"}
-# input names of BERT-family signatures (Hugging Face TF models; TF Hub / Model Garden encoders)
+# input names of BERT-family signatures (Hugging Face TF models; TF Hub / Model Garden encoders): tf_bert.py
 BERT_INPUTS = {"input_ids", "attention_mask", "token_type_ids", "input_word_ids", "input_mask", "input_type_ids"}
 
 
@@ -64,9 +64,8 @@ def check_signature(name: str, func, length: int | None) -> tuple[str, tf.Tensor
     outputs = func.structured_outputs
     if len(inputs) != 1 and set(inputs) & BERT_INPUTS:
         raise ConversionError(f"signature {name!r} takes {', '.join(map(repr, sorted(inputs)))}: a BERT-family "
-                              "model, whose WordPiece preprocessing is not a word vocabulary; save the fine-tune "
-                              "as a Hugging Face directory (save_pretrained; PyTorch weights, from_tf=True) and "
-                              "build from that")
+                              "model, whose preprocessing is WordPiece, not a word vocabulary: pass its WordPiece "
+                              "vocab.txt with --vocab (bert_build.py converts it)")
     if len(inputs) != 1:
         listed = ", ".join(map(repr, sorted(inputs)))
         raise ConversionError(f"signature {name!r} takes {len(inputs)} inputs ({listed}): "

@@ -27,8 +27,15 @@ from .tokenization import SourceError
 # resolved together on Python 3.11 (2026-12-01); tensorflow-cpu pulls keras 3.15.1 and numpy 2.4
 TOOLS_PINS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "onnx==1.23.2", "protobuf==7.36.2", "numpy==2.4.6",
               "keras==3.15.1")
+# KerasHub for BERT sources (tf_bert.py), added to the tools venv on the first BERT build, all --no-deps:
+# tensorflow-text 2.21.1 requires `tensorflow` (a second, full TensorFlow) where tensorflow-cpu already
+# provides the same module; keras-hub's kagglehub/huggingface_hub downloaders are not needed to load or
+# tokenize. Measured 2026-12-01: ~10 s from the local mirror, +240 MB (tensorflow-text 194 MB).
+KERAS_HUB_PINS = ("keras-hub==0.32.0", "tensorflow-text==2.21.1", "regex==2026.11.19", "tokenizers==0.22.1",
+                  "sentencepiece==0.2.3")
 SCRIPTS = Path(__file__).resolve().parent
 OK_MARK = ".ok"
+KERAS_HUB_MARK = ".ok-keras-hub"
 # one thread, quiet logs: the machine is shared and TensorFlow's banner says nothing useful here
 TF_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
           "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow",
@@ -86,6 +93,30 @@ def _create(venv: Path, progress: Callable[[str], None]) -> Path:
     return venv / "bin" / "python"
 
 
+def ensure_keras_hub(root: Path | None = None, progress: Callable[[str], None] = print) -> Path:
+    """The tools venv's python with KerasHub installed (KERAS_HUB_PINS), installing it when missing."""
+    python = ensure_tools(root, progress)
+    venv = tools_dir(root)
+    mark = venv / KERAS_HUB_MARK
+    if mark.is_file() and json.loads(mark.read_text()).get("pins") == list(KERAS_HUB_PINS):
+        return python
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if mark.is_file() and json.loads(mark.read_text()).get("pins") == list(KERAS_HUB_PINS):
+            return python
+        progress(f"adding KerasHub to the TensorFlow tools venv ({', '.join(KERAS_HUB_PINS[:2])}; ~240 MB)")
+        start = time.perf_counter()
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                               *KERAS_HUB_PINS], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ToolsError("could not add KerasHub to the tools venv: "
+                             f"{(done.stderr or done.stdout).strip()[-2000:]}")
+        facts = {"pins": list(KERAS_HUB_PINS), "seconds": round(time.perf_counter() - start, 1)}
+        mark.write_text(json.dumps(facts) + "\n")
+        progress(f"KerasHub ready in {facts['seconds']} s")
+    return python
+
+
 def run_script(script: str, args: Sequence[str], python: Path | None = None, timeout: float = 1800) -> str:
     """Run ``model_artifacts/<script>`` in the tools venv; its last stderr lines become the error."""
     python = python or ensure_tools()
@@ -121,5 +152,6 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["TOOLS_PINS", "ToolsError", "tools_dir", "tools_python", "ensure_tools", "run_script", "cache_root",
+__all__ = ["TOOLS_PINS", "KERAS_HUB_PINS", "ensure_keras_hub", "ToolsError",
+           "tools_dir", "tools_python", "ensure_tools", "run_script", "cache_root",
            "tf_vectorize"]

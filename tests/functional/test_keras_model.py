@@ -146,13 +146,13 @@ def test_published_keras_model_classifies_through_v1_classify(keras_build, tmp_p
     assert_classifies_through_v1_classify(keras_build["dirs"]["int8"], NAME, tmp_path)
 
 
-def assert_report_row(build: dict, name: str, label: str, tmp_path) -> dict:
+def assert_report_row(build: dict, name: str, label: str, tmp_path, floor: float = 0.65) -> dict:
     """Test-split accuracy of every variant, written beside the default report (and into it when built),
     next to the fine-tuned MiniLM: one section however often it is written. Returns the results."""
     texts, labels = build["splits"]["test"]
     results = example_results(name, build["dirs"], build["training"], texts, labels)
-    # the example learns the task: well above the majority class (~43 % of the test split)
-    assert results["variants"]["fp32"]["test"]["accuracy"] >= 0.65, results["variants"]
+    # the example learns the task: above the majority class (~43 % of the test split)
+    assert results["variants"]["fp32"]["test"]["accuracy"] >= floor, results["variants"]
     (tmp_path / "report.md").write_text("# Default models: evaluation report\n")
     minilm = {"test": {"accuracy": 0.809, "macro_f1": 0.794, "n": len(texts)}, "bytes": 23_000_000}
     (tmp_path / "results.json").write_text(json.dumps({"models": {"sentiment": {"variants": {"int8": minilm}}}}))

@@ -171,7 +171,7 @@ def test_saved_models_the_runtime_cannot_serve_are_refused_naming_the_input_or_o
     (tmp_path / "vocab.json").write_text(json.dumps({"vocabulary": ["", "[UNK]", "film"]}))
     expected = {
         "multi": r"signature 'serving_default' takes 2 inputs \('body_ids', 'title_ids'\): multi-input",
-        "bert": r"takes 'attention_mask', 'input_ids': a BERT-family model.*Hugging Face directory",
+        "bert": r"takes 'attention_mask', 'input_ids': a BERT-family model.*WordPiece vocab.txt with --vocab",
         "strings": r"input 'text' takes strings: layer 'vectorize[^']*' uses StringNGrams",
         "custom": r"TensorFlow ops with no ONNX form \(custom ops, py_function\): PyFunc",
     }
