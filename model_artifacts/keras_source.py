@@ -126,9 +126,8 @@ def load_keras(source: Path):
                               "(safe mode) nor exportable: replace it with a built-in layer") from exc
         hub = [layer for layer in layers if str(layer.get("module", "")).startswith(("keras_hub", "keras_nlp"))]
         if hub:
-            raise SourceError(f"{_layer_label(hub[0])} is a KerasHub model: transformers from KerasHub (BERT and "
-                              "others) are not served from .keras files; this path takes Embedding-based text "
-                              "classifiers (use a Hugging Face directory for a BERT)") from exc
+            raise SourceError(f"{_layer_label(hub[0])} is a KerasHub model: it is converted in the TensorFlow "
+                              "tools venv (bert_build.py), not on the torch backend") from exc
         custom = [layer for layer in layers if not str(layer.get("module", "keras")).startswith("keras")]
         if custom:
             raise SourceError(f"{_layer_label(custom[0])} is a custom layer with no registered object (module "

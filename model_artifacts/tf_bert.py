@@ -117,7 +117,12 @@ def serving_function(mapped: dict, call, length: int | None):
 
 
 def wordpiece_settings(preprocessor) -> dict:
-    tok = preprocessor.tokenizer
+    from keras_hub.tokenizers import WordPieceTokenizer
+
+    tok = getattr(preprocessor, "tokenizer", None)
+    if not isinstance(tok, WordPieceTokenizer) or not hasattr(preprocessor, "sequence_length"):
+        raise ConversionError(f"the model's preprocessor {type(preprocessor).__name__} uses "
+                              f"{type(tok).__name__}: only WordPiece (BERT-family) tokenizers are reproduced")
     return {"vocabulary": list(tok.get_vocabulary()), "lowercase": bool(tok.lowercase),
             "strip_accents": bool(tok.strip_accents), "split_on_cjk": bool(tok.split_on_cjk),
             "split": bool(tok.split), "oov_token": tok.oov_token, "suffix_indicator": tok.suffix_indicator,
