@@ -154,12 +154,13 @@ def test_bert_row_in_the_model_report(bert_build, tmp_path):
                         "token_type_ids": "token_type_ids"}),
 ])
 def test_saved_models_of_the_same_bert_serve_the_same_answers(bert_build, tmp_path, saved, names):
-    """The same weights as SavedModels with KerasHub's names (dynamic length, logits) and Hugging Face
-    TF's (int32, fixed at 64, softmax): built with --vocab vocab.txt, checked against KerasHub's
+    """The same weights as SavedModels with KerasHub's names (dynamic length: --max-length, logits) and Hugging
+    Face TF's (int32, fixed at 64, softmax): built with --vocab vocab.txt, checked against KerasHub's
     BertTokenizer over that vocabulary, and answering as the .keras artifact does."""
     code = main(["build", "--source", str(bert_build["root"] / "src" / saved), "--vocab",
                  str(bert_build["root"] / "src" / "vocab.txt"), "--task", "classify", "--labels",
-                 ",".join(SENTIMENT_LABELS), "--name", "tf-bert", "--variants", "fp32", "--out", str(tmp_path)])
+                 ",".join(SENTIMENT_LABELS), "--name", "tf-bert", "--variants", "fp32", "--max-length", str(LENGTH),
+                 "--out", str(tmp_path)])
     assert code == 0
     (version,) = [d for d in (tmp_path / "tf-bert").iterdir() if d.is_dir() and not d.name.startswith(".")]
     texts = bert_build["splits"]["test"][0][:500] + TRICKY
@@ -177,16 +178,18 @@ def test_saved_models_of_the_same_bert_serve_the_same_answers(bert_build, tmp_pa
 REFUSED = '''
 import sys, tensorflow as tf
 out = sys.argv[1]
-class Bert(tf.Module):
-    def __init__(self, names):
-        self.w = tf.Variable(tf.ones((2,)))
-        spec = [tf.TensorSpec((None, None), tf.int32, name=n) for n in names]
-        self.serve = tf.function(lambda *xs: {"logits": tf.cast(tf.add_n(xs)[:, :2], tf.float32) * self.w},
-                                 input_signature=spec)
-for case, names in {"position": ["input_ids", "attention_mask", "position_ids"], "nomask": ["input_word_ids",
-                                                                                            "input_type_ids"]}.items():
-    m = Bert(names)
-    tf.saved_model.save(m, f"{out}/{case}", signatures={"serving_default": m.serve})
+def spec(*names):
+    return [tf.TensorSpec((None, None), tf.int32, name=n) for n in names]
+class Position(tf.Module):
+    @tf.function(input_signature=spec("input_ids", "attention_mask", "position_ids"))
+    def serve(self, input_ids, attention_mask, position_ids):
+        return {"logits": tf.cast((input_ids + attention_mask + position_ids)[:, :2], tf.float32)}
+class NoMask(tf.Module):
+    @tf.function(input_signature=spec("input_word_ids", "input_type_ids"))
+    def serve(self, input_word_ids, input_type_ids):
+        return {"logits": tf.cast((input_word_ids + input_type_ids)[:, :2], tf.float32)}
+for case, module in {"position": Position(), "nomask": NoMask()}.items():
+    tf.saved_model.save(module, f"{out}/{case}", signatures={"serving_default": module.serve})
 '''
 
 
