@@ -71,8 +71,9 @@ def load_source(path: str, signature: str | None):
             raise ConversionError(f"signature {name!r} has {len(outputs)} outputs ({', '.join(sorted(outputs))}): "
                                   "expected one (class probabilities or logits)")
         (key,) = outputs
+        # the closure keeps `loaded` alive: its variables go with it, and the signature would call deleted ones
         return f"signature {name!r}", dict(func.structured_input_signature[1]), \
-            lambda feeds: func(**feeds)[key], None, None, {"signature": name, "output": key}
+            lambda feeds, _owner=loaded: func(**feeds)[key], None, None, {"signature": name, "output": key}
     import keras
 
     with zipfile.ZipFile(path) as zf:
