@@ -90,9 +90,11 @@ def keras_reference(bert_build, keras_hub, tmp_path_factory):
 
 def model_ids(artifact, ids: list[int]) -> list[int]:
     """The ids the graph hands the model: tokenizer ids after the vocabulary go through its alias table."""
-    graph = onnx.load(str(artifact / "model.onnx")).graph
-    table = next((numpy_helper.to_array(t) for t in graph.initializer if t.name == "alias_ids"), None)
-    return ids if table is None else [int(table[i]) for i in ids]
+    consts = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(artifact / "model.onnx")).graph.initializer}
+    if "alias_targets" not in consts:
+        return ids
+    first, targets = int(consts["alias_first"]), consts["alias_targets"]
+    return [int(targets[i - first]) if i >= first else i for i in ids]
 
 
 def test_tokenizer_json_matches_keras_hub_token_for_token(bert_build, keras_reference):
