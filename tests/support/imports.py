@@ -1,4 +1,4 @@
-"""What a module imports, read from its source (the purity tests of functions/nlp and functions/store)."""
+"""What a module imports, read from its source (the purity tests of functions/nlp, functions/store and functions/train)."""
 from __future__ import annotations
 
 import ast
