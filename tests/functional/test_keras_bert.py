@@ -1,6 +1,6 @@
 """Bring your Keras model, a BERT fine-tune: a tiny KerasHub BERT (2 layers, hidden 64, 2 heads, sequences
-of 64) trained from scratch on the tweet corpus with a WordPiece vocabulary ``tokenizers`` trained on the
-same texts, saved as model.keras (its KerasHub preprocessor, and so the vocabulary, inside) and as two
+of 32, one epoch) trained from scratch on the tweet corpus with a WordPiece vocabulary ``tokenizers``
+trained on the same texts, saved as model.keras (its KerasHub preprocessor, and so the vocabulary, inside) and as two
 SavedModels (KerasHub input names; Hugging Face TF names, int32, fixed length, softmax out), built
 through the CLI (tf2onnx in the TensorFlow tools venv, KerasHub added to it; the test creates both from
 PyPI when missing), the tokenizer.json checked token for token against KerasHub's own preprocessing,
@@ -9,7 +9,8 @@ and answering /v1/classify; its test-split accuracy goes into the model report.
 
 Parity tolerance: 1e-4 absolute on every class probability (export.PARITY_ATOL["classify"]), the ONNX
 graph fed as the runtime feeds it (right-padded to the longest of a micro-batch) vs the model on
-KerasHub's preprocessing (padded to 64). Skipped only when PyPI cannot be reached (reason in pytest's summary).
+KerasHub's preprocessing (padded to the example's 32). Skipped only when PyPI cannot be reached (reason
+in pytest's summary).
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def model_ids(artifact, ids: list[int]) -> list[int]:
 
 def test_tokenizer_json_matches_keras_hub_token_for_token(bert_build, keras_reference):
     """The artifact's tokenizer.json, read by the runtime's own encoder, vs the .keras file's own
-    KerasHub preprocessor ([CLS] ... [SEP], truncation at 64 included): zero mismatches."""
+    KerasHub preprocessor ([CLS] ... [SEP], truncation at 32 included): zero mismatches."""
     texts, facts = keras_reference
     artifact = bert_build["dirs"]["int8"]
     encoder = TextEncoder.from_file(artifact / "tokenizer.json", LENGTH)
@@ -145,7 +146,9 @@ def test_published_bert_classifies_through_v1_classify(bert_build, tmp_path):
 
 
 def test_bert_row_in_the_model_report(bert_build, tmp_path):
-    results = assert_report_row(bert_build, NAME, "Keras BERT", tmp_path, floor=0.60)
+    # measured 70.6 % and 70.8 % in two trainings (majority class 42.9 %); 0.65 leaves room for TensorFlow's
+    # non-reproducible training (the earlier 3-epoch config gave 66.4 % and 70.4 % in two runs)
+    results = assert_report_row(bert_build, NAME, "Keras BERT", tmp_path, floor=0.65)
     assert "## Bring your Keras model: a BERT fine-tune" in (tmp_path / "report.md").read_text()
     print({v: e["test"] for v, e in results["variants"].items()}, f"trained in {results['training']['seconds']} s")
 
@@ -157,7 +160,7 @@ def test_bert_row_in_the_model_report(bert_build, tmp_path):
 ])
 def test_saved_models_of_the_same_bert_serve_the_same_answers(bert_build, tmp_path, saved, names):
     """The same weights as SavedModels with KerasHub's names (dynamic length: --max-length, logits) and Hugging
-    Face TF's (int32, fixed at 64, softmax): built with --vocab vocab.txt, checked against KerasHub's
+    Face TF's (int32, fixed at 32, softmax): built with --vocab vocab.txt, checked against KerasHub's
     BertTokenizer over that vocabulary, and answering as the .keras artifact does."""
     code = main(["build", "--source", str(bert_build["root"] / "src" / saved), "--vocab",
                  str(bert_build["root"] / "src" / "vocab.txt"), "--task", "classify", "--labels",
