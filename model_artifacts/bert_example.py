@@ -22,7 +22,7 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4, BERT
 @dataclass(frozen=True)
 class BertExampleConfig:
     """Small enough to train in well under a minute on one CPU thread: one epoch over 12,000 tweets at
-    32 tokens trained in 20-24 s for 70.6-70.8 % on the test split (majority class 42.9 %), where three
+    32 tokens trained in 20-24 s for 70.5-70.8 % on the test split (majority class 42.9 %), where three
     epochs at 64 took 177-457 s for 66-70 % (all on a busy 2-core host). Most tweets are longer than 32
     WordPiece tokens (56 % of the test split), so truncation is exercised, not just padding."""
 
