@@ -146,7 +146,7 @@ def what_it_would_take(meas, prices, stage: StageParams, aliases, target: float 
         ms = {a: budget / 1e6 / (prices.get(f"lambda.gb_second_{a}") * gb) * 1e3 for a in ("x86_64", "arm64")}
         measured = _cost(meas, prices, w, stage, replace(s, memory_mb=memory), api="url").warm_billed_ms
         return (f"{ms['x86_64']:.1f} ms at x86_64 / {ms['arm64']:.1f} ms at the arm64 price at {memory} MB, against "
-                f"{measured} ms billed warm there (measured, x86_64)")
+                f"{measured:.1f} ms billed warm there (measured, x86_64)")
 
     this = (f"that leaves **${left:.3f}** per 1M for compute: {allows(left, s.memory_mb)}" if left > 0 else
             f"they alone are **${-left:.3f}** over the goal before any compute")
