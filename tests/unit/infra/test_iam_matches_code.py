@@ -46,6 +46,8 @@ FUNCTIONS = {
                                                                    "_add_if_fits", "read_usage"})},
               "not_called": {"functions.auth.tokens": "imported for the TokenRecord type; jobs are billed by token id",
                              "functions.batch.jobs": "the job service runs in the api",
+                             "functions.train.queue": "imported for the dead-letter naming rule "
+                                                      "(from_dead_letter_queue); train steps are queued by the api",
                              "functions.batch.openai_batch": "imported for ids and line formats by the output "
                                                              "files (openai_outputs); its service runs in the api"},
               "beyond_calls": {(a, q): "Lambda's SQS event source mappings poll with the function's role"
