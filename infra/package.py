@@ -1,4 +1,5 @@
-"""`make package`: validate the stage, build its layers, `osls package`, check the 250 MB limit.
+"""`make package`: validate the stage, build its layers, byte-compile the function code, `osls package`,
+check the 250 MB limit and that every shipped .py has its python3.12 pyc.
 
     python -m infra.package --stage prod [--models-from dist|s3://bucket|none] [--aws]
 
@@ -19,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from infra.config import ConfigError, load_config
-
+from infra.function_code import LAMBDA_TAG, compile_function_code, find_python312, zip_pyc_problems
 from infra.local.moto import moto_server
 from infra.stages import check_models_from
 
@@ -63,6 +64,39 @@ def build_layers(arch: str) -> dict[str, float]:
     sizes = json.loads((REPO / "layers" / "build" / "sizes.json").read_text())
     # the train function mounts all three layers: their sum is the largest function's total
     return {layer: sizes[f"{layer}-{arch}"]["unzipped_mb"] for layer in ("runtime", "aws", "train")}
+
+
+def compile_for_lambda() -> bool:
+    """Byte-compile the shipped function code with python3.12 (checked-hash); False, with a note,
+    when there is none: the zip then ships sources only, as the layers do (slower cold starts)."""
+    py312 = find_python312()
+    if py312 is None:
+        print("  note: python3.12 not found (set SNLP_PY312): function code ships without __pycache__ "
+              "(every cold start compiles it)")
+        return False
+    try:
+        pycs = compile_function_code(py312)
+    except RuntimeError as exc:
+        raise PackageError(str(exc)) from exc
+    print(f"function code: {len(pycs)} {LAMBDA_TAG} pycs (checked-hash, {py312})")
+    return True
+
+
+def check_function_pycs(zip_path: Path, compiled: bool) -> str:
+    """Raise PackageError when the function zip lacks a pyc for a .py it ships (or carries a
+    pyc of another interpreter, or one without its source); return a one-line report. Without
+    python3.12 (`compiled` False) a missing pyc is the expected state: noted, not fatal."""
+    problems = zip_pyc_problems(zip_path)
+    missing = [p for p in problems if p.endswith(f": no {LAMBDA_TAG} pyc")]
+    if not compiled:
+        problems = [p for p in problems if p not in missing]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise PackageError(f"{zip_path.name}: {len(problems)} pyc problem(s): {shown} "
+                           "(serverless.yml package.patterns vs infra/function_code.py)")
+    if missing:
+        return f"{zip_path.name}: {len(missing)} .py without a {LAMBDA_TAG} pyc (no python3.12 to compile them)"
+    return f"{zip_path.name}: every .py ships its {LAMBDA_TAG} pyc"
 
 
 def offline_aws_env(url: str) -> dict[str, str]:
@@ -109,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         from infra.web_assets import vendor_page
 
         vendor_page()  # the page's edge-mode ES modules ship in the function zip (functions/web/vendor/)
+        compiled = compile_for_lambda()
         osls_package(stage.stage, args.aws)
+        print(check_function_pycs(OUT / f"{cfg.service}.zip", compiled))
         packaged = {"function": unzipped_mb(OUT / f"{cfg.service}.zip"),
                     "runtime": unzipped_mb(OUT / "runtime.zip"), "aws": unzipped_mb(OUT / "aws.zip"),
                     "train": unzipped_mb(OUT / "train.zip")}

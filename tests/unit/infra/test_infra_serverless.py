@@ -41,7 +41,12 @@ def test_handlers_are_the_projects_own_never_stock_wsgi_handler(sls):
 
 
 def test_package_ships_only_functions_and_layers_keep_their_files(sls):
-    assert sls["package"]["patterns"][:2] == ["!**", "functions/**"]
+    patterns = sls["package"]["patterns"]
+    assert patterns[:2] == ["!**", "functions/**"]
+    # no local (3.11) pycs, only the python3.12 ones `make package` compiles (infra/function_code.py;
+    # test_function_code.py evaluates these patterns file by file)
+    assert patterns[2:5] == ["!functions/**/__pycache__/**", "!functions/**/*.pyc",
+                             "functions/**/__pycache__/*.cpython-312.pyc"]
     for layer in sls["layers"].values():
         assert "**" in layer["package"]["patterns"]
         assert layer["path"].startswith("layers/build/")
