@@ -1,7 +1,8 @@
 """Lambda entry point of the ``api`` function: ``functions.api.handler.handler``.
 
 Cold start (module import): settings read once, clients, artifact store, token store, the
-Flask app, and the configured models preloaded. Each invocation: Powertools Logger (with the
+configured models preloaded; the Flask app (with the batch and training job services) only when
+a request first needs it. Each invocation: Powertools Logger (with the
 request's correlation id) around ``lambda_http`` (HTTP API POSTs to the hot inference routes
 answered directly, functions/api/direct.py; other HTTP API events straight into the WSGI app;
 others through ``serverless_wsgi.handle_request``, never serverless-wsgi's stock
@@ -80,14 +81,10 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
     session = _session() if s3_client is None or dynamodb_client is None else None
     store_s3 = s3_client or default_s3_client(session=session)
     store = ArtifactStore.from_settings(settings, store_s3, on_event=telemetry.store_event)
-    tokens = meter = jobs = None
+    tokens = meter = None
     ddb = None
     if settings.auth_enabled or settings.jobs_table:
         ddb = dynamodb_client or default_dynamodb_client(session=session)
-    if settings.jobs_table and settings.data_bucket:
-        from functions.batch.jobs import JobService  # only where batch jobs are on (it imports boto3)
-
-        jobs = JobService.from_settings(settings, store_s3, ddb, store=store)
     if settings.auth_enabled:
         tokens = TokenStore(ddb, settings.tokens_table, cache_ttl_s=settings.token_cache_ttl_s,
                             accept_legacy=settings.legacy_tokens)
@@ -99,13 +96,20 @@ def build_runtime(environ: Mapping[str, str], *, s3_client: Any = None, dynamodb
                                                                extra={"error": type(exc).__name__}))
     services = ApiServices(settings=settings, store=store, tokens=tokens, meter=meter, telemetry=telemetry,
                            clock=time.perf_counter, logger=logger)
-    training = train_jobs(settings, store_s3, ddb, session)
 
     def build_app() -> Any:
+        """The Flask app with the batch and training job services: only its routes use them, so
+        the hot routes' cold start neither imports boto3 (functions.batch.jobs) nor creates the
+        SQS client (bench cold start, "as prod deploys it" row)."""
         from .app import create_app
 
+        jobs = None
+        if settings.jobs_table and settings.data_bucket:
+            from functions.batch.jobs import JobService  # it imports boto3
+
+            jobs = JobService.from_settings(settings, store_s3, ddb, store=store)
         return create_app(settings, store, tokens, meter=meter, telemetry=telemetry, logger=logger, jobs=jobs,
-                          train_jobs=training, services=services)
+                          train_jobs=train_jobs(settings, store_s3, ddb, session), services=services)
 
     app = LazyApp(build_app)
     preloaded = store.preload(settings.preload_models)

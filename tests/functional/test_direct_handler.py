@@ -141,3 +141,35 @@ def test_a_cold_start_serving_the_hot_routes_imports_no_flask(aws, tmp_path):
         for name in [n for n in sys.modules if n.split(".")[0] in heavy[:4] or n.startswith("functions.api.")]:
             sys.modules.pop(name)
         sys.modules.update(saved)
+
+
+def test_the_job_services_wait_for_the_first_request_that_needs_them(aws, tmp_path, monkeypatch):
+    """A stage with batch jobs and a train queue (as prod and lean deploy) builds neither job
+    service at cold start: the hot routes need neither, and JobService imports boto3 (~280 ms of a
+    deployed cold start, bench cold-start section). The first Flask request builds both, once."""
+    from functions.api import handler as handler_module
+    from functions.batch import jobs as batch_jobs
+
+    s3, ddb = aws
+    ddb.create_table(TableName="jobs", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    built: list[str] = []
+    real_jobs, real_train = batch_jobs.JobService.from_settings, handler_module.train_jobs
+    monkeypatch.setattr(batch_jobs.JobService, "from_settings",
+                        classmethod(lambda cls, *a, **k: built.append("batch") or real_jobs(*a, **k)))
+    monkeypatch.setattr(handler_module, "train_jobs", lambda *a, **k: built.append("train") or real_train(*a, **k))
+    token, _ = create_token(ddb, TABLE, owner="jobs", models="*", quota_per_day=100)
+    env = lambda_env(tmp_path / "jobs", SNLP_JOBS_TABLE="jobs", SNLP_DATA_BUCKET="data",
+                     SNLP_TRAIN_QUEUE_URL="https://sqs.us-east-1.amazonaws.com/123456789012/train")
+    runtime = handler_module.build_runtime(env, s3_client=s3, dynamodb_client=ddb)
+    handler = handler_module.make_handler(runtime)
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    assert handler(http_v2_event("POST", "/v1/classify", body={"texts": ["good"]}, headers=headers),
+                   FakeLambdaContext())["statusCode"] == 200
+    assert built == [] and not runtime.app.built
+    assert handler(http_v2_event("GET", "/v1/batch/no-such-job", headers=headers), FakeLambdaContext())["statusCode"] == 404
+    assert built == ["batch", "train"] and runtime.app.built  # the batch routes are there: 404, not 405
+    assert handler(http_v2_event("GET", "/v1/batch/no-such-job", headers=headers), FakeLambdaContext())["statusCode"] == 404
+    assert built == ["batch", "train"]  # once per instance
