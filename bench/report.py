@@ -78,7 +78,8 @@ def write(results: dict, stem: Path) -> str:
                 ("Throughput: length bucketing vs padding to the longest", "bucketing"),
                 ("Per-request overhead: log bytes (access log + EMF) and DynamoDB units per request, sentiment, "
                  "1 text", "overhead"),
-                ("Cold start: new process, empty cache, artifact from local S3 (ms; peak RSS in MB; goal: "
+                ("Cold start: new process, empty cache, artifact from local S3, function code byte-compiled as "
+                 "`make package` ships it (checked-hash pycs) (ms; peak RSS in MB; goal: "
                  "sentiment:int8 total <= 300 ms p50)", "coldstart"),
                 ("Memory: peak RSS of a new api process with both int8 models loaded, then serving requests one at "
                  "a time (1/8/32/64 texts, classify and embed in turn) (goal: <= 250 MB)", "memory"),
