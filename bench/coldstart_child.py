@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 SIZES = (1, 8, 32, 64)  # texts per request in the --requests rounds (64: the API's max_texts)
@@ -22,6 +23,10 @@ def main(refs: list[str], requests: int = 0, texts: list[str] | None = None) -> 
 
     t_imported = time.perf_counter()
     from infra.local.events import http_v2_event  # the harness's own import: not part of the cold start
+
+    from bench.coldstart_stage import BENCH_TOKEN_ENV
+    token = os.environ.get(BENCH_TOKEN_ENV)  # a deployed stage's cold start: auth and metering on
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
     events: list[dict] = []
     store = api_handler.RUNTIME.store
     hook = store._on_event  # listen in on the store's load events (download/verify/session timings)
@@ -34,8 +39,7 @@ def main(refs: list[str], requests: int = 0, texts: list[str] | None = None) -> 
     first_ms = 0.0
     for i, ref in enumerate(refs):
         path = "/v1/classify" if ref.startswith("sentiment") else "/v1/embed"
-        event = http_v2_event("POST", path, body={"model": ref, "texts": ["what a lovely day"]},
-                              headers={"content-type": "application/json"})
+        event = http_v2_event("POST", path, body={"model": ref, "texts": ["what a lovely day"]}, headers=headers)
         t = time.perf_counter()
         response = api_handler.handler(event, _Ctx())
         if response["statusCode"] != 200:
@@ -48,7 +52,7 @@ def main(refs: list[str], requests: int = 0, texts: list[str] | None = None) -> 
         ref, size = refs[i % len(refs)], SIZES[(i // len(refs)) % len(SIZES)]
         path = "/v1/classify" if ref.startswith("sentiment") else "/v1/embed"
         batch = [pool[(i * 64 + j) % len(pool)] for j in range(size)]
-        event = http_v2_event("POST", path, body={"model": ref, "texts": batch}, headers={"content-type": "application/json"})
+        event = http_v2_event("POST", path, body={"model": ref, "texts": batch}, headers=headers)
         response = api_handler.handler(event, _Ctx())
         if response["statusCode"] != 200:
             raise SystemExit(f"request {i} failed: {response}")
