@@ -127,7 +127,8 @@ def _header(meas: Measurements, prices: PriceBook, w: Workload, stale: list[str]
            f"(other work {check.get('busy_cores', 0):.2f} of {check.get('cpus', '?')} cores before it started)"
            + (f"; runs with other work above 0.25 cores: {', '.join(busy)}" if busy else "") + "."] if check else
           ["Host check: not recorded (a sweep made before the check existed)."]),
-        f"Cold starts per size: {d.get('cold_starts', 1)}; CFS period: {d.get('cfs_period_ms', 10)} ms.",
+        f"Cold starts per size: {d.get('cold_starts', 1)}; CFS period: {d.get('cfs_period_ms', 10)} ms; function code "
+        f"{d.get('function_code', 'compiled from source at each cold start (a sweep made before the pycs shipped)')}.",
         f"Measurements: `{Path(meas.path).name}` ({d.get('created', '?')}), host {d.get('host', {}).get('cpus', '?')} "
         f"cores ({d.get('host', {}).get('cpu', '?')}), load average {d.get('load_avg_start', '?')} at the start.",
         f"CPU emulation: **{d.get('cpu_limit_method', '?')}**; {d.get('lambda_cpu_rule', '')}. "

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from functions.settings import ENV, Settings
 from functions.store.layout import ALIASES_FILE, local_aliases
+from infra.function_code import compile_function_code
 from infra.local.moto import aws_env, moto_server
 from infra.local.publish import upload_registry
 from infra.local.resources import create_table
@@ -209,6 +210,8 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
     build = stamp.current(stage, dist)
     make_limit, method = limiter_factory(HOST_CPUS, cpu_limit, period_us)
     texts = goal_text_first(sample_texts(max(sizes)))
+    # the cold starts import the function code from pycs, as Lambda imports what `make package` ships
+    compiled = compile_function_code(sys.executable)
     runs: list[dict] = []
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="snlp-sweep-") as tmp:
         import boto3
@@ -272,6 +275,7 @@ def run_sweep(*, models: tuple[str, ...] = DEFAULT_MODELS, variants: tuple[str, 
            "host": {"cpus": HOST_CPUS, "cpu": _cpu_model(), "python": platform.python_version(),
                     "machine": platform.machine()},
            "cpu_limit_method": method,
+           "function_code": f"byte-compiled as `make package` ships it (checked-hash pycs, {len(compiled)} files)",
            "lambda_cpu_rule": f"vCPU share = memory/1769 MB (capped at the host's cores); {stamp.THREAD_RULE}",
            "child_nice": CHILD_NICE, "load_avg_start": load_start, "load_avg_end": [round(x, 1) for x in os.getloadavg()],
            "host_check": host_check.as_dict(), "cfs_period_ms": period_us / 1000, "cold_starts": cold_starts,
