@@ -108,6 +108,16 @@ class Ledger:
         attrs = out.get("Attributes")
         return None if attrs is None else {k: _plain(_de.deserialize(v)) for k, v in attrs.items()}
 
+    def _update_if(self, pk: str, sk: str, sets: dict[str, Any], *, condition: str, **kwargs: Any) -> bool:
+        """``_update`` under ``condition``; False, and nothing written, when the condition does not hold."""
+        try:
+            self._update(pk, sk, sets, condition=condition, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if not _is_conditional_failure(exc):
+                raise
+            return False
+        return True
+
     def _put_new(self, item: dict[str, Any]) -> bool:
         """Put an item unless one with its key exists; False when it did."""
         try:
@@ -127,14 +137,10 @@ class Ledger:
                 "expires_at": int(now + self.ttl_s), **extra}
         condition = ("(attribute_not_exists(#st) OR #st = :running) AND "
                      "(attribute_not_exists(#lu) OR #lu < :now OR #lo = :me)")
-        try:
-            self._update(pk, sk, sets, condition=condition, add={f"{prefix}attempts": 1},
-                         values={"#st": status, "#lu": lease_until, "#lo": lease_owner,
-                                 ":running": "running", ":now": now, ":me": owner})
+        if self._update_if(pk, sk, sets, condition=condition, add={f"{prefix}attempts": 1},
+                           values={"#st": status, "#lu": lease_until, "#lo": lease_owner,
+                                   ":running": "running", ":now": now, ":me": owner}):
             return CLAIMED
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
         item = self._get(pk, sk) or {}
         return BUSY if item.get(status) == "running" else DONE
 
@@ -153,25 +159,17 @@ class Ledger:
 
     def mark_fanned(self, run_id: str) -> None:
         """All chunk messages are out: duplicates of the upload event may be acknowledged now."""
-        try:
-            self._update(f"run#{run_id}", "run", {"status": "fanned"}, condition="#st = :running",
-                         values={"#st": "status", ":running": "running"})
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
+        self._update_if(f"run#{run_id}", "run", {"status": "fanned"}, condition="#st = :running",
+                        values={"#st": "status", ":running": "running"})
 
     def release_run(self, run_id: str, owner: str) -> None:
         """Give the lease up after a failure so that the retry need not wait for it to expire."""
         self._release(f"run#{run_id}", "run", owner)
 
     def _release(self, pk: str, sk: str, owner: str, prefix: str = "") -> None:
-        try:
-            self._update(pk, sk, {f"{prefix}lease_until": 0}, condition="#lo = :me AND #st = :running",
-                         values={"#lo": f"{prefix}lease_owner", "#st": f"{prefix}status",
-                                 ":me": owner, ":running": "running"})
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
+        self._update_if(pk, sk, {f"{prefix}lease_until": 0}, condition="#lo = :me AND #st = :running",
+                        values={"#lo": f"{prefix}lease_owner", "#st": f"{prefix}status",
+                                ":me": owner, ":running": "running"})
 
     def mark_chunk_counted(self, run_id: str, index: int) -> int:
         """Add index to the run's set of finished chunks; returns how many are finished."""
@@ -196,15 +194,11 @@ class Ledger:
         now = self.clock()
         condition = ("attribute_exists(pk) AND #st <> :done AND "
                      "(#st = :pending OR #lu < :now OR #lo = :me)")
-        try:
-            self._update(pk, sk, {"status": "running", "lease_owner": owner, "lease_until": now + self.lease_s,
-                                  "started_at": now}, condition=condition, add={"attempts": 1},
-                         values={"#st": "status", "#lu": "lease_until", "#lo": "lease_owner",
-                                 ":done": "done", ":pending": "pending", ":now": now, ":me": owner})
+        if self._update_if(pk, sk, {"status": "running", "lease_owner": owner, "lease_until": now + self.lease_s,
+                                    "started_at": now}, condition=condition, add={"attempts": 1},
+                           values={"#st": "status", "#lu": "lease_until", "#lo": "lease_owner",
+                                   ":done": "done", ":pending": "pending", ":now": now, ":me": owner}):
             return CLAIMED
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
         item = self._get(pk, sk)
         if item is None:
             raise KeyError(f"run {run_id} has no chunk {index}")
@@ -218,14 +212,8 @@ class Ledger:
 
     def complete_chunk(self, run_id: str, index: int, **stats: Any) -> bool:
         """Mark done exactly once; False when it already was (the caller must not count it again)."""
-        try:
-            self._update(f"run#{run_id}", chunk_sk(index), {"status": "done", "lease_until": 0, **stats},
-                         condition="#st <> :done", values={"#st": "status", ":done": "done"})
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._update_if(f"run#{run_id}", chunk_sk(index), {"status": "done", "lease_until": 0, **stats},
+                               condition="#st <> :done", values={"#st": "status", ":done": "done"})
 
     def get_chunk(self, run_id: str, index: int) -> dict[str, Any] | None:
         return self._get(f"run#{run_id}", chunk_sk(index))
@@ -261,19 +249,13 @@ class Ledger:
         absent: dict[str, Any] = {"created_at": now, "job_id": job_id}
         if owner:
             absent["owner"] = owner
-        try:
-            self._update(f"job#{job_id}", "job",
-                         {"status": "running", "run_id": run_id, "sequence": sequence, "updated_at": now,
-                          "expires_at": int(now + self.ttl_s), **attrs},
-                         if_absent=absent,
-                         condition="attribute_not_exists(closed) AND "
-                                   "(attribute_not_exists(#seq) OR #seq <= :seq OR #run = :run)",
-                         values={"#seq": "sequence", "#run": "run_id", ":seq": sequence, ":run": run_id})
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._update_if(f"job#{job_id}", "job",
+                               {"status": "running", "run_id": run_id, "sequence": sequence, "updated_at": now,
+                                "expires_at": int(now + self.ttl_s), **attrs},
+                               if_absent=absent,
+                               condition="attribute_not_exists(closed) AND "
+                                         "(attribute_not_exists(#seq) OR #seq <= :seq OR #run = :run)",
+                               values={"#seq": "sequence", "#run": "run_id", ":seq": sequence, ":run": run_id})
 
     def claim_commit(self, job_id: str, run_id: str) -> str:
         """Take the job's commit lease before writing its final outputs (results, summary).
@@ -285,16 +267,12 @@ class Ledger:
         run is still committing: retry later).
         """
         now = self.clock()
-        try:
-            self._update(f"job#{job_id}", "job", {"commit_run": run_id, "commit_until": now + self.commit_lease_s},
-                         condition="#run = :run AND #st = :running AND "
-                                   "(attribute_not_exists(#cu) OR #cu < :now OR #cr = :run)",
-                         values={"#run": "run_id", "#st": "status", "#cu": "commit_until", "#cr": "commit_run",
-                                 ":run": run_id, ":running": "running", ":now": now})
+        if self._update_if(f"job#{job_id}", "job", {"commit_run": run_id, "commit_until": now + self.commit_lease_s},
+                           condition="#run = :run AND #st = :running AND "
+                                     "(attribute_not_exists(#cu) OR #cu < :now OR #cr = :run)",
+                           values={"#run": "run_id", "#st": "status", "#cu": "commit_until", "#cr": "commit_run",
+                                   ":run": run_id, ":running": "running", ":now": now}):
             return CLAIMED
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
         job = self.get_job(job_id) or {}
         if job.get("run_id") == run_id and job.get("status") == "running":
             return BUSY
@@ -303,12 +281,8 @@ class Ledger:
     def release_commit(self, job_id: str, run_id: str) -> None:
         """End this run's commit lease (also when the job moved on meanwhile), so the next run
         need not wait for it to expire."""
-        try:
-            self._update(f"job#{job_id}", "job", {"commit_until": 0}, condition="#cr = :run",
-                         values={"#cr": "commit_run", ":run": run_id})
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
+        self._update_if(f"job#{job_id}", "job", {"commit_until": 0}, condition="#cr = :run",
+                        values={"#cr": "commit_run", ":run": run_id})
 
     def expire_job(self, job_id: str, *, reason: str, finished_at: float, counts: dict[str, int],
                    closed: bool = False) -> bool:
@@ -332,27 +306,16 @@ class Ledger:
 
     def fail_run(self, run_id: str, **attrs: Any) -> bool:
         """Mark a run failed unless it already ended; no merge may start after this."""
-        try:
-            self._update(f"run#{run_id}", "run", {"status": "failed", "lease_until": 0, "merge_status": "failed",
-                                                  **attrs},
-                         condition="attribute_exists(pk) AND NOT #st IN (:done, :failed, :superseded)",
-                         values={"#st": "status", ":done": "done", ":failed": "failed", ":superseded": "superseded"})
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._update_if(f"run#{run_id}", "run",
+                               {"status": "failed", "lease_until": 0, "merge_status": "failed", **attrs},
+                               condition="attribute_exists(pk) AND NOT #st IN (:done, :failed, :superseded)",
+                               values={"#st": "status", ":done": "done", ":failed": "failed",
+                                       ":superseded": "superseded"})
 
     def finish_job(self, job_id: str, run_id: str, **attrs: Any) -> bool:
         """Record the outcome unless a newer run took the job over meanwhile; ends the commit lease."""
-        try:
-            self._update(f"job#{job_id}", "job", {"updated_at": self.clock(), "commit_until": 0, **attrs},
-                         condition="#run = :run", values={"#run": "run_id", ":run": run_id})
-            return True
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conditional_failure(exc):
-                raise
-            return False
+        return self._update_if(f"job#{job_id}", "job", {"updated_at": self.clock(), "commit_until": 0, **attrs},
+                               condition="#run = :run", values={"#run": "run_id", ":run": run_id})
 
     # --- other records: the OpenAI Batch API's files and batches ------------------------------
     def put_record(self, pk: str, sk: str, **attrs: Any) -> bool:
