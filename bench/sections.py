@@ -1,6 +1,7 @@
 """The measured sections of `make bench`. Each returns plain rows (dicts) for the report."""
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -124,11 +125,13 @@ def _child_env(url: str, cache: str) -> dict[str, str]:
             "SNLP_THREADS": "1"}
 
 
+@functools.cache
 def compile_function_code() -> list[str]:
     """The function code byte-compiled for this interpreter as `make package` compiles it for
     python3.12 (infra/function_code.py: the files serverless.yml ships, checked-hash pycs), so the
     children import what Lambda imports rather than compiling every module. PYTHONDONTWRITEBYTECODE,
-    if set, only stops the children writing pycs (as on Lambda's read-only /var/task): they read them."""
+    if set, only stops the children writing pycs (as on Lambda's read-only /var/task): they read them.
+    Once per bench process: the sources do not change during a run."""
     from infra.function_code import compile_function_code as compile_shipped
 
     return compile_shipped(sys.executable)
